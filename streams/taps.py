@@ -88,6 +88,27 @@ class RouteModel:
         object.__setattr__(self, "_cum_dist_m", cum)
         object.__setattr__(self, "_by_route_dir", by_rd)
 
+    @classmethod
+    def from_feed(cls, feed) -> RouteModel:
+        """Build from a GTFS :class:`streams.gtfs.Feed`.
+
+        Per route and direction (a missing ``direction_id`` counts as 0) the
+        pattern is the stop sequence of the trip with the most stops; ties go
+        to the smallest trip id, so the result is deterministic.
+        """
+        best: dict[tuple[str, int], tuple[int, str]] = {}
+        for trip_id in sorted(feed.trips):
+            trip = feed.trips[trip_id]
+            key = (trip.route_id, trip.direction_id or 0)
+            if key not in best or len(trip.stop_ids) > best[key][0]:
+                best[key] = (len(trip.stop_ids), trip_id)
+        patterns = tuple(
+            Pattern(route_id, direction_id, tuple(feed.trips[trip_id].stop_ids))
+            for (route_id, direction_id), (_, trip_id) in sorted(best.items())
+        )
+        lat_lon = {sid: (st.lat, st.lon) for sid, st in feed.stops.items()}
+        return cls(patterns=patterns, stop_lat_lon=lat_lon)
+
     def stop_distance_m(self, stop_a: str, stop_b: str) -> float:
         """Straight-line distance between two stops; NaN if either is unknown."""
         a, b = self.stop_lat_lon.get(stop_a), self.stop_lat_lon.get(stop_b)

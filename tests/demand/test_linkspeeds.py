@@ -1,0 +1,146 @@
+"""Link speeds on a two-link toy network, speeds worked out by hand.
+
+L1 runs east from P0 (37.50, 127.00) to P1 (37.50, 127.01), official length
+900 m; L2 runs north from P1 to P2 (37.51, 127.01), 1100 m. A fix at fraction
+f of a link (linear in lat/lon, hence in the local projection) is f × length_m
+along it. A bus stop sits at L2 f=0.5.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import numpy as np
+import pytest
+
+from streams import linkspeeds as ls
+from topis.wire import BusPosition
+
+T = 1_800_000_000.0  # a multiple of 300 s
+
+
+def net():
+    links = [
+        ls.Link("L1", [(37.50, 127.00), (37.50, 127.01)], 900.0),
+        ls.Link("L2", [(37.50, 127.01), (37.51, 127.01)], 1100.0),
+    ]
+    return ls.build_network(links, stops_lat_lon=[(37.505, 127.01)])
+
+
+def on_l1(f):
+    return 37.50, 127.00 + 0.01 * f
+
+
+def on_l2(f):
+    return 37.50 + 0.01 * f, 127.01
+
+
+def fix(v, ts, ll):
+    return BusPosition(vehicle_id=v, route_id="R", ts=ts, lat=ll[0], lon=ll[1])
+
+
+def toy_fixes():
+    return [
+        # v1: 270 m, 360 m on L1, then 180 m on L1 + 220 m on L2 in 30 s (13.5 s / 16.5 s)
+        fix("v1", T, on_l1(0.1)), fix("v1", T + 30, on_l1(0.4)), fix("v1", T + 60, on_l1(0.8)),
+        fix("v1", T + 90, on_l2(0.2)),
+        # two teleports: back to P0 in 5 s (1120 m), then to L2 f=0.5 in 25 s (1450 m)
+        fix("v1", T + 95, on_l1(0.0)), fix("v1", T + 120, on_l2(0.5)),
+        # v2: dwell at the stop (0.9 m sideways GPS wobble, dropped), then 220 m in 30 s on L2
+        fix("v2", T, on_l2(0.5)), fix("v2", T + 30, (37.505, 127.01001)), fix("v2", T + 60, on_l2(0.7)),
+        # v3: stands still mid-L1, away from any stop, for 60 s: kept (queueing)
+        fix("v3", T, on_l1(0.5)), fix("v3", T + 60, on_l1(0.5)),
+        # v4: 450 m on L1 with midpoint at T+305: next bin
+        fix("v4", T + 290, on_l1(0.0)), fix("v4", T + 320, on_l1(0.5)),
+        # v5: a fix 5 km away maps to no link
+        fix("v5", T, on_l1(0.5)), fix("v5", T + 30, (37.55, 127.0)),
+    ]
+
+
+def by_key(speeds):
+    return {(s.link_id, s.bin_start_ts): s for s in speeds}
+
+
+def test_map_fixes_along_scaled_to_length():
+    n = net()
+    x, y = n.to_xy([on_l1(0.25)[0], on_l2(0.5)[0], 37.55], [on_l1(0.25)[1], on_l2(0.5)[1], 127.0])
+    link, along = ls.map_fixes(n, x, y, 30.0)
+    assert link.tolist() == [0, 1, -1]
+    assert along[:2] == pytest.approx([225.0, 550.0], abs=0.01)
+    assert math.isnan(along[2])
+
+
+def test_hand_computed_speeds():
+    n = net()
+    state, out = ls.advance(ls.LinkSpeedState(), toy_fixes(), n)
+    got = by_key(out + ls.flush(state, n))
+    assert set(got) == {("L1", T), ("L2", T), ("L1", T + 300)}
+    l1 = got[("L1", T)]
+    # L1: (270 + 360 + 180) m over (30 + 30 + 13.5) s from v1, plus 0 m in 60 s from v3
+    assert l1.speed_kph == pytest.approx(810 / 133.5 * 3.6, rel=1e-4)
+    assert l1.n_probes == 2
+    l2 = got[("L2", T)]
+    # L2: 220 m in 16.5 s (v1) + 220 m in 30 s (v2)
+    assert l2.speed_kph == pytest.approx(440 / 46.5 * 3.6, rel=1e-4)
+    assert l2.n_probes == 2
+    assert got[("L1", T + 300)].speed_kph == pytest.approx(450 / 30 * 3.6, rel=1e-4)
+    assert state.pairs_dropped == {"teleport": 2, "dwell_at_stop": 1, "unmapped": 1}
+    assert state.pairs_used == 6  # v1: 3, v2: 1, v3: 1, v4: 1
+
+
+def test_streaming_matches_batch_and_waits_for_watermark():
+    n = net()
+    fixes = sorted(toy_fixes(), key=lambda f: f.ts)
+    whole = ls.link_speeds(fixes, n)
+    state = ls.LinkSpeedState()
+    emitted = []
+    for i in range(0, len(fixes), 4):
+        state, out = ls.advance(state, fixes[i:i + 4], n)
+        # a bin is only emitted once fixes 120 s past its end have arrived
+        assert all(s.bin_start_ts + 300 + 120 <= state.watermark_ts for s in out)
+        emitted += out
+        state = msgspec.json.decode(msgspec.json.encode(state), type=ls.LinkSpeedState)
+    emitted += ls.flush(state, n)
+    assert by_key(emitted).keys() == by_key(whole).keys()
+    for k, s in by_key(whole).items():
+        assert by_key(emitted)[k].speed_kph == pytest.approx(s.speed_kph)
+
+
+def test_merge_partitions():
+    n = net()
+    fixes = toy_fixes()
+    a = ls.link_speeds([f for f in fixes if f.vehicle_id in ("v1", "v4")], n)
+    b = ls.link_speeds([f for f in fixes if f.vehicle_id not in ("v1", "v4")], n)
+    merged = by_key(ls.merge(a + b))
+    whole = by_key(ls.link_speeds(fixes, n))
+    assert merged.keys() == whole.keys()
+    for k in whole:
+        assert merged[k].speed_kph == pytest.approx(whole[k].speed_kph)
+        assert merged[k].n_probes == whole[k].n_probes
+
+
+def test_gap_and_duplicates_dropped():
+    n = net()
+    fixes = [fix("v", T, on_l1(0.1)), fix("v", T, on_l1(0.1)), fix("v", T + 400, on_l1(0.9))]
+    state, _ = ls.advance(ls.LinkSpeedState(), fixes, n)
+    assert state.pairs_dropped == {"time_gap": 2} and state.pairs_used == 0
+
+
+def test_pair_distances_not_adjacent_is_nan():
+    links = [
+        ls.Link("a", [(37.5, 127.0), (37.5, 127.01)], 900.0),
+        ls.Link("b", [(37.5, 127.01), (37.5, 127.02)], 900.0),
+        ls.Link("c", [(37.5, 127.02), (37.5, 127.03)], 900.0),
+    ]
+    n = ls.build_network(links)
+    d, first = ls.pair_distances(n, np.array([0, 0, 1]), np.array([800.0, 800.0, 100.0]),
+                                 np.array([2, 1, 0]), np.array([100.0, 100.0, 800.0]))
+    assert math.isnan(d[0])
+    assert d[1] == pytest.approx(200.0) and first[1] == pytest.approx(100.0)
+    assert d[2] == pytest.approx(200.0) and first[2] == pytest.approx(100.0)
+
+
+def test_bad_link_table():
+    with pytest.raises(ValueError, match="needs >= 2 vertices"):
+        ls.build_network([ls.Link("x", [(37.5, 127.0)], 10.0)])
