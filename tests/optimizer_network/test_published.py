@@ -40,7 +40,8 @@ def _arbex_sets():
     for pattern, source in wanted.items():
         for k in (4, 6, 7, 8):
             title = pattern.format(k)
-            if title not in lines or ("{}" not in pattern) != (k == 4) or ("TS" in pattern and k == 4):
+            one_size = "{}" not in pattern  # the HC entry is for 4 routes only
+            if title not in lines or (one_size and k != 4) or ("TS" in pattern and k == 4):
                 continue
             at = lines.index(title)
             count = int(lines[at + 1])
