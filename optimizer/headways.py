@@ -165,24 +165,38 @@ def allocate(problem: HeadwayProblem) -> HeadwayPlan:
         If the fleet cannot meet the maximum-headway policy.
     """
     lo, hi = validate(problem)
-    buses = lo.copy()
-    heap = []
-    for r in range(buses.size):
-        if buses[r] < hi[r]:
-            gain = route_cost(problem, r, buses[r]) - route_cost(problem, r, buses[r] + 1)
-            heap.append((-gain, r))
+    buses = allocate_convex(lambda r, n: route_cost(problem, r, n), lo, hi, problem.fleet)
+    return summarise(problem, buses)
+
+
+def allocate_convex(cost, lo: np.ndarray, hi: np.ndarray, budget: int) -> np.ndarray:
+    """Minimise ``sum_r cost(r, n_r)`` s.t. ``sum n_r <= budget``, ``lo <= n <= hi``, each
+    ``cost(r, .)`` convex: greedy on marginal gains from ``lo`` (exact, see module docstring).
+
+    Parameters
+    ----------
+    cost : callable (r, n) -> float
+    lo, hi : ndarray of int, bounds per item; ``lo.sum() <= budget`` is the caller's check.
+    budget : int
+
+    Returns
+    -------
+    ndarray of int64, units per item; units with no positive gain are left unspent.
+    """
+    units = np.asarray(lo, dtype=np.int64).copy()
+    hi = np.asarray(hi, dtype=np.int64)
+    heap = [(-(cost(r, units[r]) - cost(r, units[r] + 1)), r) for r in range(units.size) if units[r] < hi[r]]
     heapq.heapify(heap)
-    spare = problem.fleet - int(buses.sum())
+    spare = budget - int(units.sum())
     while spare > 0 and heap:
         neg_gain, r = heapq.heappop(heap)
-        if -neg_gain <= 0:
+        if -neg_gain <= 1e-12:
             break
-        buses[r] += 1
+        units[r] += 1
         spare -= 1
-        if buses[r] < hi[r]:
-            gain = route_cost(problem, r, buses[r]) - route_cost(problem, r, buses[r] + 1)
-            heapq.heappush(heap, (-gain, r))
-    return summarise(problem, buses)
+        if units[r] < hi[r]:
+            heapq.heappush(heap, (-(cost(r, units[r]) - cost(r, units[r] + 1)), r))
+    return units
 
 
 def summarise(problem: HeadwayProblem, buses: np.ndarray) -> HeadwayPlan:
@@ -256,6 +270,8 @@ def solve(model: HeadwayModel, time_limit_s: float = 10.0):
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = 2
     status = solver.solve(model.model)
+    if status == cp_model.UNKNOWN:
+        raise TimeoutError(f"CP-SAT found no allocation within {time_limit_s:g} s")
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise InfeasibleFleet(f"CP-SAT found no allocation (status {solver.status_name(status)})")
     model.status = solver.status_name(status)
