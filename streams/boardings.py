@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from streams.taps import LocatedTap, RouteModel, local_hour
+from streams.taps import LocatedTap, RoutePatterns, local_hour
 from topis.wire import CardTap
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class StopHourCount(msgspec.Struct, frozen=True):
 def advance(
     state: RouteTapState,
     taps: Iterable[CardTap],
-    model: RouteModel,
+    model: RoutePatterns,
     *,
     run_gap_s: float = 1800.0,
     back_tolerance_stops: int = 2,
@@ -78,7 +78,7 @@ def advance(
         State of the route; updated in place and returned.
     taps : iterable of CardTap
         Taps of this route, in any order (sorted by ``ts`` here).
-    model : RouteModel
+    model : RoutePatterns
         Stop patterns of the routes.
     run_gap_s : float
         A vehicle silent longer than this starts a new run, seconds.
@@ -111,7 +111,7 @@ def advance(
 
 
 def _place(
-    state: RouteTapState, tap: CardTap, model: RouteModel, run_gap_s: float, back_tol: int
+    state: RouteTapState, tap: CardTap, model: RoutePatterns, run_gap_s: float, back_tol: int
 ) -> LocatedTap:
     """Place one tap on a pattern and a run of its vehicle, updating the vehicle."""
     veh = state.vehicles.get(tap.vehicle_id)

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 import msgspec
 
 from streams.aggregates import SegmentLoads, SquirrelInput
-from streams.taps import RouteModel, Ride, local_hour
+from streams.taps import RoutePatterns, Ride, local_hour
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RouteLoadState(msgspec.Struct):
     rides_unplaced: int = 0  #: rides that load no segment (off-pattern or unknown alighting)
 
 
-def advance(state: RouteLoadState, rides: Iterable[Ride], model: RouteModel) -> tuple[RouteLoadState, list[str]]:
+def advance(state: RouteLoadState, rides: Iterable[Ride], model: RoutePatterns) -> tuple[RouteLoadState, list[str]]:
     """Fold a batch of the route's rides into its loads.
 
     Returns the state (updated in place) and the keys of the bus runs whose
@@ -90,7 +90,7 @@ def _bump(table: dict[str, dict[int, list[float]]], stop_id: str, hour: int, col
     row[col] += v
 
 
-def _load_segments(state: RouteLoadState, ride: Ride, model: RouteModel) -> str | None:
+def _load_segments(state: RouteLoadState, ride: Ride, model: RoutePatterns) -> str | None:
     p_idx, b = ride.pattern_index, ride.board_stop_index
     placed = [(a.stop_index, a.share) for a in ride.alightings if a.stop_index is not None and b is not None and a.stop_index > b]
     if p_idx is None or b is None or not placed:
@@ -122,7 +122,7 @@ def _load_segments(state: RouteLoadState, ride: Ride, model: RouteModel) -> str 
     return key
 
 
-def _ride_pace(model: RouteModel, ride: Ride, p_idx: int, b: int, placed: list[tuple[int, float]]) -> tuple[float, float]:
+def _ride_pace(model: RoutePatterns, ride: Ride, p_idx: int, b: int, placed: list[tuple[int, float]]) -> tuple[float, float]:
     """Speed (m/s) of the ride to its mean alighting, or NaN with a time per stop instead."""
     duration_s = ride.alight_ts - ride.board_ts
     mean_idx = sum(i * s for i, s in placed) / sum(s for _, s in placed)
@@ -135,7 +135,7 @@ def _ride_pace(model: RouteModel, ride: Ride, p_idx: int, b: int, placed: list[t
     return math.nan, _FALLBACK_S_PER_STOP
 
 
-def _cross_ts(model: RouteModel, ride: Ride, p_idx: int, b: int, k: int, speed_mps: float, s_per_stop: float) -> float:
+def _cross_ts(model: RoutePatterns, ride: Ride, p_idx: int, b: int, k: int, speed_mps: float, s_per_stop: float) -> float:
     """Estimated time the bus is midway along segment ``k``."""
     if not math.isnan(speed_mps):
         mid_m = 0.5 * (model.along_m(p_idx, k) + model.along_m(p_idx, k + 1)) - model.along_m(p_idx, b)
@@ -172,7 +172,7 @@ def vehicle_segment_loads(state: RouteLoadState, vehicle_id: str) -> dict[str, R
     return {k: r for k, r in state.runs.items() if k.startswith(prefix)}
 
 
-def squirrel_input(state: RouteLoadState, model: RouteModel, now_ts: float) -> SquirrelInput:
+def squirrel_input(state: RouteLoadState, model: RoutePatterns, now_ts: float) -> SquirrelInput:
     """Segment load profiles of the route per direction and hour, for the Squirrel planner."""
     peak = {p: {h: list(r) for h, r in by_h.items()} for p, by_h in state.settled_peak.items()}
     passes = {p: {h: list(r) for h, r in by_h.items()} for p, by_h in state.settled_passes.items()}
@@ -186,7 +186,7 @@ def squirrel_input(state: RouteLoadState, model: RouteModel, now_ts: float) -> S
         for hour in sorted(set(state.passengers.get(p_idx, {})) | set(peak.get(p_idx, {}))):
             profiles.append(SegmentLoads(
                 route_id=pat.route_id, direction_id=pat.direction_id, hour_local=hour,
-                segment_ids=[RouteModel.segment_id(a, b) for a, b in zip(stops, stops[1:])],
+                segment_ids=[RoutePatterns.segment_id(a, b) for a, b in zip(stops, stops[1:])],
                 from_stop_ids=stops[:-1], to_stop_ids=stops[1:],
                 peak_load_pax=peak.get(p_idx, {}).get(hour, [0.0] * n_seg),
                 passengers_pax=state.passengers.get(p_idx, {}).get(hour, [0.0] * n_seg),

@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from streams.aggregates import ODMatrix, OwlInput
-from streams.taps import Alighting, Journey, LocatedTap, Ride, RouteModel, local_hour
+from streams.taps import Alighting, Journey, LocatedTap, Ride, RoutePatterns, local_hour
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class CardStageOutput(msgspec.Struct):
     journeys: list[Journey] = msgspec.field(default_factory=list)
 
 
-def alighting_model_from_counts(model: RouteModel, alightings_by_route_stop: Mapping[tuple[str, str], float]) -> AlightingModel:
+def alighting_model_from_counts(model: RoutePatterns, alightings_by_route_stop: Mapping[tuple[str, str], float]) -> AlightingModel:
     """Build the alighting distribution from tapped alightings per (route_id, stop_id).
 
     ``alightings_by_route_stop`` is typically summed from
@@ -104,7 +104,7 @@ def alighting_model_from_counts(model: RouteModel, alightings_by_route_stop: Map
 def advance(
     state: CardLinkState,
     taps: Iterable[LocatedTap],
-    model: RouteModel,
+    model: RoutePatterns,
     alighting_model: AlightingModel | None = None,
     config: ODConfig = ODConfig(),
 ) -> tuple[CardLinkState, CardStageOutput]:
@@ -128,7 +128,7 @@ def advance(
 def expire(
     state: CardLinkState,
     now_ts: float,
-    model: RouteModel,
+    model: RoutePatterns,
     alighting_model: AlightingModel | None = None,
     config: ODConfig = ODConfig(),
 ) -> tuple[CardLinkState, CardStageOutput]:
@@ -199,7 +199,7 @@ def _ride(board: LocatedTap, alight_ts: float, method: str, alightings: tuple[Al
     )
 
 
-def _travel_s(model: RouteModel, p_idx: int, b_idx: int, a_idx: int, config: ODConfig) -> float:
+def _travel_s(model: RoutePatterns, p_idx: int, b_idx: int, a_idx: int, config: ODConfig) -> float:
     dist_m = model.along_m(p_idx, a_idx) - model.along_m(p_idx, b_idx)
     if math.isnan(dist_m):
         return (a_idx - b_idx) * _FALLBACK_S_PER_STOP
@@ -343,3 +343,37 @@ def owl_input(
         journeys=round(stop_od.total_pax()),
         inferred_alighting_share=share,
     )
+
+
+# --- zones -----------------------------------------------------------------------------------
+
+
+def grid_zones(
+    stop_lat_lon: Mapping[str, tuple[float, float]],
+    cell_m: float = 1000.0,
+    origin_lat_lon: tuple[float, float] = (37.5665, 126.978),
+) -> dict[str, str]:
+    """Stop → square grid cell ``"E<i>N<j>"`` (cells of ``cell_m`` from ``origin_lat_lon``).
+
+    Equirectangular around the origin (Seoul city hall by default), so a cell
+    id means the same area in every run.
+    """
+    if not cell_m > 0:
+        raise ValueError("cell_m must be positive")
+    lat0, lon0 = origin_lat_lon
+    m_per_deg_lat = math.pi / 180 * 6_371_008.8
+    m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(lat0))
+    out = {}
+    for stop_id, (lat, lon) in stop_lat_lon.items():
+        i = math.floor((lon - lon0) * m_per_deg_lon / cell_m)
+        j = math.floor((lat - lat0) * m_per_deg_lat / cell_m)
+        out[stop_id] = f"E{i}N{j}"
+    return out
+
+
+def district_zones(bus_stops_csv) -> dict[str, str]:
+    """Seoul stop (ARS id) → district (gu) name, from ``seoul/bus_stops.csv``."""
+    from optimizer.seoul import load_stops
+
+    stops = load_stops(bus_stops_csv)
+    return dict(zip(stops.ars_id.tolist(), stops.district.tolist()))

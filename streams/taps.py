@@ -8,7 +8,7 @@ holds the state it needs (see :mod:`streams.boardings`, :mod:`streams.od`,
         located taps (key card_hash) --od.advance--> rides + linked journeys
             rides (key route_id) --loads.advance--> segment loads
 
-This module holds what they share: :class:`RouteModel` (each route's stop
+This module holds what they share: :class:`RoutePatterns` (each route's stop
 patterns and stop coordinates), :class:`LocatedTap` (a tap placed on a pattern
 and a vehicle run), :class:`Ride` (one boarding with its observed or inferred
 alighting) and :class:`Journey` (rides linked by transfers), plus the local
@@ -59,7 +59,7 @@ class Pattern(msgspec.Struct, frozen=True):
 
 
 @dataclass(frozen=True)
-class RouteModel:
+class RoutePatterns:
     """Stop patterns of every route and the coordinates of every stop.
 
     Build once at an entry point (from GTFS with :meth:`from_feed`, or from
@@ -89,7 +89,7 @@ class RouteModel:
         object.__setattr__(self, "_by_route_dir", by_rd)
 
     @classmethod
-    def from_feed(cls, feed) -> RouteModel:
+    def from_feed(cls, feed) -> RoutePatterns:
         """Build from a GTFS :class:`streams.gtfs.Feed`.
 
         Per route and direction (a missing ``direction_id`` counts as 0) the

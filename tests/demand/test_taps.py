@@ -8,6 +8,7 @@ of A3. Every expected figure below is worked out by hand in the comments.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ import pytest
 
 from streams import boardings, loads, od
 from streams.aggregates import OwlInput, SquirrelInput, decode, encode
-from streams.taps import Pattern, RouteModel, haversine_m, local_hour
+from streams.taps import Pattern, RoutePatterns, haversine_m, local_hour
 from topis.wire import CardTap
 
 KST = ZoneInfo("Asia/Seoul")
@@ -26,10 +27,10 @@ T0 = datetime(2026, 11, 23, 8, 0, tzinfo=KST).timestamp()
 MIN = 60.0
 
 
-def city() -> RouteModel:
+def city() -> RoutePatterns:
     stops = {f"A{i + 1}": (37.50, 127.00 + 0.01 * i) for i in range(5)}
     stops |= {"B1": (37.501, 127.02), "B2": (37.51, 127.02), "B3": (37.52, 127.02), "B4": (37.53, 127.02)}
-    return RouteModel(
+    return RoutePatterns(
         patterns=(
             Pattern("A", 0, ("A1", "A2", "A3", "A4", "A5")),
             Pattern("B", 0, ("B1", "B2", "B3", "B4")),
@@ -281,3 +282,46 @@ def test_alighting_model_from_counts():
 
 def test_kst_day_boundary():
     assert local_hour((datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc) + timedelta(minutes=59)).timestamp()) == 0
+
+
+def test_grid_zones():
+    # 0.01° of latitude = 1111.95 m: one cell north of the origin row; 0.5 km west -> column -1
+    lon_500m_west = 126.978 - 500 / (math.pi / 180 * 6_371_008.8 * math.cos(math.radians(37.5665)))
+    z = od.grid_zones({"a": (37.5665, 126.978), "b": (37.5765, 126.978), "c": (37.5665, lon_500m_west)}, 1000.0)
+    assert z == {"a": "E0N0", "b": "E0N1", "c": "E-1N0"}
+    with pytest.raises(ValueError):
+        od.grid_zones({}, 0.0)
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_district_zones_from_seoul_stops():
+    path = SHARED / "seoul" / "bus_stops.csv"
+    if not path.is_file():
+        pytest.skip(f"reference data absent: {path}")
+    zones = od.district_zones(path)
+    assert zones["01001"] == "종로구"  # first row of the file
+    assert len(set(zones.values())) == 25
+
+
+def test_route_patterns_from_real_gtfs():
+    folder = SHARED / "avl" / "wmata_transitclock_2016" / "gtfs" / "S2"
+    if not folder.is_dir():
+        pytest.skip(f"reference data absent: {folder}")
+    from streams.gtfs import load_feed
+
+    model = RoutePatterns.from_feed(load_feed(folder))
+    # independently: the longest trip per (route, direction) read with csv
+    import csv
+
+    with open(folder / "trips.txt", newline="") as fh:
+        trips = {r["trip_id"]: (r["route_id"], int(r.get("direction_id") or 0)) for r in csv.DictReader(fh)}
+    n_stops: dict[str, int] = {}
+    with open(folder / "stop_times.txt", newline="") as fh:
+        for r in csv.DictReader(fh):
+            n_stops[r["trip_id"]] = n_stops.get(r["trip_id"], 0) + 1
+    longest: dict[tuple[str, int], int] = {}
+    for tid, key in trips.items():
+        longest[key] = max(longest.get(key, 0), n_stops.get(tid, 0))
+    assert {(p.route_id, p.direction_id): len(p.stop_ids) for p in model.patterns} == longest
