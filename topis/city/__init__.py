@@ -1,0 +1,1 @@
+"""Demo city: a Seoul-like road graph, bus network, cameras and vehicle registry generated from a seed."""
