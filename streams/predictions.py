@@ -293,7 +293,7 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
         if t - now_ts > params.max_horizon_s:
             break
         out.append(Prediction(vehicle_id, trip.route_id, trip.trip_id, trip.stop_ids[j],
-                              int(trip.stop_sequence[j]), now_ts, max(t, now_ts)))
+                              int(trip.stop_sequence[j]), now_ts, float(round(max(t, now_ts)))))
     return out
 
 
