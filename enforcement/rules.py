@@ -1,0 +1,305 @@
+"""Enforcement rules as pure functions: when a plate read is a violation.
+
+Times come in as epoch seconds (UTC) and are judged in local time
+(Asia/Seoul by default): hours, weekdays and public holidays are local
+notions. Hour windows are half-open, ``[start, end)``: a lane enforced
+07–21 is enforced at 07:00:00 and at 20:59:59 but not at 21:00:00.
+
+Case ids are deterministic (:func:`case_id`), so that replaying reads,
+restarting a worker or a broker redelivering a message never makes a second
+case for the same violation. What a case is keyed on, per rule:
+
+* ``bus_lane``      plate + camera + local date (one case a day per camera)
+* ``green_zone``    plate + local date (one case a day however many cameras)
+* ``section_speed`` plate + section + entry read id
+* ``no_stopping``   plate + camera + read id of the first read of the stop
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+
+from enforcement.settings import FineTable
+
+#: rule names, as in CASES.csv
+RULES = ("bus_lane", "green_zone", "section_speed", "no_stopping")
+LANE_TYPES = ("median", "roadside_full", "roadside_part", "none")
+#: classes never fined for using a bus lane
+BUS_LANE_EXEMPT_CLASSES = frozenset({"bus", "emergency"})
+#: classes never fined in the green zone (besides registry exemptions)
+GREEN_ZONE_EXEMPT_CLASSES = frozenset({"emergency"})
+
+_ROADSIDE_FULL_H = ((7, 21),)
+_ROADSIDE_PART_H = ((7, 10), (17, 21))
+_GREEN_ZONE_H = (6, 21)
+
+#: Korean plates: optional two-syllable region (old style), 2–3 digits, one Hangul syllable, 4 digits
+_PLATE_RE = re.compile(r"^(?:[가-힣]{2})?\d{2,3}[가-힣]\d{4}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """One ANPR camera, as in CAMERAS.csv."""
+
+    camera_id: str
+    lat: float  #: WGS84 degrees
+    lon: float  #: WGS84 degrees
+    lane_type: str = "none"  #: median, roadside_full, roadside_part or none
+    green_zone_entry: bool = False  #: reads entering the Green Transport Zone
+    section_id: str | None = None  #: section-speed section, if any
+    section_role: str | None = None  #: "entry" or "exit"
+    section_length_m: float | None = None
+    section_limit_kph: float | None = None
+    no_stopping: bool = False  #: fixed camera of a no-stopping zone
+    area: str | None = None  #: district or other area name, for filtering
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """One registered vehicle, as in REGISTRY.csv."""
+
+    plate: str
+    vehicle_class: str  #: car, bus, truck, emergency, taxi, van, ...
+    emission_grade: int  #: 1 (cleanest) .. 5
+    exempt: bool = False  #: permit holder / registry exemption
+    watch: bool = False  #: stolen or wanted
+
+
+# ---------------------------------------------------------------- calendar
+
+#: Korean public holidays 2025–2027 incl. substitute and announced one-off
+#: holidays (2025-01-27 temporary holiday, 2025-06-03 and 2026-06-03 election
+#: days), from the government calendar as known when written; demo use.
+KOREAN_HOLIDAYS: frozenset[dt.date] = frozenset(
+    dt.date.fromisoformat(d)
+    for d in (
+        # 2025
+        "2025-01-01 2025-01-27 2025-01-28 2025-01-29 2025-01-30 2025-03-01 2025-03-03 2025-05-05 2025-05-06 "
+        "2025-06-03 2025-06-06 2025-08-15 2025-10-03 2025-10-05 2025-10-06 2025-10-07 2025-10-08 2025-10-09 "
+        "2025-12-25 "
+        # 2026
+        "2026-01-01 2026-02-16 2026-02-17 2026-02-18 2026-03-01 2026-03-02 2026-05-05 2026-05-24 2026-05-25 "
+        "2026-06-03 2026-06-06 2026-08-15 2026-08-17 2026-09-24 2026-09-25 2026-09-26 2026-10-03 2026-10-05 "
+        "2026-10-09 2026-12-25 "
+        # 2027
+        "2027-01-01 2027-02-05 2027-02-06 2027-02-07 2027-02-08 2027-03-01 2027-05-05 2027-05-13 2027-06-06 "
+        "2027-08-15 2027-08-16 2027-09-14 2027-09-15 2027-09-16 2027-10-03 2027-10-04 2027-10-09 2027-10-11 "
+        "2027-12-25 2027-12-27"
+    ).split()
+)
+
+
+def parse_holidays(lines: Iterable[str], source: str = "<holidays>") -> frozenset[dt.date]:
+    """Parse a holiday calendar: one ISO date per line; blank lines and ``#`` comments ignored.
+
+    Raises
+    ------
+    ValueError
+        Naming the line number of the first line that is not an ISO date.
+    """
+    days: set[dt.date] = set()
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            days.add(dt.date.fromisoformat(text))
+        except ValueError:
+            raise ValueError(f"{source}:{lineno}: not an ISO date: {text!r}") from None
+    return frozenset(days)
+
+
+def load_holidays(path: str | Path) -> frozenset[dt.date]:
+    """Read a holiday calendar file (see :func:`parse_holidays`)."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        return parse_holidays(fh, source=str(path))
+
+
+def local_time(ts: float, tz: ZoneInfo) -> dt.datetime:
+    """Aware local datetime of an epoch-seconds timestamp."""
+    return dt.datetime.fromtimestamp(ts, tz)
+
+
+def is_day_off(day: dt.date, holidays: frozenset[dt.date]) -> bool:
+    """Saturday, Sunday or a public holiday."""
+    return day.weekday() >= 5 or day in holidays
+
+
+def _in_hours(local: dt.datetime, windows: Iterable[tuple[int, int]]) -> bool:
+    return any(start <= local.hour < end for start, end in windows)
+
+
+# ---------------------------------------------------------------- rules
+
+
+def bus_lane_enforced(lane_type: str, local: dt.datetime, holidays: frozenset[dt.date]) -> bool:
+    """Whether a bus lane of ``lane_type`` is enforced at local time ``local``.
+
+    Median lanes: 24 h every day. Roadside full-time: weekdays 07–21.
+    Roadside part-time: weekdays 07–10 and 17–21. Roadside lanes are not
+    enforced on weekends and public holidays. ``none``: never.
+    """
+    if lane_type == "median":
+        return True
+    if lane_type not in ("roadside_full", "roadside_part"):
+        return False
+    if is_day_off(local.date(), holidays):
+        return False
+    return _in_hours(local, _ROADSIDE_FULL_H if lane_type == "roadside_full" else _ROADSIDE_PART_H)
+
+
+def bus_lane_exempt(vehicle: Vehicle | None, seen_class: str | None = None) -> bool:
+    """Buses, emergency vehicles and permit holders may use bus lanes.
+
+    An unregistered plate is judged by the class the camera saw, if any.
+    """
+    if vehicle is not None:
+        return vehicle.exempt or vehicle.vehicle_class in BUS_LANE_EXEMPT_CLASSES
+    return seen_class in BUS_LANE_EXEMPT_CLASSES
+
+
+def green_zone_hours(local: dt.datetime) -> bool:
+    """Green Transport Zone restriction applies 06–21 local, every day."""
+    return _in_hours(local, (_GREEN_ZONE_H,))
+
+
+def green_zone_violation(vehicle: Vehicle | None, local: dt.datetime) -> bool:
+    """A registered, non-exempt emission-grade-5 vehicle entering the zone 06–21.
+
+    An unregistered plate is never a case: its grade is unknown.
+    """
+    if vehicle is None or vehicle.emission_grade != 5:
+        return False
+    if vehicle.exempt or vehicle.vehicle_class in GREEN_ZONE_EXEMPT_CLASSES:
+        return False
+    return green_zone_hours(local)
+
+
+def average_speed_kph(length_m: float, elapsed_s: float) -> float:
+    """Average speed over a section.
+
+    Parameters
+    ----------
+    length_m : float
+        Section length, metres.
+    elapsed_s : float
+        Time from the entry read to the exit read, seconds; must be > 0.
+
+    Returns
+    -------
+    float
+        km/h.
+    """
+    if elapsed_s <= 0:
+        raise ValueError(f"elapsed_s must be > 0, got {elapsed_s}")
+    return length_m / elapsed_s * 3.6
+
+
+def section_speeding(length_m: float, elapsed_s: float, limit_kph: float, tolerance_kph: float = 0.0) -> bool:
+    """Average speed strictly above ``limit_kph + tolerance_kph``; False when ``elapsed_s <= 0``."""
+    if elapsed_s <= 0:
+        return False
+    return average_speed_kph(length_m, elapsed_s) > limit_kph + tolerance_kph
+
+
+def stopped_too_long(first_ts: float, ts: float, min_s: float) -> bool:
+    """Seen by the same no-stopping camera for strictly longer than ``min_s``."""
+    return ts - first_ts > min_s
+
+
+def needs_plate_check(confidence: float, threshold: float) -> bool:
+    """A read below the confidence threshold never goes straight to a notice."""
+    return confidence < threshold
+
+
+# ---------------------------------------------------------------- plates, ids, fines
+
+
+def normalise_plate(text: str) -> str | None:
+    """Plate text without spaces or hyphens, or None when it is not a Korean plate.
+
+    >>> normalise_plate(" 12가 3456")
+    '12가3456'
+    >>> normalise_plate("ABC123") is None
+    True
+    """
+    plate = text.replace(" ", "").replace("-", "")
+    return plate if _PLATE_RE.match(plate) else None
+
+
+def case_id(rule: str, plate: str, *key: object) -> str:
+    """Deterministic case id: 32 hex digits of SHA-256 over rule, plate and the defining key."""
+    text = "\x1f".join((rule, plate, *(str(k) for k in key)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def fine_krw(rule: str, vehicle_class: str | None, fines: FineTable, over_kph: float = 0.0) -> int:
+    """Fine of one case, KRW.
+
+    Parameters
+    ----------
+    rule : str
+        One of :data:`RULES`.
+    vehicle_class : str or None
+        Registry class; None (unregistered) pays the car rate.
+    fines : FineTable
+        The configured table.
+    over_kph : float
+        For ``section_speed``: km/h above the limit.
+    """
+    heavy = vehicle_class in fines.heavy_classes
+    if rule == "bus_lane":
+        return fines.bus_lane_heavy_krw if heavy else fines.bus_lane_car_krw
+    if rule == "green_zone":
+        return fines.green_zone_day_krw
+    if rule == "no_stopping":
+        return fines.no_stopping_heavy_krw if heavy else fines.no_stopping_car_krw
+    if rule == "section_speed":
+        for upper_kph, amount in fines.speed_bands_car:
+            if over_kph <= upper_kph:
+                return amount + (fines.speed_heavy_extra_krw if heavy else 0)
+        return fines.speed_bands_car[-1][1] + (fines.speed_heavy_extra_krw if heavy else 0)
+    raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def camera_point(camera: Camera) -> Point:
+    """The camera as a shapely point in (lon, lat) order."""
+    return Point(camera.lon, camera.lat)
+
+
+def cameras_in_polygon(cameras: Iterable[Camera], polygon: BaseGeometry) -> set[str]:
+    """Ids of cameras inside or on the boundary of ``polygon`` (lon, lat coordinates)."""
+    cams = list(cameras)
+    if not cams:
+        return set()
+    points = shapely.points([(c.lon, c.lat) for c in cams])
+    inside = shapely.covers(polygon, points)
+    return {c.camera_id for c, hit in zip(cams, inside) if hit}
+
+
+def area_of(camera: Camera, areas: Mapping[str, BaseGeometry]) -> str | None:
+    """Name of the first area polygon (lon, lat) that covers the camera, or None."""
+    point = camera_point(camera)
+    for name, polygon in areas.items():
+        if polygon.covers(point):
+            return name
+    return None
+
+
+def with_areas(cameras: Mapping[str, Camera], areas: Mapping[str, BaseGeometry]) -> dict[str, Camera]:
+    """Copies of ``cameras`` whose missing ``area`` is filled from ``areas``."""
+    return {cid: c if c.area else replace(c, area=area_of(c, areas)) for cid, c in cameras.items()}
