@@ -29,6 +29,10 @@ Alighting of a ride, in order of preference:
 The time of an inferred alighting is estimated from the distance along the
 pattern at ``inferred_speed_kph``, never later than the next boarding.
 
+Repeats are ignored and counted (``repeated_taps``): a tap redelivered by
+Kafka (at-least-once) after it was folded in, and a second tap-on on the same
+bus within ``double_tap_s``.
+
 Journeys: the next boarding joins the current journey when it is on another
 route and within ``transfer_window_s`` (30 min, inclusive) of the previous
 alighting, which must be tapped or chained. OD is counted per journey: from
@@ -60,6 +64,7 @@ class ODConfig(msgspec.Struct, frozen=True):
     max_walk_m: float = 1000.0  #: trip-chaining accepts a downstream stop at most this far from the next boarding
     max_open_ride_s: float = 3 * 3600.0  #: a ride with no tap-off waits this long for a next boarding
     inferred_speed_kph: float = 15.0  #: bus speed used to time inferred alightings
+    double_tap_s: float = 60.0  #: a second tap-on on the same bus within this is a repeat, ignored
 
 
 class AlightingModel(msgspec.Struct, frozen=True):
@@ -82,6 +87,7 @@ class CardLinkState(msgspec.Struct):
     cards: dict[str, CardTrail] = msgspec.field(default_factory=dict)
     rides_by_method: dict[str, int] = msgspec.field(default_factory=dict)  #: rides closed, per alight method
     orphan_tap_offs: int = 0  #: tap-offs with no open boarding on that route
+    repeated_taps: int = 0  #: redelivered or repeated taps ignored
 
 
 class CardStageOutput(msgspec.Struct):
@@ -118,7 +124,9 @@ def advance(
         if trail is None:
             trail = state.cards[lt.tap.card_hash] = CardTrail()
         trail.last_ts = max(trail.last_ts, lt.tap.ts)
-        if lt.tap.direction == "on":
+        if _is_repeat(trail, lt, config):
+            state.repeated_taps += 1
+        elif lt.tap.direction == "on":
             _board(state, trail, lt, model, alighting_model, config, out)
         else:
             _tap_off(state, trail, lt, out)
@@ -148,6 +156,21 @@ def expire(
         if trail.open_ride is None and not trail.journey:
             del state.cards[card]
     return state, out
+
+
+def _is_repeat(trail: CardTrail, lt: LocatedTap, config: ODConfig) -> bool:
+    """A Kafka redelivery of a tap already folded in, or a second tap-on on the same bus."""
+    t = lt.tap
+    last = trail.journey[-1] if trail.journey else None
+    if t.direction == "on":
+        if trail.open_ride is not None:
+            o = trail.open_ride.tap
+            return o.vehicle_id == t.vehicle_id and 0.0 <= t.ts - o.ts <= config.double_tap_s
+        return last is not None and last.board_ts == t.ts and last.vehicle_id == t.vehicle_id
+    return (
+        trail.open_ride is None and last is not None and last.alight_method == "tap"
+        and last.alight_ts == t.ts and last.vehicle_id == t.vehicle_id
+    )
 
 
 def _board(state, trail, lt, model, alighting_model, config, out) -> None:

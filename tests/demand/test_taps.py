@@ -325,3 +325,13 @@ def test_route_patterns_from_real_gtfs():
     for tid, key in trips.items():
         longest[key] = max(longest.get(key, 0), n_stops.get(tid, 0))
     assert {(p.route_id, p.direction_id): len(p.stop_ids) for p in model.patterns} == longest
+
+
+def test_redelivered_and_repeated_taps_are_ignored():
+    model = city()
+    taps = [t for t in day_taps() if t.card_hash == "c1"]
+    once = run_pipeline(taps, model, ALIGHT_MODEL)
+    # every tap delivered twice, plus a second tap-on 20 s after the first on the same bus
+    twice = run_pipeline(taps + taps + [tap("c1", "on", "A", "bus1", "A1", T0 + 20)], model, ALIGHT_MODEL)
+    assert twice[2] == once[2] and twice[3] == once[3]  # same rides, same journeys
+    assert twice[1].repeated_taps == 5 and twice[1].orphan_tap_offs == 0
