@@ -444,7 +444,14 @@ def project_to_shape(shape: Shape, x_m: float, y_m: float, lo_m: float = 0.0,
     along, off = project_all(shape, x_m, y_m)
     lo_i = max(int(np.searchsorted(shape.cum_m, lo_m, side="right")) - 1, 0)
     hi_i = min(int(np.searchsorted(shape.cum_m, hi_m, side="left")), len(off))
-    along, off = np.clip(along[lo_i:hi_i], lo_m, hi_m), off[lo_i:hi_i]
+    raw = along[lo_i:hi_i]
+    along, off = np.clip(raw, lo_m, hi_m), off[lo_i:hi_i]
+    clipped = along != raw
+    if clipped.any():  # the window cut a segment: measure from the window's end instead
+        px = np.interp(along[clipped], shape.cum_m, shape.x_m)
+        py = np.interp(along[clipped], shape.cum_m, shape.y_m)
+        off = off.copy()
+        off[clipped] = np.hypot(x_m - px, y_m - py)
     if len(off) == 0:
         return float(min(max(lo_m, 0.0), shape.length_m)), math.inf
     k = int(np.argmin(off))
