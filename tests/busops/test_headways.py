@@ -1,0 +1,89 @@
+import math
+
+import msgspec
+import pytest
+from busops_fixtures import DAY, at, fix
+
+from streams.arrivals import StopArrival
+from streams.bus_pipeline import RouteState, run
+from streams.headways import (
+    BunchingAlert,
+    GappingAlert,
+    HeadwayObservation,
+    HeadwayParams,
+    HeadwayState,
+    ScheduleIndex,
+    even_spacing_hold_s,
+    headway_cv,
+    headway_summary,
+    marey_points,
+    observe_arrival,
+)
+
+
+def test_even_spacing_hold_hand_cases():
+    # ahead left 100 s ago, follower due in 500 s: even split of 600 s is 300 s -> hold 200 s
+    assert even_spacing_hold_s(1000.0, 900.0, [1500.0], 600.0) == 200.0
+    # two followers: gap 900 s split in three -> leave at 900 + 300 = 1200 -> hold 200 s
+    assert even_spacing_hold_s(1000.0, 900.0, [1300.0, 1800.0], 600.0) == 200.0
+    assert even_spacing_hold_s(1000.0, 900.0, [1500.0], 100.0) == 100.0  # capped
+    assert even_spacing_hold_s(1000.0, 400.0, [1100.0], 600.0) == 0.0  # already late: go
+    assert even_spacing_hold_s(1000.0, 900.0, [], 600.0) == 0.0
+
+
+def test_headway_cv_is_std_over_mean():
+    # headways 100, 200, 300: mean 200, population std sqrt(20000/3) = 81.65
+    assert headway_cv(3, 600.0, 140_000.0) == pytest.approx(math.sqrt(20_000 / 3) / 200)
+    assert math.isnan(headway_cv(1, 100.0, 10_000.0))
+
+
+def _arrival(trip, vehicle, ts, day_ts, stop="B", index=1):
+    return StopArrival(vehicle, "R1", trip, 0, stop, 20, index, ts, day_ts + 8 * 3600 + 100, 600.0)
+
+
+def test_bunching_and_gapping_against_timetable(tiny_feed):
+    day_ts = tiny_feed.service_day_start_ts(DAY)
+    sched = ScheduleIndex([tiny_feed.trips[t] for t in ("E1", "E2", "E3", "W1")], day_ts)
+    state = HeadwayState()
+    p = HeadwayParams()
+    t0 = at(8, 1, 40)
+    assert observe_arrival(state, _arrival("E1", "a", t0, day_ts), sched, p) == []  # first bus: nothing
+    out = observe_arrival(state, _arrival("E2", "b", t0 + 200, day_ts), sched, p)
+    obs = out[0]
+    assert isinstance(obs, HeadwayObservation) and obs.headway_s == 200 and obs.scheduled_headway_s == 600
+    assert isinstance(out[1], BunchingAlert) and obs.ratio == pytest.approx(1 / 3)
+    out = observe_arrival(state, _arrival("E3", "c", t0 + 1200, day_ts), sched, p)
+    assert isinstance(out[1], GappingAlert) and out[0].headway_s == 1000
+    out = observe_arrival(state, _arrival("E3", "c", t0 + 1500, day_ts), sched, p)
+    assert out == []  # the same bus again is not a headway
+    s = headway_summary(state)["0|B"]
+    assert s["n"] == 2 and s["mean_headway_s"] == 600 and s["headway_cv"] == pytest.approx(400 / 600)
+
+
+def _bus(vehicle, start, until):
+    """A bus waiting at A from 07:58, leaving at ``start`` at 5 m/s, fixes every 30 s until ``until``."""
+    out, ts = [], at(7, 58)
+    while ts <= until:
+        out.append(fix(min(max(0.0, 5.0 * (ts - start)), 2000.0), ts, vehicle=vehicle))
+        ts += 30
+    return out
+
+
+def test_pipeline_bunching_with_holding_advice(tiny_feed):
+    # bus a runs E1 six minutes late (leaves A 08:06), bus b runs E2 on time (08:10): 240 s apart
+    fixes = _bus("a", at(8, 6), at(8, 13)) + [f for f in _bus("b", at(8, 10), at(8, 17)) if f.ts >= at(8, 8)]
+    res = run(tiny_feed, fixes)
+    alerts = res.of(BunchingAlert)
+    assert {a.observation.stop_id for a in alerts} == {"B", "C", "D", "E"}
+    assert all(a.observation.headway_s == pytest.approx(240, abs=0.01) for a in alerts)
+    at_c = next(a for a in alerts if a.observation.stop_id == "C")
+    # control stop C (mid-route): a left C at 08:09:25 (25 m past it), E3 is next due at C at 08:23:20
+    # even split: 08:09:25 + (08:23:20 - 08:09:25) / 2 = 08:16:22.5 -> hold b 182.5 s after 08:13:20
+    assert at_c.control_stop and at_c.hold_s == pytest.approx(182.5, abs=0.01)
+    assert not next(a for a in alerts if a.observation.stop_id == "B").control_stop
+    marey = marey_points(res.events)
+    assert set(marey) == {"E1", "E2"} and all(b[0] >= a[0] for a, b in zip(marey["E1"], marey["E1"][1:]))
+    # the route state is plain data: it survives a msgspec round trip
+    state = res.states["R1"]
+    back = msgspec.json.decode(msgspec.json.encode(state), type=RouteState)
+    assert msgspec.json.encode(back) == msgspec.json.encode(state)

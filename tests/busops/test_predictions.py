@@ -1,0 +1,84 @@
+import pytest
+from busops_fixtures import DAY, at
+
+from streams.predictions import (
+    PredictParams,
+    TravelTimes,
+    historical_mean_variance,
+    kalman_step,
+    learn_segment,
+    predict_trip,
+    segment_time,
+)
+
+
+def test_transitclock_kalman_hand_example():
+    # TheTransitClock's own example: history 380/420/400 s, last vehicle 300 s, error 72.4.
+    # mean 400, population variance 266.67, gain (72.4 + 266.67) / (72.4 + 533.33) = 0.55976
+    res = kalman_step(300.0, [380.0, 420.0, 400.0], 72.4)
+    assert res.gain == pytest.approx(339.0667 / 605.7333, rel=1e-5)
+    assert res.prediction_s == pytest.approx(0.44024 * 300 + 0.55976 * 400, abs=0.01)
+    assert 355.0 < res.prediction_s < 356.0  # TheTransitClock's self-check: 355 < p < 356
+    assert 149.0 < res.filter_error < 150.0  # ... and 149 < error < 150
+
+
+def test_historical_mean_truncates_like_integer_division():
+    assert historical_mean_variance([1.0, 2.0]) == (1.0, 0.5)  # Java long division: 3 / 2 = 1
+    with pytest.raises(ValueError):
+        historical_mean_variance([])
+
+
+def test_segment_time_fallbacks():
+    tt = TravelTimes()
+    p = PredictParams()
+    assert segment_time(tt, "B>C", 8, 100.0, 0.0, 50.0, p) == (100.0, 50.0)  # no history: schedule
+    tt = TravelTimes(by_segment={"B>C": [380.0, 420.0, 400.0]}, last={"B>C": (990.0, 300.0)})
+    t, err = segment_time(tt, "B>C", 8, 100.0, 1000.0, 72.4, PredictParams(method="transitclock"))
+    assert t == pytest.approx(355.976, abs=0.01) and 149 < err < 150
+    t, _ = segment_time(tt, "B>C", 8, 100.0, 1000.0 + 3600, 72.4, PredictParams(method="transitclock"))
+    assert t == pytest.approx(400.0)  # last vehicle too old: historical mean
+
+
+def test_time_of_day_history():
+    tt = TravelTimes()
+    p = PredictParams(last_vehicle_max_age_s=0.0)
+    learn_segment(tt, "B", "C", 0.0, 200.0, 7, p)
+    learn_segment(tt, "B", "C", 0.0, 100.0, 8, p)
+    assert segment_time(tt, "B>C", 8, 90.0, 10.0, 50.0, p)[0] == 100.0  # topis: this hour's history
+    assert segment_time(tt, "B>C", 9, 90.0, 10.0, 50.0, p)[0] == 150.0  # no history at 9: all hours
+    tc = PredictParams(method="transitclock", last_vehicle_max_age_s=0.0)
+    assert segment_time(tt, "B>C", 8, 90.0, 10.0, 50.0, tc)[0] == 150.0
+
+
+def _etas(preds):
+    return {p.stop_id: p.predicted_arrival_ts for p in preds}
+
+
+def test_predict_from_schedule_mid_segment(tiny_feed):
+    trip = tiny_feed.trips["E1"]
+    day_ts = tiny_feed.service_day_start_ts(DAY)
+    # halfway between A (dist 100) and B (dist 600) at 08:01:00: 50 s late against the timetable
+    preds = predict_trip(trip, day_ts, "v1", 350.0, 1, True, [], at(8, 1), TravelTimes(), 8, PredictParams())
+    etas = _etas(preds)
+    assert etas == {"B": at(8, 1, 50), "C": at(8, 3, 30), "D": at(8, 5, 10), "E": at(8, 6, 50)}
+    assert all(p.made_at_ts == at(8, 1) and p.trip_id == "E1" for p in preds)
+
+
+def test_layover_bus_leaves_on_schedule(tiny_feed):
+    trip = tiny_feed.trips["E1"]
+    day_ts = tiny_feed.service_day_start_ts(DAY)
+    preds = predict_trip(trip, day_ts, "v1", 100.0, 0, False, [], at(7, 55), TravelTimes(), 7, PredictParams())
+    etas = _etas(preds)
+    assert etas["A"] == at(7, 55) and etas["B"] == at(8, 1, 40) and etas["E"] == at(8, 6, 40)
+
+
+def test_bus_ahead_shortens_dwell(tiny_feed):
+    trip = tiny_feed.trips["E1"]
+    day_ts = tiny_feed.service_day_start_ts(DAY)
+    tt = TravelTimes(dwell_s={"C": 30.0})
+    base = _etas(predict_trip(trip, day_ts, "v1", 350.0, 1, True, [], at(8, 1), tt, 8, PredictParams()))
+    # the bus ahead reaches C 60 s before us where the timetable says 600 s: dwell x 0.4 (floor)
+    leader = {2: [base["C"] - 60.0]}
+    near = _etas(predict_trip(trip, day_ts, "v1", 350.0, 1, True, [], at(8, 1), tt, 8, PredictParams(),
+                              leader, {2: 600.0}))
+    assert near["C"] == base["C"] and near["D"] == base["D"] - 18.0 and near["E"] == base["E"] - 18.0
