@@ -210,7 +210,8 @@ def section_speeding(length_m: float, elapsed_s: float, limit_kph: float, tolera
     """Average speed strictly above ``limit_kph + tolerance_kph``; False when ``elapsed_s <= 0``."""
     if elapsed_s <= 0:
         return False
-    return average_speed_kph(length_m, elapsed_s) > limit_kph + tolerance_kph
+    # length/elapsed*3.6 > limit, rearranged so that whole metres, seconds and km/h compare exactly
+    return length_m * 3600.0 > (limit_kph + tolerance_kph) * 1000.0 * elapsed_s
 
 
 def stopped_too_long(first_ts: float, ts: float, min_s: float) -> bool:
