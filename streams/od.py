@@ -65,6 +65,7 @@ class ODConfig(msgspec.Struct, frozen=True):
     max_open_ride_s: float = 3 * 3600.0  #: a ride with no tap-off waits this long for a next boarding
     inferred_speed_kph: float = 15.0  #: bus speed used to time inferred alightings
     double_tap_s: float = 60.0  #: a second tap-on on the same bus within this is a repeat, ignored
+    reorder_s: float = 0.0  #: taps wait this long behind the newest tap seen, so late partitions fall into order
 
 
 class AlightingModel(msgspec.Struct, frozen=True):
@@ -88,6 +89,8 @@ class CardLinkState(msgspec.Struct):
     rides_by_method: dict[str, int] = msgspec.field(default_factory=dict)  #: rides closed, per alight method
     orphan_tap_offs: int = 0  #: tap-offs with no open boarding on that route
     repeated_taps: int = 0  #: redelivered or repeated taps ignored
+    pending: list[LocatedTap] = msgspec.field(default_factory=list)  #: taps held for reordering, by time
+    newest_ts: float = 0.0  #: newest tap time seen in this partition
 
 
 class CardStageOutput(msgspec.Struct):
@@ -116,10 +119,26 @@ def advance(
 ) -> tuple[CardLinkState, CardStageOutput]:
     """Fold located taps (any cards of this partition) into the card state.
 
-    Returns the state and the rides and journeys closed by these taps.
+    Taps are held until ``config.reorder_s`` behind the newest tap seen
+    (default 0: folded at once). Returns the state and the rides and journeys
+    closed.
     """
+    batch = list(taps)
+    if batch:
+        state.newest_ts = max(state.newest_ts, max(lt.tap.ts for lt in batch))
+        state.pending.extend(batch)
+        state.pending.sort(key=lambda t: t.tap.ts)
+    return state, _release(state, state.newest_ts - config.reorder_s, model, alighting_model, config)
+
+
+def _release(state: CardLinkState, until_ts: float, model, alighting_model, config) -> CardStageOutput:
+    """Fold the held taps up to ``until_ts`` in time order."""
+    n = 0
+    while n < len(state.pending) and state.pending[n].tap.ts <= until_ts:
+        n += 1
+    ready, state.pending = state.pending[:n], state.pending[n:]
     out = CardStageOutput()
-    for lt in sorted(taps, key=lambda t: t.tap.ts):
+    for lt in ready:
         trail = state.cards.get(lt.tap.card_hash)
         if trail is None:
             trail = state.cards[lt.tap.card_hash] = CardTrail()
@@ -130,7 +149,7 @@ def advance(
             _board(state, trail, lt, model, alighting_model, config, out)
         else:
             _tap_off(state, trail, lt, out)
-    return state, out
+    return out
 
 
 def expire(
@@ -142,9 +161,10 @@ def expire(
 ) -> tuple[CardLinkState, CardStageOutput]:
     """Close what can no longer change at ``now_ts``: stale open rides, then finished journeys.
 
-    Call it on a timer (and with ``now_ts=math.inf`` at the end of a replay).
+    Held taps up to ``now_ts - config.reorder_s`` are folded first. Call it on
+    a timer (and with ``now_ts=math.inf`` at the end of a replay).
     """
-    out = CardStageOutput()
+    out = _release(state, now_ts - config.reorder_s, model, alighting_model, config)
     for card in sorted(state.cards):
         trail = state.cards[card]
         if trail.open_ride is not None and now_ts - trail.open_ride.tap.ts > config.max_open_ride_s:

@@ -335,3 +335,28 @@ def test_redelivered_and_repeated_taps_are_ignored():
     twice = run_pipeline(taps + taps + [tap("c1", "on", "A", "bus1", "A1", T0 + 20)], model, ALIGHT_MODEL)
     assert twice[2] == once[2] and twice[3] == once[3]  # same rides, same journeys
     assert twice[1].repeated_taps == 5 and twice[1].orphan_tap_offs == 0
+
+
+def test_reorder_buffer_restores_late_tap_off():
+    model = city()
+    c1 = [t for t in day_taps() if t.card_hash == "c1"]
+    late_off, rest = c1[1], [c1[0], c1[2], c1[3]]  # A tap-off arrives after the B boarding
+
+    def feed(cfg):
+        st = od.CardLinkState()
+        located = []
+        for route_id in ("A", "B"):
+            rs = boardings.RouteTapState(route_id)
+            located += boardings.advance(rs, [t for t in c1 if t.route_id == route_id], model)[1]
+        by_tap = {lt.tap: lt for lt in located}
+        rides = []
+        for batch in ([by_tap[rest[0]]], [by_tap[rest[1]]], [by_tap[late_off]], [by_tap[rest[2]]]):
+            rides += od.advance(st, batch, model, ALIGHT_MODEL, cfg)[1].rides
+        rides += od.expire(st, math.inf, model, ALIGHT_MODEL, cfg)[1].rides
+        return st, rides
+
+    st, rides = feed(od.ODConfig())
+    assert st.orphan_tap_offs == 1 and rides[0].alight_method == "chain"
+    st, rides = feed(od.ODConfig(reorder_s=3600))
+    assert st.orphan_tap_offs == 0 and [r.alight_method for r in rides] == ["tap", "tap"]
+    assert rides[0].alight_ts == T0 + 600 and st.pending == []
