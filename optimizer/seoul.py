@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from optimizer.projection import Projection
+
 log = logging.getLogger(__name__)
 
 HOURS = 24
-#: Seoul city-hall area, origin of the local metric projection.
-ORIGIN_LON, ORIGIN_LAT = 126.978, 37.5665
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LON = 111_320.0 * float(np.cos(np.radians(ORIGIN_LAT)))
+#: metric projection about Seoul city hall, used for all Seoul coordinates.
+SEOUL = Projection(126.978, 37.5665)
 
 
 class SeoulDataError(ValueError):
@@ -107,16 +107,13 @@ class StopLocations:
 
 
 def to_metres(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Equirectangular projection around Seoul city hall, metres (error < 0.3 % in Seoul)."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    return np.column_stack([(lon - ORIGIN_LON) * M_PER_DEG_LON, (lat - ORIGIN_LAT) * M_PER_DEG_LAT])
+    """Metres east/north of Seoul city hall (error < 0.3 % in Seoul)."""
+    return SEOUL.to_metres(lon, lat)
 
 
 def to_lonlat(xy_m: np.ndarray) -> np.ndarray:
     """Inverse of :func:`to_metres`: (n, 2) lon, lat."""
-    xy_m = np.asarray(xy_m, dtype=float)
-    return np.column_stack([xy_m[:, 0] / M_PER_DEG_LON + ORIGIN_LON, xy_m[:, 1] / M_PER_DEG_LAT + ORIGIN_LAT])
+    return SEOUL.to_lonlat(xy_m)
 
 
 def _is_ars(field: str) -> bool:
