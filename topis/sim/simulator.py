@@ -107,6 +107,15 @@ class Simulator:
         self._ensure_days(self.now)
         self._warm_start()
 
+    @property
+    def now_ts(self) -> float:
+        """Simulated clock, epoch seconds UTC."""
+        return self.now
+
+    def write_truth(self, out_dir) -> dict[str, int]:
+        """Write the ground truth so far as CSV files (see :meth:`topis.sim.truth.Truth.write`)."""
+        return self.truth.write(out_dir)
+
     # ---- fleet and schedules -------------------------------------------------
     def _init_fleet(self) -> None:
         buses = self.city.buses
