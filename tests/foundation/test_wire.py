@@ -1,0 +1,40 @@
+import pytest
+
+from topis import wire
+
+
+def test_position_batch_round_trips_with_schema_tag():
+    batch = wire.PositionBatch([wire.BusPosition("v1", "r1", 10.5, 37.5, 127.0, trip_id="t1", speed_kph=20.0)])
+    data = wire.encode(batch)
+    assert data.startswith(b'{"schema":"bus.position/1"')
+    assert wire.decode(data, wire.PositionBatch) == batch
+
+
+def test_optional_fields_are_omitted_not_zeroed():
+    data = wire.encode(wire.PositionBatch([wire.BusPosition("v1", "r1", 1.0, 37.5, 127.0)]))
+    assert b"speed_kph" not in data and b"occupancy" not in data
+    assert wire.decode(data, wire.PositionBatch).events[0].occupancy is None
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"garbage", "not valid JSON"),
+        (b'{"schema":"card.tap/1","events":[]}', "schema"),
+        (b'{"schema":"bus.position/2","events":[]}', "schema"),
+        (b'{"schema":"bus.position/1","events":[{"vehicle_id":"v","route_id":"r","ts":"x","lat":1,"lon":2}]}',
+         "events[0].ts"),
+        (b'{"schema":"bus.position/1","events":[{"vehicle_id":"v","ts":1,"lat":1,"lon":2}]}', "route_id"),
+    ],
+)
+def test_bad_messages_raise_wire_error_naming_the_problem(data, fragment):
+    with pytest.raises(wire.WireError) as info:
+        wire.decode(data, wire.PositionBatch)
+    assert fragment in str(info.value)
+
+
+def test_tap_direction_is_checked():
+    bad = b'{"schema":"card.tap/1","events":[{"card_hash":"h","direction":"sideways","route_id":"r",' \
+          b'"vehicle_id":"v","stop_id":"s","ts":1}]}'
+    with pytest.raises(wire.WireError, match="direction"):
+        wire.decode(bad, wire.TapBatch)

@@ -1,0 +1,72 @@
+"""Run topis's processes together for ``topis up``, and stop them together.
+
+Children get SIGTERM if this process dies (Linux ``PR_SET_PDEATHSIG``), so even
+a killed supervisor leaves no orphans. A child that exits is reported with its
+exit code, and the others are stopped: a half-running control centre that
+looks healthy is worse than a clear failure.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent)
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+def topis_argv(*args: str) -> list[str]:
+    """argv running a ``topis`` subcommand with this interpreter."""
+    return [sys.executable, "-m", "topis", *args]
+
+
+def stop_all(children: list[Child], timeout_s: float = 10.0) -> None:
+    """SIGINT every child (like Ctrl-C), then SIGTERM, then SIGKILL, newest first."""
+    running = [c for c in reversed(children) if c.process is not None and c.process.poll() is None]
+    for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        for child in running:
+            if child.process.poll() is None:
+                child.process.send_signal(sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(c.process.poll() is None for c in running):
+            time.sleep(0.1)
+        running = [c for c in running if c.process.poll() is None]
+        if not running:
+            return
+        log.warning("still running after %s: %s", sig.name, ", ".join(c.name for c in running))
+
+
+def watch(children: list[Child], poll_s: float = 0.5) -> Child:
+    """Block until a child exits; return it."""
+    while True:
+        for child in children:
+            if child.exit_code is not None:
+                return child
+        time.sleep(poll_s)
