@@ -104,7 +104,7 @@ class CaseStore:
         now = time.time() if now is None else now
         with self.session() as s:
             new_n, merged_n = self._write_cases(s, list(outcome.cases.values()), now)
-            self._write_alerts(s, outcome)
+            self._write_alerts(s, outcome, now)
             self._write_pending(s, outcome)
             self._write_counts(s, outcome, now)
         return CommitResult(new_n, merged_n, len(outcome.alerts), len(outcome.dead_letters))
@@ -146,13 +146,12 @@ class CaseStore:
         s.execute(self._insert(EvidenceRead).on_conflict_do_nothing(index_elements=["case_id", "read_id"]), evidence)
         return len(fresh), len(old)
 
-    def _write_alerts(self, s: Session, outcome: Outcome) -> None:
+    def _write_alerts(self, s: Session, outcome: Outcome, now: float) -> None:
         if outcome.alerts:
             rows = [dict(alert_id=a.alert_id, reason=a.reason, plate=a.plate, read_id=a.read_id, camera_id=a.camera_id,
                          lat=a.lat, lon=a.lon, ts=a.ts, confidence=a.confidence) for a in outcome.alerts]  # fmt: skip
             s.execute(self._insert(AlertRow).on_conflict_do_nothing(index_elements=["alert_id"]), rows)
         if outcome.dead_letters:
-            now = time.time()
             rows = [dict(dead_id=case_id("dead", d.plate_hash, d.read_id, d.camera_id, d.ts, d.reason),
                          read_id=d.read_id[:64], camera_id=d.camera_id[:64], ts=d.ts, reason=d.reason,
                          detail=d.detail, plate_hash=d.plate_hash, recorded_ts=now) for d in outcome.dead_letters]  # fmt: skip
