@@ -14,6 +14,21 @@ and a vehicle run), :class:`Ride` (one boarding with its observed or inferred
 alighting) and :class:`Journey` (rides linked by transfers), plus the local
 hour-of-day rule.
 
+Wiring sketch (Faust; the states are msgspec Structs, stored as bytes)::
+
+    @app.agent(card_taps)                       # TapBatch, key = route_id
+    async def count_boardings(stream):
+        async for key, batch in stream.items():
+            st = tap_state_by_route.get(key) or boardings.RouteTapState(key)
+            st, located = boardings.advance(st, batch.events, patterns)
+            tap_state_by_route[key] = st
+            for lt in located:                  # re-key for the card stage
+                await located_taps.send(key=lt.tap.card_hash, value=lt)
+
+    # located_taps (key card_hash) -> od.advance / od.expire on a timer
+    #   -> rides (key route_id) -> loads.advance; journeys -> od.accumulate
+    # publish loads.squirrel_input(...) and od.owl_input(...) on a timer.
+
 Times are epoch seconds UTC (``ts``); hour-of-day buckets are local Seoul
 time. Korea has kept UTC+9 with no daylight saving since 1988, so the local
 hour is computed with a fixed offset (checked against ``zoneinfo`` in tests).

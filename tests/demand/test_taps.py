@@ -360,3 +360,27 @@ def test_reorder_buffer_restores_late_tap_off():
     st, rides = feed(od.ODConfig(reorder_s=3600))
     assert st.orphan_tap_offs == 0 and [r.alight_method for r in rides] == ["tap", "tap"]
     assert rides[0].alight_ts == T0 + 600 and st.pending == []
+
+
+def test_run_batch_matches_stagewise_and_reads_csv(tmp_path):
+    from streams import demand
+
+    model = city()
+    res = demand.run_batch(day_taps(), model, now_ts=T0 + 7200, alighting_model=ALIGHT_MODEL)
+    _, _, rides, journeys, load_states = run_pipeline(day_taps(), model, ALIGHT_MODEL)
+    assert sorted(res.rides, key=lambda r: (r.card_hash, r.board_ts)) == sorted(rides, key=lambda r: (r.card_hash, r.board_ts))
+    assert res.squirrel["A"] == loads.squirrel_input(load_states["A"], model, T0 + 7200)
+    assert res.owl.stop_od.trips_pax == []  # nothing at night
+    path = tmp_path / "taps.csv"
+    lines = ["card_hash,direction,route_id,vehicle_id,stop_id,ts"]
+    for i, t in enumerate(day_taps()):
+        when = datetime.fromtimestamp(t.ts, KST).isoformat() if i % 2 else repr(t.ts)
+        lines.append(f"{t.card_hash},{t.direction},{t.route_id},{t.vehicle_id},{t.stop_id},{when}")
+    path.write_text("\n".join(lines) + "\n")
+    assert demand.read_taps_csv(path) == day_taps()
+    path.write_text("card_hash,direction,route_id,vehicle_id,stop_id,ts\nc,up,A,b,A1,0\n")
+    with pytest.raises(demand.TapFileError, match=r"taps.csv:2: direction"):
+        demand.read_taps_csv(path)
+    path.write_text("card_hash,direction,route_id,vehicle_id,stop_id,ts\nc,on,A,b,A1,2026-11-23T08:00:00\n")
+    with pytest.raises(demand.TapFileError, match="no UTC offset"):
+        demand.read_taps_csv(path)
