@@ -147,3 +147,14 @@ def test_stop_arrivals_endpoint(client):
     assert body["arrivals"][0]["minutes_away"] == 1
     assert client.get("/api/stops/S4/arrivals?limit=0").status_code == 400
     assert client.get("/api/stops/NOPE/arrivals").get_json()["arrivals"] == []
+
+
+def test_mounts_on_the_dash_server():
+    dash = pytest.importorskip("dash")
+    app = dash.Dash("topis_openfeed_test")
+    app.layout = dash.html.Div("wall")
+    state = openfeed.OpenFeedState(positions(), predictions(), now_ts=NOW)
+    app.server.register_blueprint(openfeed.openfeed_blueprint(lambda: state))
+    client = app.server.test_client()
+    assert len(parse(client.get("/api/gtfs-rt/trip-updates.pb").data).entity) == 2
+    assert client.get("/api/stops/S4/arrivals").get_json()["arrivals"][0]["vehicle_id"] == "bus3"
