@@ -64,6 +64,7 @@ class RouteState(msgspec.Struct):
     last_arrival: dict[str, tuple[str, int, float]] = {}
     #: vehicle → {"dir|stop": predicted arrival ts} from its latest predictions
     predicted: dict[str, dict[str, float]] = {}
+    predicted_at: dict[str, float] = {}  #: vehicle → when its latest predictions were made
     fixes: int = 0  #: fixes given to advance()
 
 
@@ -175,29 +176,43 @@ def _on_arrival(state: RouteState, ev: StopArrival, model: RouteModel) -> list[E
 def _predict(state: RouteState, vs: VehicleState, now_ts: float, model: RouteModel) -> list[Prediction]:
     if vs.trip_id is None:
         state.predicted.pop(vs.vehicle_id, None)
+        state.predicted_at.pop(vs.vehicle_id, None)
         return []
     trip = model.feed.trips[vs.trip_id]
-    leader: dict[int, list[float]] = {}
-    sched_h: dict[int, float] = {}
-    if model.predict.method == "topis" and len(state.vehicles) > 1:
-        sched = model.schedule(vs.day_ts)
-        for j in range(vs.next_arrival, len(trip.stop_ids)):
-            key = stop_key(trip.direction_id, trip.stop_ids[j])
-            times = [p[key] for v, p in state.predicted.items() if v != vs.vehicle_id and key in p]
-            last = state.headways.last_arrival.get(key)
-            if last is not None and last[1] != vs.vehicle_id:
-                times.append(last[0])
-            if times:
-                leader[j] = times
-                h = sched.scheduled_headway_s(key, trip.trip_id)
-                if h:
-                    sched_h[j] = h
+    leader, sched_h = _others_at_stops(state, vs, trip, now_ts, model)
     preds = predict_trip(trip, vs.day_ts, vs.vehicle_id, vs.dist_m, vs.next_arrival, vs.next_departure > 0,
                          vs.recent, now_ts, state.travel, _hour(model.feed, now_ts), model.predict,
                          leader, sched_h)
     state.predicted[vs.vehicle_id] = {stop_key(trip.direction_id, p.stop_id): p.predicted_arrival_ts
                                       for p in preds}
+    state.predicted_at[vs.vehicle_id] = now_ts
     return preds
+
+
+def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, model: RouteModel):
+    """Other buses' arrivals (last actual, latest predicted) at the stops ahead that have a learned dwell."""
+    leader: dict[int, list[float]] = {}
+    sched_h: dict[int, float] = {}
+    if model.predict.method != "topis" or not state.travel.dwell_s:
+        return leader, sched_h
+    stale = [v for v, t in state.predicted_at.items() if now_ts - t > model.predict.stale_after_s]
+    for v in stale:  # buses that stopped reporting
+        state.predicted.pop(v, None)
+        state.predicted_at.pop(v, None)
+    others = [p for v, p in state.predicted.items() if v != vs.vehicle_id]
+    sched = model.schedule(vs.day_ts)
+    for j in range(vs.next_arrival, len(trip.stop_ids)):
+        if trip.stop_ids[j] not in state.travel.dwell_s:
+            continue
+        key = stop_key(trip.direction_id, trip.stop_ids[j])
+        times = [p[key] for p in others if key in p]
+        last = state.headways.last_arrival.get(key)
+        if last is not None and last[1] != vs.vehicle_id:
+            times.append(last[0])
+        h = sched.scheduled_headway_s(key, trip.trip_id) if times else None
+        if h:
+            leader[j], sched_h[j] = times, h
+    return leader, sched_h
 
 
 def route_for_fix(feed: Feed, fix: BusPosition, vehicle_routes: dict[str, str],

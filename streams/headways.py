@@ -88,19 +88,16 @@ class ScheduleIndex:
             for sid, arr in zip(trip.stop_ids, trip.arrival_s):
                 rows.setdefault(stop_key(trip.direction_id, sid), []).append((day_ts + float(arr), trip.trip_id))
         self.times: dict[str, np.ndarray] = {}
-        self.trip_ids: dict[str, list[str]] = {}
+        self.position: dict[str, dict[str, int]] = {}  #: key → trip id → rank in the day's arrivals
         for key, r in rows.items():
             r.sort()
             self.times[key] = np.array([t for t, _ in r])
-            self.trip_ids[key] = [t for _, t in r]
+            self.position[key] = {tid: i for i, (_, tid) in enumerate(r)}
 
     def scheduled_headway_s(self, key: str, trip_id: str) -> float | None:
         """This trip's scheduled arrival minus the previous scheduled trip's, at a stop."""
-        ids = self.trip_ids.get(key)
-        if not ids or trip_id not in ids:
-            return None
-        i = ids.index(trip_id)
-        if i == 0:
+        i = self.position.get(key, {}).get(trip_id)
+        if not i:  # unknown, or the first trip of the day
             return None
         h = float(self.times[key][i] - self.times[key][i - 1])
         return h if h > 0 else None

@@ -91,6 +91,11 @@ def kalman_step(last_vehicle_s: float, history_s: list[float], last_error: float
         e = 72.4: g ≈ 0.5598, prediction ≈ 355.98 s, error ≈ 149.3.
     """
     mean, var = historical_mean_variance(history_s)
+    return kalman_from_moments(last_vehicle_s, mean, var, last_error)
+
+
+def kalman_from_moments(last_vehicle_s: float, mean: float, var: float, last_error: float) -> KalmanResult:
+    """:func:`kalman_step` given the history's mean and population variance."""
     denom = last_error + 2.0 * var
     gain = 1.0 if denom <= 0.0 else (last_error + var) / denom
     prediction = (1.0 - gain) * last_vehicle_s + gain * mean
@@ -112,6 +117,7 @@ class TravelTimes(msgspec.Struct):
     last: dict[str, tuple[float, float]] = {}  #: last vehicle: (ts it finished, seconds)
     errors: dict[str, float] = {}  #: Kalman filter error left by the last step on the segment (s²)
     dwell_s: dict[str, float] = {}  #: smoothed dwell per stop, seconds
+    moments: dict[str, tuple[float, float]] = {}  #: key → (mean, variance) of its history, kept current
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class PredictParams:
     dwell_alpha: float = 0.2  #: smoothing of learned dwell
     dwell_headway_bounds: tuple[float, float] = (0.4, 1.6)  #: dwell × clip(headway / scheduled)
     max_horizon_s: float = 5400.0  #: no predictions further ahead than this
+    stale_after_s: float = 900.0  #: another bus's predictions older than this are forgotten
 
 
 def segment_key(from_stop: str, to_stop: str) -> str:
@@ -152,6 +159,7 @@ def learn_segment(tt: TravelTimes, from_stop: str, to_stop: str, done_ts: float,
         hist = store.setdefault(k, [])
         hist.append(seconds)
         del hist[:-keep]
+        tt.moments[k] = historical_mean_variance(hist)
     tt.last[key] = (done_ts, seconds)
 
 
@@ -171,29 +179,31 @@ def segment_time(tt: TravelTimes, key: str, hour: int, scheduled_s: float, now_t
     historical mean, else the scheduled time. topis: the same, but the history is
     the segment's at this hour of day when it has any, else all hours.
     """
-    if params.method == "topis":
-        hist = tt.by_hour.get(f"{key}@{hour}") or tt.by_segment.get(key)
-    else:
-        hist = tt.by_segment.get(key)
+    hist_key = key
+    if params.method == "topis" and f"{key}@{hour}" in tt.by_hour:
+        hist_key = f"{key}@{hour}"
+    hist = tt.by_hour.get(hist_key) if hist_key != key else tt.by_segment.get(key)
     if not hist or len(hist) < params.min_history:
         return scheduled_s, error
+    mean, var = tt.moments.get(hist_key) or historical_mean_variance(hist)
     last = tt.last.get(key)
     if last is not None and now_ts - last[0] <= params.last_vehicle_max_age_s:
-        res = kalman_step(last[1], hist, error)
+        res = kalman_from_moments(last[1], mean, var, error)
         return res.prediction_s, res.filter_error
-    return sum(hist) / len(hist), error
+    return mean, error
 
 
 def segment_times(trip, tt: TravelTimes, now_ts: float, hour: int,
-                  params: PredictParams) -> np.ndarray:
+                  params: PredictParams, first: int = 0) -> np.ndarray:
     """Predicted time of every segment of a trip (``len(stops) - 1`` values, seconds).
 
+    Segments before ``first`` keep their scheduled times (they are behind the bus).
     Updates the carried Kalman filter errors in ``tt.errors``.
     """
     n = len(trip.stop_ids)
     sched = np.diff(trip.arrival_s)
-    out = np.empty(n - 1)
-    for k in range(n - 1):
+    out = sched.astype(float)
+    for k in range(first, n - 1):
         key = segment_key(trip.stop_ids[k], trip.stop_ids[k + 1])
         err = tt.errors.get(key, params.initial_error)
         out[k], new_err = segment_time(tt, key, hour, float(sched[k]), now_ts, err, params)
@@ -270,8 +280,9 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
     n = len(trip.stop_ids)
     if next_index >= n:
         return []
-    seg = segment_times(trip, tt, now_ts, hour, params)
     topis = params.method == "topis"
+    first = 0 if topis and params.own_pace else max(next_index - 1, 0)
+    seg = segment_times(trip, tt, now_ts, hour, params, first)
     if topis and params.own_pace:
         rho = own_pace(trip, seg, recent, now_ts, params)
         if rho != 1.0:
