@@ -86,11 +86,13 @@ def write_alerts_csv(alerts: list, path: Path, tz: ZoneInfo) -> None:
               help="Public holidays, one ISO date per line [default: built-in Korean holidays 2025-2027].")
 @click.option("--alerts-out", "alerts_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Watch-list alerts CSV [default: OUT with suffix _alerts.csv].")
+@click.option("--db", "db_url", help="Also load the cases, alerts and dead letters into this case store "
+              "(e.g. sqlite:///.topis/cases.sqlite) for review.")
 @click.option("--confidence-threshold", type=click.FloatRange(0, 1), help="Reads below this need a plate check.")
 @click.option("--no-stopping-min-s", type=click.FloatRange(min=0, min_open=True), help="Longest allowed stop, s.")
 @click.option("--speed-tolerance-kph", type=click.FloatRange(min=0), help="Tolerance over a section's limit, km/h.")
-def enforce(cameras_path, registry_path, reads_path, out_path, holidays_path, alerts_path, confidence_threshold,
-            no_stopping_min_s, speed_tolerance_kph) -> None:  # fmt: skip
+def enforce(cameras_path, registry_path, reads_path, out_path, holidays_path, alerts_path, db_url,
+            confidence_threshold, no_stopping_min_s, speed_tolerance_kph) -> None:  # fmt: skip
     """Run plate reads from CSV files through the enforcement rules (batch mode).
 
     Same rule code as the stream agent, no broker. Malformed rows are
@@ -125,6 +127,7 @@ def enforce(cameras_path, registry_path, reads_path, out_path, holidays_path, al
     state = new_state(RuleBook(cameras, registry, holidays, settings))
     cases: dict[str, CaseRecord] = {}
     alerts, dead = [], []
+    store = CaseStore(db_url) if db_url else None
     with tqdm(total=len(reads), unit="read", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
         for i in range(0, len(reads), BATCH_SIZE):
             chunk = [r for _, r in reads[i : i + BATCH_SIZE]]
@@ -133,7 +136,11 @@ def enforce(cameras_path, registry_path, reads_path, out_path, holidays_path, al
                 cases[c.case_id] = c if c.case_id not in cases else cases[c.case_id].merged(c)
             alerts.extend(out.alerts)
             dead.extend(out.dead_letters)
+            if store is not None:
+                store.commit(out)
             bar.update(len(chunk))
+    if store is not None:
+        store.close()
     for d in sorted(dead, key=lambda d: line_of.get(d.read_id, 0)):
         _echo_err(f"skipped {reads_path.name}:{line_of.get(d.read_id, '?')}: {d.reason}: {d.detail}")
 

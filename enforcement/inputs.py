@@ -52,7 +52,10 @@ def _rows(lines: Iterable[str], required: tuple[str, ...], source: str) -> Itera
     for row in reader:
         # DictReader's line_num is the physical line of the row's last line
         if None in row:
-            yield reader.line_num, {"__extra__": "x"}
+            yield reader.line_num, {"__bad__": "more fields than the header"}
+            continue
+        if None in row.values():
+            yield reader.line_num, {"__bad__": "fewer fields than the header"}
             continue
         yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
 
@@ -155,8 +158,8 @@ def _load(path: Path, required, convert, key):
     source = path.name
     with path.open(encoding="utf-8-sig", newline="") as fh:
         for line, row in _rows(fh, required, source):
-            if "__extra__" in row:
-                errors.append(RowError(source, line, "more fields than the header"))
+            if "__bad__" in row:
+                errors.append(RowError(source, line, row["__bad__"]))
                 continue
             try:
                 item = convert(row)
