@@ -68,6 +68,7 @@ class VehicleState(msgspec.Struct):
     next_departure: int = 0  #: index of the first stop whose departure is not yet emitted
     arrival_ts_by_index: dict[int, float] = {}  #: arrivals awaiting their departure
     off_route: int = 0  #: consecutive fixes that left the trip's shape
+    backward: int = 0  #: consecutive fixes clearly behind the bus's distance (wrong trip or direction?)
     completed: list[str] = []  #: recently completed trips (service day ts + trip id)
     recent: list[tuple[float, float]] = []  #: (ts, dist_m) of recent fixes on the trip
     dropped_stale: int = 0  #: fixes dropped as duplicate or out of order
@@ -85,7 +86,8 @@ class MatchParams:
     heading_penalty_s: float = 1800.0  #: cost added when heading opposes the shape
     early_window_s: float = 2700.0  #: a trip is a candidate from this long before its start
     late_window_s: float = 3600.0  #: ... to this long after its scheduled end
-    off_route_limit: int = 3  #: consecutive off-shape fixes before the trip is dropped
+    off_route_limit: int = 3  #: consecutive off-shape (or backward) fixes before the trip is dropped
+    backward_m: float = 40.0  #: a fix this far behind the bus's distance counts as moving backward
     end_tolerance_m: float = 40.0  #: this close to the last stop completes the trip
     approach_m: float = 0.0  #: arrival = reaching stop distance minus this
     depart_m: float = 25.0  #: departure = passing stop distance plus this
@@ -210,7 +212,9 @@ def match_fix(feed: Feed, state: VehicleState, fix: BusPosition,
             return events
     if not accepted and (trip is None or state.off_route >= params.off_route_limit):
         cand = find_trip(feed, fix, x, y, state, params)
-        if cand is not None:
+        if cand is not None and trip is not None and cand.trip is trip and cand.day_ts == state.day_ts:
+            state.off_route = state.backward = 0  # still the best trip: keep its progress
+        elif cand is not None:
             _start_trip(state, cand, fix, params, events)
         elif trip is not None:
             log.debug("vehicle %s left trip %s", state.vehicle_id, trip.trip_id)
@@ -236,6 +240,11 @@ def _follow(feed: Feed, state: VehicleState, trip: Trip, fix: BusPosition, x: fl
         state.off_route += 1
         return False
     state.off_route = 0
+    state.backward = state.backward + 1 if dist < state.dist_m - params.backward_m else 0
+    if state.backward >= params.off_route_limit:
+        # moving steadily against the shape: this is not the trip; match afresh
+        state.off_route = params.off_route_limit
+        return False
     dist = max(dist, state.dist_m)
     _emit_stops(state, trip, state.dist_ts, state.dist_m, fix.ts, dist, params, events)
     state.dist_m, state.dist_ts = dist, fix.ts
@@ -257,7 +266,7 @@ def _start_trip(state: VehicleState, cand: Candidate, fix: BusPosition, params: 
                 events: list[Event]) -> None:
     trip = cand.trip
     state.trip_id, state.day_ts = trip.trip_id, cand.day_ts
-    state.dist_m, state.dist_ts, state.off_route = cand.dist_m, fix.ts, 0
+    state.dist_m, state.dist_ts, state.off_route, state.backward = cand.dist_m, fix.ts, 0, 0
     state.recent = [(fix.ts, cand.dist_m)]
     state.arrival_ts_by_index = {}
     # stops already behind the bus when it is first seen are not reported

@@ -111,3 +111,15 @@ def test_unassigned_fixes_are_routed_and_matched(tiny_feed):
     assert res.unrouted == 0
     got = arrivals(res.events)
     assert got[("E1", "C")] == pytest.approx(at(8, 3, 20))
+
+
+@pytest.mark.parametrize("speed_mps", [2.0, 5.0])
+def test_wrong_direction_is_corrected(tiny_feed, speed_mps):
+    # first seen at C with no heading: E2 and W1 are both due there and E2 wins the tie; the bus
+    # then drives west, so the matcher must switch to W1 and report W1's stops
+    fixes = [fix(1000.0 - speed_mps * 30 * k, at(8, 13, 20) + 30 * k) for k in range(int(700 // (speed_mps * 30)) + 1)]
+    state, events = replay(tiny_feed, fixes)
+    assert state.trip_id == "W1"
+    got = arrivals(events)
+    assert got[("W1", "B")] == pytest.approx(at(8, 13, 20) + 500 / speed_mps, abs=0.01)
+    assert not any(trip == "E2" and stop in "DE" for trip, stop in got)
