@@ -124,6 +124,15 @@ class RoutePatterns:
         lat_lon = {sid: (st.lat, st.lon) for sid, st in feed.stops.items()}
         return cls(patterns=patterns, stop_lat_lon=lat_lon)
 
+    @classmethod
+    def from_city(cls, city) -> RoutePatterns:
+        """Build from the demo city (:class:`topis.city.model.City`): its routes' patterns and stops."""
+        patterns = tuple(
+            Pattern(route.route_id, pat.direction_id, tuple(pat.stop_ids))
+            for route in city.routes for pat in route.patterns
+        )
+        return cls(patterns=patterns, stop_lat_lon={s.stop_id: (s.lat, s.lon) for s in city.stops})
+
     def stop_distance_m(self, stop_a: str, stop_b: str) -> float:
         """Straight-line distance between two stops; NaN if either is unknown."""
         a, b = self.stop_lat_lon.get(stop_a), self.stop_lat_lon.get(stop_b)
