@@ -255,13 +255,15 @@ def _demand_from_csv(path: Path):
               help="CSV: stop_id,lon,lat,board,alight (night trips per night).")
 @click.option("--fleet", required=True, type=click.IntRange(min=1), help="Night buses available.")
 @click.option("--walk-m", default=400.0, show_default=True, type=click.FloatRange(min=50))
+@click.option("--cell-m", default=600.0, show_default=True, type=click.FloatRange(min=50),
+              help="Grid cell for candidate route stops (one per cell, the busiest).")
 @click.option("--max-routes", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-route-min", default=75.0, show_default=True, type=click.FloatRange(min=5), help="One way.")
 @click.option("--max-headway-min", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--night-hours", default="0-5", show_default=True, help="Hours counted as night (--seoul).")
 @click.option("--out-geojson", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out-csv", type=click.Path(dir_okay=False, path_type=Path), help="route,sequence,stop,headway_min,buses")
-def owl(month, stops_csv, demand_csv, fleet, walk_m, max_routes, max_route_min, max_headway_min, night_hours,
+def owl(month, stops_csv, demand_csv, fleet, walk_m, cell_m, max_routes, max_route_min, max_headway_min, night_hours,
         out_geojson, out_csv):
     """Design a night (Owl) bus network for a fleet.
 
@@ -291,7 +293,7 @@ def owl(month, stops_csv, demand_csv, fleet, walk_m, max_routes, max_route_min, 
         raise click.BadParameter(str(exc), param_hint="--night-hours") from None
     if max_headway_min < 10.0:
         raise click.BadParameter("must be at least the 10 min minimum headway", param_hint="--max-headway-min")
-    settings = ow.OwlSettings(fleet=fleet, walk_m=walk_m, max_routes=max_routes, max_route_min=max_route_min,
+    settings = ow.OwlSettings(fleet=fleet, walk_m=walk_m, cell_m=cell_m, max_hop_m=max(1500.0, 2.5 * cell_m), max_routes=max_routes, max_route_min=max_route_min,
                               max_headway_min=max_headway_min, night_hours=hours)
     if month is not None:
         month, stops_csv = _seoul_paths(month, stops_csv)
