@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from streams import boardings, loads, od
 from streams.aggregates import OwlInput, SquirrelInput
-from streams.taps import Journey, Ride, RoutePatterns
+from streams.taps import Journey, LocatedTap, Ride, RoutePatterns
 from topis.wire import CardTap
 
 TAP_COLUMNS = ("card_hash", "direction", "route_id", "vehicle_id", "stop_id", "ts")
@@ -35,6 +37,7 @@ class DemandResult:
     route_states: dict[str, boardings.RouteTapState]
     card_state: od.CardLinkState
     load_states: dict[str, loads.RouteLoadState]
+    located: list[LocatedTap]
     rides: list[Ride]
     journeys: list[Journey]
     od_counts: od.ODCounts
@@ -84,10 +87,58 @@ def run_batch(
     counts = od.accumulate(od.ODCounts(), journeys)
     return DemandResult(
         route_states=route_states, card_state=card_state, load_states=load_states,
-        rides=rides, journeys=journeys, od_counts=counts,
+        located=located, rides=rides, journeys=journeys, od_counts=counts,
         squirrel={rid: loads.squirrel_input(st, patterns, now_ts) for rid, st in load_states.items()},
         owl=od.owl_input(counts, now_ts, stop_zone),
     )
+
+
+def run_windows(located: Iterable[LocatedTap]) -> dict[str, tuple[float, float]]:
+    """First and last tap time of each bus run, keyed ``"vehicle|run_no|pattern"``."""
+    win: dict[str, tuple[float, float]] = {}
+    for lt in located:
+        key = f"{lt.tap.vehicle_id}|{lt.run_no}|{lt.pattern_index}"
+        a, b = win.get(key, (math.inf, -math.inf))
+        win[key] = (min(a, lt.tap.ts), max(b, lt.tap.ts))
+    return win
+
+
+def load_errors(result: DemandResult, visits: Iterable, patterns: RoutePatterns, slack_s: float = 60.0) -> tuple[np.ndarray, int]:
+    """Inferred minus true load on each segment of each fully observed trip.
+
+    ``visits`` are true stop visits (``topis.sim.truth.StopVisit``-like: ``vehicle_id,
+    trip_id, route_id, stop_id, stop_sequence`` 1-based, ``arrival_ts``, ``load``
+    leaving the stop). A trip counts when its visits cover a whole pattern and
+    exactly one bus run of the vehicle has its taps inside the trip's time
+    span (± ``slack_s``).
+
+    Returns
+    -------
+    (ndarray of float, int)
+        Errors in passengers (one per segment visit) and the number of trips compared.
+    """
+    win = run_windows(result.located)
+    pattern_of = {(p.route_id, p.stop_ids): i for i, p in enumerate(patterns.patterns)}
+    by_trip: dict[str, list] = {}
+    for v in visits:
+        by_trip.setdefault(v.trip_id, []).append(v)
+    err: list[float] = []
+    n_trips = 0
+    for vs in by_trip.values():
+        vs.sort(key=lambda v: v.stop_sequence)
+        p_idx = pattern_of.get((vs[0].route_id, tuple(v.stop_id for v in vs)))
+        state = result.load_states.get(vs[0].route_id)
+        if p_idx is None or vs[0].stop_sequence != 1 or state is None:
+            continue
+        t0, t1 = vs[0].arrival_ts - slack_s, vs[-1].arrival_ts + slack_s
+        runs = [run for key, run in state.runs.items()
+                if key.startswith(f"{vs[0].vehicle_id}|") and key.endswith(f"|{p_idx}")
+                and t0 <= win[key][0] and win[key][1] <= t1]
+        if len(runs) != 1:
+            continue
+        n_trips += 1
+        err += [runs[0].load_pax[v.stop_sequence - 1] - v.load for v in vs[:-1]]
+    return np.asarray(err, dtype=float), n_trips
 
 
 def _parse_ts(text: str) -> float:
