@@ -109,10 +109,6 @@ class Demand:
         card, self._next_card = self._next_card, self._next_card + 1
         return card
 
-    def fare_class(self) -> int:
-        """Random fare class index into FARE_CLASSES."""
-        return int(self.rng.choice(len(FARE_CLASSES), p=FARE_SHARE))
-
     def destination(self, g: int) -> int:
         """Random alighting stop index for a passenger boarding at pattern stop ``g``."""
         p, k = self._pattern_of[g], self._k_of[g]
@@ -126,13 +122,22 @@ class Demand:
         if key != self._rate_key:
             self._rate_key, self._rate = key, self.hourly_rate(hour, weekend) / 3600.0
         counts = self.rng.poisson(self._rate * (t1 - t0))
-        total = 0
-        for g in np.flatnonzero(counts).tolist():
-            for _ in range(int(counts[g])):
-                ts = t0 + float(self.rng.uniform(0.0, t1 - t0))
-                self.queues[g].append((self.new_card(), self.destination(g), self.fare_class(), ts, 0))
-                total += 1
-        return total
+        nonzero = np.flatnonzero(counts)
+        gs = np.repeat(nonzero, counts[nonzero])
+        n = len(gs)
+        if not n:
+            return 0
+        ts = t0 + self.rng.uniform(0.0, t1 - t0, n)
+        fares = self.rng.choice(len(FARE_CLASSES), size=n, p=FARE_SHARE)
+        rides = self.rng.geometric(1.0 / self.mean_ride_stops, size=n)
+        k = self._k_of[gs]
+        n_left = self.pa.stop_n[self._pattern_of[gs]] - 1 - k
+        dest = k + 1 + (rides - 1) % n_left
+        card0 = self._next_card
+        self._next_card += n
+        for j, (g, d, f, t) in enumerate(zip(gs.tolist(), dest.tolist(), fares.tolist(), ts.tolist())):
+            self.queues[g].append((card0 + j, d, f, t, 0))
+        return n
 
     def add_transfer(self, stop_id: str, not_pattern: int, card: int, fare: int, ts: float) -> bool:
         """Queue a transferring passenger at another route's pattern stop ``stop_id``; False if none."""

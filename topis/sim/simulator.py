@@ -10,7 +10,6 @@ Bus movement is vectorised over the fleet (numpy); only discrete events
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import heapq
@@ -98,7 +97,6 @@ class Simulator:
         self.traffic = CarTraffic(city, cams, r_car, self.cfg.car_volume_scale)
         self.judge = ViolationJudge(city, cams, self.cfg.section_tolerance_kph, self.cfg.no_stopping_limit_s)
         self.truth = Truth()
-        self._reg_index = {v.plate: k for k, v in enumerate(city.registry)}
         self._read_seq: dict[int, int] = {}
         self._pending: list[tuple] = []
         self._seq = 0
@@ -106,6 +104,9 @@ class Simulator:
         self._loaded_days: set[dt.date] = set()
         self._ensure_days(self.now)
         self._warm_start()
+        # riders already waiting when the run starts (a quarter hour of arrivals)
+        local = local_datetime(self.now)
+        self.demand.arrive(self.now - 900.0, self.now, local.hour, self.city.services_on(local.date())[0] == "WE")
 
     @property
     def now_ts(self) -> float:
@@ -144,21 +145,25 @@ class Simulator:
         self.gap_until = np.full(n, -np.inf)
         self.frozen: dict[int, tuple | None] = {}
         self._trip_pattern = [self.pa.index[(t.route_id, t.direction_id)] for t in self.city.trips]
+        self._trips_by_service: dict[str, list[tuple[int, int, int]]] = {}
+        for k, t in enumerate(self.city.trips):
+            self._trips_by_service.setdefault(t.service_id, []).append((self._vidx[t.vehicle_id], t.start_s, k))
 
     def _ensure_days(self, ts: float) -> None:
         """Load the trips of the service days around ``ts`` (yesterday's run past midnight)."""
         today = local_datetime(ts).date()
+        touched: set[int] = set()
         for day in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)):
             if day in self._loaded_days:
                 continue
             self._loaded_days.add(day)
-            services = set(self.city.services_on(day))
             midnight = local_midnight_ts(day)
-            for k, trip in enumerate(self.city.trips):
-                if trip.service_id in services:
-                    v = self._vidx[trip.vehicle_id]
-                    bisect.insort(self.schedule[v], (midnight + trip.start_s, k))
-        for v in range(len(self.schedule)):
+            for service in self.city.services_on(day):
+                for v, start_s, k in self._trips_by_service.get(service, ()):
+                    self.schedule[v].append((midnight + start_s, k))
+                    touched.add(v)
+        for v in touched:
+            self.schedule[v].sort()
             self.next_start[v] = self.schedule[v][0][0] if self.schedule[v] else np.inf
 
     def _scheduled_end(self, start: float, trip_k: int) -> float:
