@@ -15,7 +15,10 @@ Discarded pairs:
   that the network distance cannot explain;
 * *dwell at stops*: the bus moved less than ``dwell_move_m`` and a fix is
   within ``stop_radius_m`` of a bus stop. A bus standing still elsewhere
-  (queue, signal) is kept: that is what congestion looks like.
+  (queue, signal) is kept: that is what congestion looks like;
+* *frozen positions*: both fixes have bit-identical coordinates. A working
+  receiver jitters by decimetres even at rest; one that repeats its last
+  fix is not measuring, and would read as a bus stuck in a jam.
 
 Per link and bin (bin of the midpoint time of each link's share) the speed is
 space-mean: total distance / total time, ``n_probes`` the distinct vehicles.
@@ -142,18 +145,38 @@ def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, fl
     )
 
 
+def links_from_city(city) -> list[Link]:
+    """The link table of the demo city (:class:`topis.city.model.City`): its directed road links."""
+    out = []
+    for _, _, d in city.graph.edges(data=True):
+        lon, lat = d["geometry"].xy
+        out.append(Link(d["link_id"], list(zip(lat, lon)), float(d["length_m"])))
+    return out
+
+
 def _snap(xy: tuple[float, float], snap_m: float) -> tuple[int, int]:
     return (round(xy[0] / snap_m), round(xy[1] / snap_m))
 
 
-def map_fixes(net: LinkNetwork, x_m: np.ndarray, y_m: np.ndarray, max_snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+def map_fixes(
+    net: LinkNetwork,
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+    max_snap_m: float,
+    heading_deg: np.ndarray | None = None,
+    tie_m: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest link of each point and distance along it (scaled to ``length_m``).
+
+    Links within ``tie_m`` of the nearest one are ties (the two directions of
+    a two-way road share a geometry). A tie goes to the link whose direction
+    at that point is closest to the fix's ``heading_deg`` (clockwise from
+    north), or to the lowest link index where the heading is NaN or absent.
 
     Returns
     -------
     (link index int64, along_m float64)
         ``-1`` and NaN for points further than ``max_snap_m`` from every link.
-        Ties go to the lowest link index.
     """
     n = len(x_m)
     link = np.full(n, -1, dtype=np.int64)
@@ -161,15 +184,40 @@ def map_fixes(net: LinkNetwork, x_m: np.ndarray, y_m: np.ndarray, max_snap_m: fl
     if n == 0:
         return link, along
     pts = shapely.points(x_m, y_m)
-    pt_idx, ln_idx = net.tree.query_nearest(pts, max_distance=max_snap_m, all_matches=True)
-    order = np.lexsort((ln_idx, pt_idx))
-    pt_idx, ln_idx = pt_idx[order], ln_idx[order]
-    first = np.ones(len(pt_idx), dtype=bool)
-    first[1:] = pt_idx[1:] != pt_idx[:-1]
-    pt_idx, ln_idx = pt_idx[first], ln_idx[first]
-    link[pt_idx] = ln_idx
-    along[pt_idx] = shapely.line_locate_point(net.lines[ln_idx], pts[pt_idx]) * net.scale[ln_idx]
+    pt_idx, ln_idx = net.tree.query(pts, predicate="dwithin", distance=max_snap_m)
+    if len(pt_idx) == 0:
+        return link, along
+    dist = shapely.distance(pts[pt_idx], net.lines[ln_idx])
+    best = np.full(n, np.inf)
+    np.minimum.at(best, pt_idx, dist)
+    keep = dist <= best[pt_idx] + tie_m
+    pt_idx, ln_idx, dist = pt_idx[keep], ln_idx[keep], dist[keep]
+    pos = shapely.line_locate_point(net.lines[ln_idx], pts[pt_idx])
+    cost = ln_idx.astype(float) * 1e-9  # lowest index wins among equals
+    if heading_deg is not None:
+        head = np.asarray(heading_deg, dtype=float)[pt_idx]
+        diff = _angle_diff_deg(_line_bearing_deg(net.lines[ln_idx], pos), head)
+        cost = cost + np.where(np.isnan(diff), 0.0, diff)
+    order = np.lexsort((cost, pt_idx))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pt_idx[order][1:] != pt_idx[order][:-1]
+    sel = order[first]
+    link[pt_idx[sel]] = ln_idx[sel]
+    along[pt_idx[sel]] = pos[sel] * net.scale[ln_idx[sel]]
     return link, along
+
+
+def _line_bearing_deg(lines: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
+    """Bearing (clockwise from north) of each line at distance ``pos_m`` along it."""
+    length = shapely.length(lines)
+    a = shapely.line_interpolate_point(lines, np.clip(pos_m - 1.0, 0.0, length))
+    b = shapely.line_interpolate_point(lines, np.clip(pos_m + 1.0, 0.0, length))
+    return np.degrees(np.arctan2(shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a))) % 360.0
+
+
+def _angle_diff_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Absolute difference of two bearings, 0..180 (NaN where either is NaN)."""
+    return np.abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def pair_distances(net: LinkNetwork, l1: np.ndarray, s1: np.ndarray, l2: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +293,8 @@ def _fold(state: LinkSpeedState, fixes: list[BusPosition], net: LinkNetwork, rul
     veh = [p.vehicle_id for p in fixes]
     ts = np.array([p.ts for p in fixes])
     x, y = net.to_xy([p.lat for p in fixes], [p.lon for p in fixes])
-    link, along = map_fixes(net, x, y, rules.max_snap_m)
+    heading = np.array([np.nan if p.heading_deg is None else p.heading_deg for p in fixes])
+    link, along = map_fixes(net, x, y, rules.max_snap_m, heading)
     # previous fix of each fix: the one before it in the batch, or the state's last fix
     prev = [state.last_fix.get(v) if i == 0 or veh[i - 1] != v else None for i, v in enumerate(veh)]
     has_prev = np.array([i > 0 and veh[i - 1] == v or prev[i] is not None for i, v in enumerate(veh)])
@@ -284,6 +333,9 @@ def _pairs(state, veh, t1, x1, y1, l1, s1, t2, x2, y2, l2, s2, net, rules) -> No
         fast = ok & ((dist / dt * 3.6 > rules.max_speed_kph) | (jump_m > dist + 2 * rules.max_snap_m))
     _drop(state, "teleport", np.sum(fast))
     ok &= ~fast
+    frozen = ok & (x1 == x2) & (y1 == y2)
+    _drop(state, "frozen_position", np.sum(frozen))
+    ok &= ~frozen
     dwell = ok & (dist < rules.dwell_move_m)
     cand = np.flatnonzero(dwell)
     dwell[cand] = _near_stop(net, x1[cand], y1[cand], rules) | _near_stop(net, x2[cand], y2[cand], rules)

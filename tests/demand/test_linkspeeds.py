@@ -49,8 +49,10 @@ def toy_fixes():
         fix("v1", T + 95, on_l1(0.0)), fix("v1", T + 120, on_l2(0.5)),
         # v2: dwell at the stop (0.9 m sideways GPS wobble, dropped), then 220 m in 30 s on L2
         fix("v2", T, on_l2(0.5)), fix("v2", T + 30, (37.505, 127.01001)), fix("v2", T + 60, on_l2(0.7)),
-        # v3: stands still mid-L1, away from any stop, for 60 s: kept (queueing)
-        fix("v3", T, on_l1(0.5)), fix("v3", T + 60, on_l1(0.5)),
+        # v3: stands still mid-L1, away from any stop, for 60 s (0.9 m jitter): kept (queueing)
+        fix("v3", T, on_l1(0.5)), fix("v3", T + 60, (37.50001, 127.005)),
+        # v6: a frozen receiver repeating one position: dropped
+        fix("v6", T, on_l1(0.7)), fix("v6", T + 30, on_l1(0.7)),
         # v4: 450 m on L1 with midpoint at T+305: next bin
         fix("v4", T + 290, on_l1(0.0)), fix("v4", T + 320, on_l1(0.5)),
         # v5: a fix 5 km away maps to no link
@@ -85,7 +87,7 @@ def test_hand_computed_speeds():
     assert l2.speed_kph == pytest.approx(440 / 46.5 * 3.6, rel=1e-4)
     assert l2.n_probes == 2
     assert got[("L1", T + 300)].speed_kph == pytest.approx(450 / 30 * 3.6, rel=1e-4)
-    assert state.pairs_dropped == {"teleport": 2, "dwell_at_stop": 1, "unmapped": 1}
+    assert state.pairs_dropped == {"teleport": 2, "dwell_at_stop": 1, "unmapped": 1, "frozen_position": 1}
     assert state.pairs_used == 6  # v1: 3, v2: 1, v3: 1, v4: 1
 
 
@@ -144,3 +146,18 @@ def test_pair_distances_not_adjacent_is_nan():
 def test_bad_link_table():
     with pytest.raises(ValueError, match="needs >= 2 vertices"):
         ls.build_network([ls.Link("x", [(37.5, 127.0)], 10.0)])
+
+
+def test_two_way_road_tie_broken_by_heading():
+    fwd = ls.Link("east", [(37.50, 127.00), (37.50, 127.01)], 900.0)
+    back = ls.Link("west", [(37.50, 127.01), (37.50, 127.00)], 900.0)
+    n = ls.build_network([fwd, back])
+    x, y = n.to_xy([37.50, 37.50, 37.50], [127.002, 127.002, 127.002])
+    link, along = ls.map_fixes(n, x, y, 30.0, np.array([88.0, 268.0, np.nan]))
+    assert link.tolist() == [0, 1, 0]
+    assert along.tolist() == pytest.approx([180.0, 720.0, 180.0], abs=0.01)
+    # driving west at 36 km/h: 300 m in 30 s lands on the "west" link
+    fixes = [BusPosition("w", "R", T, 37.5, 127.008, heading_deg=270.0),
+             BusPosition("w", "R", T + 30, 37.5, 127.008 - 300 / 900 * 0.01, heading_deg=270.0)]
+    (s,) = ls.link_speeds(fixes, n)
+    assert s.link_id == "west" and s.speed_kph == pytest.approx(36.0, rel=1e-3)
