@@ -181,9 +181,16 @@ class Simulator:
                 trip = self.city.trips[k]
                 pat = self.city.route(trip.route_id).patterns[trip.direction_id]
                 seg = np.asarray(pat.segment_run_s) * trip.run_factor + 20.0
-                at = int(np.searchsorted(start + np.concatenate(([0.0], np.cumsum(seg))), self.now, side="right") - 1)
-                self._begin_trip(v, start, k, min(at, len(pat.stop_ids) - 2))
+                times = start + np.concatenate(([0.0], np.cumsum(seg)))
+                at = min(int(np.searchsorted(times, self.now, side="right") - 1), len(pat.stop_ids) - 2)
+                self._begin_trip(v, start, k, at)
                 self._depart(v, self.now)
+                # part-way along the segment, as the timetable says, so buses do not move in lockstep
+                frac = min(max((self.now - times[at]) / max(times[at + 1] - times[at], 1.0), 0.0), 0.95)
+                self.dist[v] = pat.stop_dist_m[at] + frac * (pat.stop_dist_m[at + 1] - pat.stop_dist_m[at])
+                cams = self.pa.camera_dist_m[self.pat[v]]
+                self.cam_i[v] = int(np.searchsorted(cams, self.dist[v], side="right"))
+                self.next_cam_d[v] = cams[self.cam_i[v]] if self.cam_i[v] < len(cams) else np.inf
             self.next_start[v] = sched[0][0] if sched else np.inf
         n_frozen = min(self.cfg.frozen_units, len(self.vehicle_ids))
         active = np.flatnonzero(self.state != OFF)
