@@ -112,6 +112,7 @@ class CaseStore:
     def _write_cases(self, s: Session, cases: list, now: float) -> tuple[int, int]:
         if not cases:
             return 0, 0
+        conn = s.connection()  # Core statements: the ORM's bulk path costs ~3x more per row
         existing: set[str] = set()
         for chunk in _chunks([c.case_id for c in cases]):
             existing.update(s.scalars(select(Case.case_id).where(Case.case_id.in_(chunk))))
@@ -124,15 +125,15 @@ class CaseStore:
                      area=c.area, detail=c.detail, status="new", repeat_offender=False, created_ts=now)  # fmt: skip
                 for c in fresh
             ]
-            s.execute(self._insert(Case).on_conflict_do_nothing(index_elements=["case_id"]), rows)
-            s.execute(
-                self._insert(AuditEntry),
+            conn.execute(self._insert(Case.__table__).on_conflict_do_nothing(index_elements=["case_id"]), rows)
+            conn.execute(
+                self._insert(AuditEntry.__table__),
                 [dict(case_id=c.case_id, ts=now, actor="engine", origin=self.origin, action="open",
                       from_status="", to_status="new", detail=c.rule) for c in fresh],  # fmt: skip
             )
         if old:
             t = Case.__table__
-            s.execute(
+            conn.execute(
                 update(t)
                 .where(t.c.case_id == bindparam("b_id"))
                 .values(
@@ -143,19 +144,22 @@ class CaseStore:
                 [dict(b_id=c.case_id, b_first=c.first_ts, b_last=c.last_ts, b_check=c.needs_plate_check) for c in old],
             )
         evidence = [dict(case_id=c.case_id, **_evidence_dict(e)) for c in cases for e in c.evidence]
-        s.execute(self._insert(EvidenceRead).on_conflict_do_nothing(index_elements=["case_id", "read_id"]), evidence)
+        stmt = self._insert(EvidenceRead.__table__).on_conflict_do_nothing(index_elements=["case_id", "read_id"])
+        conn.execute(stmt, evidence)
         return len(fresh), len(old)
 
     def _write_alerts(self, s: Session, outcome: Outcome, now: float) -> None:
         if outcome.alerts:
             rows = [dict(alert_id=a.alert_id, reason=a.reason, plate=a.plate, read_id=a.read_id, camera_id=a.camera_id,
                          lat=a.lat, lon=a.lon, ts=a.ts, confidence=a.confidence) for a in outcome.alerts]  # fmt: skip
-            s.execute(self._insert(AlertRow).on_conflict_do_nothing(index_elements=["alert_id"]), rows)
+            stmt = self._insert(AlertRow.__table__).on_conflict_do_nothing(index_elements=["alert_id"])
+            s.connection().execute(stmt, rows)
         if outcome.dead_letters:
             rows = [dict(dead_id=case_id("dead", d.plate_hash, d.read_id, d.camera_id, d.ts, d.reason),
                          read_id=d.read_id[:64], camera_id=d.camera_id[:64], ts=d.ts, reason=d.reason,
                          detail=d.detail, plate_hash=d.plate_hash, recorded_ts=now) for d in outcome.dead_letters]  # fmt: skip
-            s.execute(self._insert(DeadLetterRow).on_conflict_do_nothing(index_elements=["dead_id"]), rows)
+            stmt = self._insert(DeadLetterRow.__table__).on_conflict_do_nothing(index_elements=["dead_id"])
+            s.connection().execute(stmt, rows)
 
     def _write_pending(self, s: Session, outcome: Outcome) -> None:
         for chunk in _chunks(sorted(outcome.pending_drop)):
@@ -166,17 +170,17 @@ class CaseStore:
                      **_evidence_dict(p.first))  # fmt: skip
                 for p in outcome.pending_put.values()
             ]
-            stmt = self._insert(PendingRow)
+            stmt = self._insert(PendingRow.__table__)
             cols = {c: getattr(stmt.excluded, c) for c in rows[0] if c != "key"}
-            s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=cols), rows)
+            s.connection().execute(stmt.on_conflict_do_update(index_elements=["key"], set_=cols), rows)
 
     def _write_counts(self, s: Session, outcome: Outcome, now: float) -> None:
         if outcome.no_case_counts:
             rows = [dict(camera_id=cam, hour_ts=hour, reads_n=n) for (cam, hour), n in outcome.no_case_counts.items()]
-            stmt = self._insert(ReadCount)
-            s.execute(
+            stmt = self._insert(ReadCount.__table__)
+            s.connection().execute(
                 stmt.on_conflict_do_update(
-                    index_elements=["camera_id", "hour_ts"], set_={"reads_n": ReadCount.reads_n + stmt.excluded.reads_n}
+                    index_elements=["camera_id", "hour_ts"], set_={"reads_n": ReadCount.__table__.c.reads_n + stmt.excluded.reads_n}
                 ),
                 rows,
             )
