@@ -9,8 +9,13 @@ boardings and alightings per stop (00-05 h by default) and a fleet, the planner:
    the most uncovered demand within walking distance, each later one from a node
    of the network so far (so the network stays connected for transfers), adding
    at either end the node within ``max_hop_m`` with the best ratio of newly
-   covered demand (stops within ``walk_m``) to added running time, until the
-   route reaches ``max_route_min`` one way or nothing within reach gains;
+   covered demand (stops within ``walk_m``) to added running time, moving away
+   from the route's other end (no meandering, which costs riders in-vehicle
+   time), until the route reaches ``max_route_min`` one way or nothing within
+   reach gains. Several seeds are tried per route - the busiest network nodes
+   ("hubs": routes through a common hub need one transfer between them) and the
+   nodes with most uncovered demand nearby - and a hub-seeded route is kept
+   while it covers ``hub_preference`` of the best route's new demand;
    routes are added while the fleet can still run every route at the maximum
    headway and a new route covers at least ``min_route_share`` of the demand;
 3. shares the fleet by :func:`optimizer.headways.allocate` (waiting time of the
@@ -48,7 +53,7 @@ class OwlSettings:
     walk_m: float = 400.0
     cell_m: float = 600.0
     max_hop_m: float = 1500.0
-    max_route_min: float = 75.0  #: one way
+    max_route_min: float = 90.0  #: one way
     min_route_share: float = 0.01  #: a new route must cover this share of all night demand
     detour_factor: float = 1.15  #: road length / Manhattan distance
     speed_kph: float = 30.0  #: night running speed
@@ -60,6 +65,8 @@ class OwlSettings:
     gravity_beta_min: float = 20.0  #: OD deterrence exp(-t / beta)
     zone_m: float = 1000.0  #: zone size for ATT evaluation
     seed_tries: int = 4  #: seeds tried per route, of each kind (hub, frontier)
+    straight: bool = True  #: routes only grow away from their other end (no meandering)
+    hub_preference: float = 0.8  #: take the best hub-seeded route if it covers this share of the best route's demand
 
 
 @dataclass(frozen=True)
@@ -204,9 +211,13 @@ class _Grower:
             best, best_ratio = None, 0.0
             for end_pos in (0, -1):
                 end = path[end_pos]
+                other = self.d.xy_m[self.nodes[path[-1 - end_pos]]]
+                reach = np.hypot(*(self.d.xy_m[self.nodes[end]] - other))
                 for k in self.hop[end].tolist():
                     if k in path:
                         continue
+                    if self.s.straight and len(path) > 1 and np.hypot(*(self.d.xy_m[self.nodes[k]] - other)) <= reach:
+                        continue  # no doubling back: each step moves away from the other end
                     added = hop_min(self.d, self.nodes[end], self.nodes[k], self.s)
                     if time_min + added > self.s.max_route_min:
                         continue
@@ -220,29 +231,36 @@ class _Grower:
             self.covered[self.cover[k]] = True
             time_min += added
 
+    def hub_seeds(self, network: list[int]) -> list[int]:
+        """The ``seed_tries`` busiest network nodes not yet seeds (journeys between routes
+        seeded at hubs need one transfer)."""
+        free = sorted(set(network) - set(self.seeds))
+        return sorted(free, key=lambda k: (-self.w[self.nodes[k]], k))[: self.s.seed_tries]
+
     def seeds_to_try(self, network: list[int]) -> list[int]:
-        """The first route starts at the best-covering node; later ones at the
-        ``seed_tries`` busiest network nodes not yet seeds (hubs, for one-transfer
-        journeys) and the ``seed_tries`` with most uncovered demand one hop away."""
+        """The first route starts at the best-covering node; later ones at hub seeds
+        and at the ``seed_tries`` network nodes with most uncovered demand one hop away."""
         if not network:
             return [int(np.argmax([self.gain(k) for k in range(self.nodes.size)]))]
         free = sorted(set(network) - set(self.seeds))
-        hubs = sorted(free, key=lambda k: (-self.w[self.nodes[k]], k))[: self.s.seed_tries]
         frontier = sorted(free, key=lambda k: (-sum(self.gain(j) for j in self.hop[k].tolist()), k))
-        return list(dict.fromkeys(hubs + frontier[: self.s.seed_tries]))
+        return list(dict.fromkeys(self.hub_seeds(network) + frontier[: self.s.seed_tries]))
 
     def best_route(self, network: list[int]) -> tuple[int, list[int]]:
-        """Grow from each seed to try; keep the path covering most new demand."""
+        """Grow from each seed to try; keep the path covering most new demand, preferring
+        a hub seed while it covers at least ``hub_preference`` x the best."""
         start = self.covered.copy()
-        best = (-1.0, -1, [], start)
+        tried = []
+        hubs = set(self.hub_seeds(network))
         for seed in self.seeds_to_try(network):
             self.covered = start.copy()
             path = self.grow(seed)
-            served = float(self.w[self.covered & ~start].sum())
-            if served > best[0]:
-                best = (served, seed, path, self.covered)
-        self.covered = best[3]
-        return best[1], best[2]
+            tried.append((float(self.w[self.covered & ~start].sum()), seed, path, self.covered))
+        top = max(t[0] for t in tried)
+        hub_tries = [t for t in tried if t[1] in hubs and t[0] >= self.s.hub_preference * top]
+        served, seed, path, covered = max(hub_tries or tried, key=lambda t: t[0])
+        self.covered = covered
+        return seed, path
 
 
 def design(demand: NightDemand, settings: OwlSettings = OwlSettings(), progress: bool = False) -> OwlPlan:

@@ -258,7 +258,7 @@ def _demand_from_csv(path: Path):
 @click.option("--cell-m", default=600.0, show_default=True, type=click.FloatRange(min=50),
               help="Grid cell for candidate route stops (one per cell, the busiest).")
 @click.option("--max-routes", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-route-min", default=75.0, show_default=True, type=click.FloatRange(min=5), help="One way.")
+@click.option("--max-route-min", default=90.0, show_default=True, type=click.FloatRange(min=5), help="One way.")
 @click.option("--max-headway-min", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--night-hours", default="0-5", show_default=True, help="Hours counted as night (--seoul).")
 @click.option("--out-geojson", type=click.Path(dir_okay=False, path_type=Path))
