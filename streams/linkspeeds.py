@@ -13,8 +13,10 @@ Discarded pairs:
 * time gap ``<= 0`` (duplicates, out of order) or ``> max_gap_s``;
 * *teleports*: implied speed above ``max_speed_kph``, or a straight-line jump
   that the network distance cannot explain;
-* *dwell at stops*: the bus moved less than ``dwell_move_m`` and a fix is
-  within ``stop_radius_m`` of a bus stop. A bus standing still elsewhere
+* *dwell at stops*: a fix within ``stop_radius_m`` of a bus stop that
+  reports a speed below ``dwell_speed_kph``, or a pair that moved less than
+  ``dwell_move_m`` with a fix near a stop. Dropping every pair that touches a
+  dwelling fix keeps the door-open time out of the approach and departure. A bus standing still elsewhere
   (queue, signal) is kept: that is what congestion looks like;
 * *frozen positions*: both fixes have bit-identical coordinates. A working
   receiver jitters by decimetres even at rest; one that repeats its last
@@ -75,6 +77,7 @@ class SpeedRules(msgspec.Struct, frozen=True):
     max_gap_s: float = 180.0  #: pairs further apart in time are not used
     max_speed_kph: float = 130.0  #: faster pairs are teleports
     dwell_move_m: float = 10.0  #: moving less than this near a stop is dwell
+    dwell_speed_kph: float = 3.0  #: a fix near a stop reporting less than this speed is dwelling
     stop_radius_m: float = 30.0  #: how near a stop counts as at the stop
     lateness_s: float = 120.0  #: a bin is emitted once fixes this much past its end arrived
 
@@ -254,6 +257,7 @@ class _Fix(msgspec.Struct, frozen=True):
     y_m: float
     link: int
     along_m: float
+    speed_kph: float = -1.0  #: reported speed; -1 when not reported (keeps the state JSON-safe)
 
 
 class LinkSpeedState(msgspec.Struct):
@@ -262,7 +266,7 @@ class LinkSpeedState(msgspec.Struct):
     last_fix: dict[str, _Fix] = msgspec.field(default_factory=dict)
     #: link index -> bin start ts -> [dist_m, time_s, *vehicle ids]
     open_bins: dict[int, dict[int, list]] = msgspec.field(default_factory=dict)
-    watermark_ts: float = -math.inf
+    watermark_ts: float = 0.0
     pairs_used: int = 0
     pairs_dropped: dict[str, int] = msgspec.field(default_factory=dict)  #: reason -> count
 
@@ -294,22 +298,23 @@ def _fold(state: LinkSpeedState, fixes: list[BusPosition], net: LinkNetwork, rul
     ts = np.array([p.ts for p in fixes])
     x, y = net.to_xy([p.lat for p in fixes], [p.lon for p in fixes])
     heading = np.array([np.nan if p.heading_deg is None else p.heading_deg for p in fixes])
+    speed = np.array([-1.0 if p.speed_kph is None else p.speed_kph for p in fixes])
     link, along = map_fixes(net, x, y, rules.max_snap_m, heading)
     # previous fix of each fix: the one before it in the batch, or the state's last fix
     prev = [state.last_fix.get(v) if i == 0 or veh[i - 1] != v else None for i, v in enumerate(veh)]
     has_prev = np.array([i > 0 and veh[i - 1] == v or prev[i] is not None for i, v in enumerate(veh)])
-    p_ts, p_x, p_y, p_l, p_s = (np.roll(a, 1) for a in (ts, x, y, link, along))
+    p_ts, p_x, p_y, p_l, p_s, p_v = (np.roll(a, 1) for a in (ts, x, y, link, along, speed))
     for i, f in enumerate(prev):
         if f is not None:
-            p_ts[i], p_x[i], p_y[i], p_l[i], p_s[i] = f.ts, f.x_m, f.y_m, f.link, f.along_m
+            p_ts[i], p_x[i], p_y[i], p_l[i], p_s[i], p_v[i] = f.ts, f.x_m, f.y_m, f.link, f.along_m, f.speed_kph
     for i, v in enumerate(veh):
         old = state.last_fix.get(v)
         if (i + 1 == len(veh) or veh[i + 1] != v) and (old is None or ts[i] >= old.ts):
             s_m = float(along[i]) if link[i] >= 0 else 0.0  # keeps the state JSON-safe (no NaN)
-            state.last_fix[v] = _Fix(float(ts[i]), float(x[i]), float(y[i]), int(link[i]), s_m)
-    idx = np.flatnonzero(has_prev)
-    _pairs(state, [veh[i] for i in idx], p_ts[idx], p_x[idx], p_y[idx], p_l[idx], p_s[idx],
-           ts[idx], x[idx], y[idx], link[idx], along[idx], net, rules)
+            state.last_fix[v] = _Fix(float(ts[i]), float(x[i]), float(y[i]), int(link[i]), s_m, float(speed[i]))
+    i = np.flatnonzero(has_prev)
+    _pairs(state, [veh[k] for k in i], (p_ts[i], p_x[i], p_y[i], p_l[i], p_s[i], p_v[i]),
+           (ts[i], x[i], y[i], link[i], along[i], speed[i]), net, rules)
 
 
 def _drop(state: LinkSpeedState, reason: str, n: int) -> None:
@@ -317,7 +322,9 @@ def _drop(state: LinkSpeedState, reason: str, n: int) -> None:
         state.pairs_dropped[reason] = state.pairs_dropped.get(reason, 0) + int(n)
 
 
-def _pairs(state, veh, t1, x1, y1, l1, s1, t2, x2, y2, l2, s2, net, rules) -> None:
+def _pairs(state, veh, first_fix, second_fix, net, rules) -> None:
+    t1, x1, y1, l1, s1, v1 = first_fix
+    t2, x2, y2, l2, s2, v2 = second_fix
     dt = t2 - t1
     ok = (l1 >= 0) & (l2 >= 0)
     _drop(state, "unmapped", np.sum(~ok))
@@ -336,9 +343,14 @@ def _pairs(state, veh, t1, x1, y1, l1, s1, t2, x2, y2, l2, s2, net, rules) -> No
     frozen = ok & (x1 == x2) & (y1 == y2)
     _drop(state, "frozen_position", np.sum(frozen))
     ok &= ~frozen
-    dwell = ok & (dist < rules.dwell_move_m)
-    cand = np.flatnonzero(dwell)
-    dwell[cand] = _near_stop(net, x1[cand], y1[cand], rules) | _near_stop(net, x2[cand], y2[cand], rules)
+    slow1 = (v1 >= 0) & (v1 < rules.dwell_speed_kph)
+    slow2 = (v2 >= 0) & (v2 < rules.dwell_speed_kph)
+    still = dist < rules.dwell_move_m
+    cand = np.flatnonzero(ok & (still | slow1 | slow2))
+    near1 = _near_stop(net, x1[cand], y1[cand], rules)
+    near2 = _near_stop(net, x2[cand], y2[cand], rules)
+    dwell = np.zeros(len(ok), dtype=bool)
+    dwell[cand] = (near1 & (slow1[cand] | still[cand])) | (near2 & (slow2[cand] | still[cand]))
     _drop(state, "dwell_at_stop", np.sum(dwell))
     ok &= ~dwell
     state.pairs_used += int(ok.sum())

@@ -161,3 +161,18 @@ def test_two_way_road_tie_broken_by_heading():
              BusPosition("w", "R", T + 30, 37.5, 127.008 - 300 / 900 * 0.01, heading_deg=270.0)]
     (s,) = ls.link_speeds(fixes, n)
     assert s.link_id == "west" and s.speed_kph == pytest.approx(36.0, rel=1e-3)
+
+
+def test_dwell_by_reported_speed_near_stop():
+    n = net()
+    # at the stop (L2 f=0.5) the bus reports 0 km/h while GPS noise moves it 22 m: dwell, dropped
+    fixes = [BusPosition("d", "R", T, *on_l2(0.49), speed_kph=0.0),
+             BusPosition("d", "R", T + 10, *on_l2(0.51), speed_kph=0.0),
+             BusPosition("d", "R", T + 40, *on_l2(0.81), speed_kph=40.0)]
+    state, _ = ls.advance(ls.LinkSpeedState(), fixes, n)
+    # the departure pair also touches the dwelling fix: dropped too
+    assert state.pairs_dropped == {"dwell_at_stop": 2} and state.pairs_used == 0
+    # the same 0 km/h far from any stop is traffic: kept
+    far = [BusPosition("q", "R", T, *on_l1(0.49), speed_kph=0.0), BusPosition("q", "R", T + 10, *on_l1(0.51), speed_kph=0.0)]
+    state, _ = ls.advance(ls.LinkSpeedState(), far, n)
+    assert state.pairs_used == 1
