@@ -306,8 +306,7 @@ def _bus_lane(rules, camera, plate, vehicle, read, local, ev, out) -> bool:
         return False
     if R.bus_lane_exempt(vehicle, read.vehicle_class):
         return False
-    key = (camera.camera_id, local.date().isoformat())
-    _emit(rules, out, "bus_lane", plate, vehicle, key, camera, (ev,), detail=f"{camera.lane_type} lane")
+    _emit(rules, out, "bus_lane", plate, vehicle, (read.read_id,), camera, (ev,), detail=f"{camera.lane_type} lane")
     return True
 
 

@@ -9,7 +9,7 @@ Case ids are deterministic (:func:`case_id`), so that replaying reads,
 restarting a worker or a broker redelivering a message never makes a second
 case for the same violation. What a case is keyed on, per rule:
 
-* ``bus_lane``      plate + camera + local date (one case a day per camera)
+* ``bus_lane``      plate + read id (every passage in an enforced lane is one violation)
 * ``green_zone``    plate + local date (one case a day however many cameras)
 * ``section_speed`` plate + section + entry read id
 * ``no_stopping``   plate + camera + read id of the first read of the stop

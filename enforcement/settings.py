@@ -62,8 +62,8 @@ class EnforcementSettings(BaseSettings):
     no_stopping_min_s: float = Field(300.0, gt=0.0)
     #: two reads of a plate by a no-stopping camera further apart than this start a new stop
     no_stopping_gap_s: float = Field(300.0, gt=0.0)
-    #: section speed cases need average speed > limit + this tolerance
-    speed_tolerance_kph: float = Field(0.0, ge=0.0)
+    #: section speed cases need average speed > limit + this tolerance (Korean practice allows ~10 km/h)
+    speed_tolerance_kph: float = Field(10.0, ge=0.0)
     #: an entry read with no exit after this long is forgotten
     section_max_s: float = Field(3600.0, gt=0.0)
     #: how long a reviewer's claim on a case lasts

@@ -63,7 +63,7 @@ def test_enforce_batch_end_to_end(files):
     rows = list(csv.reader(text.splitlines()))
     assert tuple(rows[0]) == CASES_COLUMNS
     assert rows[1:] == [
-        [case_id("bus_lane", "12가3456", "BM1", "2026-03-04"), "bus_lane", "12가3456", "2026-03-04T09:00:00+09:00",
+        [case_id("bus_lane", "12가3456", "r1"), "bus_lane", "12가3456", "2026-03-04T09:00:00+09:00",
          "2026-03-04T09:00:00+09:00", "r1", "50000", "0"],
         [case_id("green_zone", "34나5678", "2026-03-04"), "green_zone", "34나5678", "2026-03-04T10:00:00+09:00",
          "2026-03-04T11:00:00+09:00", "r2 r3", "250000", "1"],
@@ -123,7 +123,7 @@ def test_cases_commands(files):
     assert listed.exit_code == 0 and listed.output.count("\n") == 2 + 4
     masked = runner.invoke(cases, ["--db", db, "list", "--rule", "green_zone", "--masked"])
     assert "34나**78" in masked.output and "34나5678" not in masked.output
-    cid = case_id("bus_lane", "12가3456", "BM1", "2026-03-04")
+    cid = case_id("bus_lane", "12가3456", "r1")
     short = cid[:8]
     bad = runner.invoke(cases, ["--db", db, "confirm", short, "--reviewer", "kim"])
     assert bad.exit_code == 1 and "claim it before you confirm it" in bad.output
