@@ -88,7 +88,9 @@ def candidate_routes(
             if len(path) > limits.max_nodes:
                 break
             if len(path) < limits.min_nodes:
-                continue
+                path = _extend_to(g, path, limits.min_nodes, node_demand)
+                if path is None:
+                    continue
             key = tuple(path) if path[0] < path[-1] else tuple(reversed(path))
             if key not in seen:
                 seen.add(key)
@@ -102,6 +104,21 @@ def candidate_routes(
     value = [direct_demand(instance, p) / max(1.0, sum(tt[a, b] for a, b in zip(p, p[1:]))) for p in found]
     order = np.argsort(-np.asarray(value), kind="stable")
     return [found[k] for k in order]
+
+
+def _extend_to(g: nx.Graph, path: list[int], n_nodes: int, node_demand: np.ndarray) -> list[int] | None:
+    """Grow a path at its ends, busiest free neighbour first, up to ``n_nodes`` stops."""
+    path = list(path)
+    on_path = set(path)
+    while len(path) < n_nodes:
+        options = [(-node_demand[v], v, True) for v in g.neighbors(path[-1]) if v not in on_path]
+        options += [(-node_demand[v], v, False) for v in g.neighbors(path[0]) if v not in on_path]
+        if not options:
+            return None
+        _, v, at_end = min(options)
+        path = path + [v] if at_end else [v] + path
+        on_path.add(v)
+    return path
 
 
 def initial_route_set(
@@ -128,6 +145,9 @@ def initial_route_set(
     """
     pool = _coverage_pool(instance, candidates, max_candidates)
     model, chosen = build_cover_model(instance, limits, pool)
+    greedy = greedy_cover(instance.n, limits.n_routes, pool)
+    for c, var in enumerate(chosen):
+        model.add_hint(var, c in greedy)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed) % (2**31)
@@ -135,8 +155,25 @@ def initial_route_set(
     status = solver.solve(model)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return [list(pool[c]) for c, var in enumerate(chosen) if solver.value(var)]
-    logger.warning("set-cover model: %s; starting from the best candidates", solver.status_name(status))
-    return [list(p) for p in pool[: limits.n_routes]]
+    logger.info("set-cover model: %s; starting from a greedy cover", solver.status_name(status))
+    return [list(pool[c]) for c in sorted(greedy)]
+
+
+def greedy_cover(n_nodes: int, n_routes: int, pool: Sequence[Sequence[int]]) -> set[int]:
+    """Indices of ``n_routes`` candidates: most newly covered nodes first, then best-valued."""
+    uncovered = set(range(n_nodes))
+    chosen: set[int] = set()
+    while uncovered and len(chosen) < n_routes:
+        gain, c = max((len(uncovered.intersection(p)), -c) for c, p in enumerate(pool) if c not in chosen)
+        if gain == 0:
+            break
+        chosen.add(-c)
+        uncovered.difference_update(pool[-c])
+    for c in range(len(pool)):
+        if len(chosen) >= n_routes:
+            break
+        chosen.add(c)
+    return chosen
 
 
 def build_cover_model(
