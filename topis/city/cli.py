@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -35,20 +36,30 @@ def export(out_dir: Path, seed: int, scale: float, year: int) -> None:
     Example (Seoul size, ~10 s to generate):
         topis city export --out seoul-city --scale 18.5
     """
-    from topis.city.export import write_all
+    from tqdm import tqdm
+
+    from topis.city import export as ex
     from topis.city.generate import generate_city
 
     if not 0 < scale <= 40:
         raise click.BadParameter(f"must be in (0, 40], got {scale}", param_hint="--scale")
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "CAMERAS.csv").exists():
         raise click.UsageError(f"{out_dir} exists and does not look like a city export; choose an empty folder")
-    t0 = time.perf_counter()
-    c = generate_city(seed=seed, scale=scale, year=year)
-    t1 = time.perf_counter()
-    counts = write_all(c, out_dir)
-    t2 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    with tqdm(total=6, desc="city export", unit="step", disable=not sys.stderr.isatty()) as bar:
+        t0 = time.perf_counter()
+        c = generate_city(seed=seed, scale=scale, year=year)
+        gen_s = time.perf_counter() - t0
+        bar.update()
+        counts.update({f"gtfs/{k}": v for k, v in ex.write_gtfs(c, out_dir / "gtfs").items()})
+        bar.update()
+        for name, write in (("CAMERAS.csv", ex.write_cameras_csv), ("REGISTRY.csv", ex.write_registry_csv),
+                            ("HOLIDAYS.txt", ex.write_holidays), ("city.geojson", ex.write_geojson)):
+            counts[name] = write(c, out_dir / name)
+            bar.update()
     click.echo(f"city seed={seed} scale={scale:g}: {len(c.routes)} routes, {len(c.stops)} stops, "
                f"{len(c.buses)} buses, {len(c.cameras)} cameras, {len(c.registry)} vehicles "
-               f"(generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s)")
+               f"(generated in {gen_s:.1f} s, all written in {time.perf_counter() - t0:.1f} s)")
     for name, n in counts.items():
         click.echo(f"  {out_dir / name}: {n} rows")

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 from shapely.geometry import mapping
@@ -52,14 +51,25 @@ def _write_csv(path: Path, header: tuple[str, ...], rows) -> int:
     return n
 
 
-def _stop_time_rows(city: City) -> Iterator[tuple]:
-    for trip in city.trips:
-        pattern = city.route(trip.route_id).patterns[trip.direction_id]
-        times = trip_stop_times_s(trip, pattern, DWELL_ALLOWANCE_S).tolist()
-        dist = pattern.stop_dist_m
-        for seq, (stop_id, t) in enumerate(zip(pattern.stop_ids, times), start=1):
-            hms = gtfs_time(t)
-            yield trip.trip_id, hms, hms, stop_id, seq, f"{dist[seq - 1]:.1f}"
+def _write_stop_times(city: City, path: Path) -> int:
+    """stop_times.txt, written line by line from per-pattern templates (no field needs quoting)."""
+    hms = [gtfs_time(t) for t in range(48 * 3600)]
+    templates: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    for r in city.routes:
+        for p in r.patterns:
+            templates[(r.route_id, p.direction_id)] = [
+                (stop_id, f"{seq},{d:.1f}\n") for seq, (stop_id, d) in enumerate(zip(p.stop_ids, p.stop_dist_m), 1)]
+    n = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("trip_id,arrival_time,departure_time,stop_id,stop_sequence,shape_dist_traveled\n")
+        for trip in city.trips:
+            pattern = city.route(trip.route_id).patterns[trip.direction_id]
+            times = trip_stop_times_s(trip, pattern, DWELL_ALLOWANCE_S).tolist()
+            tid = trip.trip_id
+            fh.write("".join(f"{tid},{hms[t]},{hms[t]},{stop_id},{rest}"
+                             for t, (stop_id, rest) in zip(times, templates[(trip.route_id, trip.direction_id)])))
+            n += len(times)
+    return n
 
 
 def write_gtfs(city: City, out_dir: str | Path) -> dict[str, int]:
@@ -86,10 +96,7 @@ def write_gtfs(city: City, out_dir: str | Path) -> dict[str, int]:
         ("route_id", "service_id", "trip_id", "trip_headsign", "direction_id", "block_id", "shape_id"),
         ((t.route_id, t.service_id, t.trip_id, city.route(t.route_id).patterns[t.direction_id].headsign,
           t.direction_id, t.block_id, f"{t.route_id}-{t.direction_id}") for t in city.trips))
-    counts["stop_times.txt"] = _write_csv(
-        out / "stop_times.txt",
-        ("trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence", "shape_dist_traveled"),
-        _stop_time_rows(city))
+    counts["stop_times.txt"] = _write_stop_times(city, out / "stop_times.txt")
     counts["shapes.txt"] = _write_csv(
         out / "shapes.txt", ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence", "shape_dist_traveled"),
         ((f"{r.route_id}-{p.direction_id}", f"{lat:.7f}", f"{lon:.7f}", k + 1, f"{d:.1f}")
@@ -168,6 +175,14 @@ def city_geojson(city: City) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
+def write_geojson(city: City, path: str | Path) -> int:
+    """Write :func:`city_geojson` to ``path`` (compact UTF-8 JSON); returns the number of features."""
+    geo = city_geojson(city)
+    with io.open(path, "w", encoding="utf-8") as fh:
+        json.dump(geo, fh, ensure_ascii=False, separators=(",", ":"))
+    return len(geo["features"])
+
+
 def write_all(city: City, out_dir: str | Path) -> dict[str, int]:
     """Write everything: ``gtfs/``, CAMERAS.csv, REGISTRY.csv, HOLIDAYS.txt, city.geojson."""
     out = Path(out_dir)
@@ -176,8 +191,5 @@ def write_all(city: City, out_dir: str | Path) -> dict[str, int]:
     counts["CAMERAS.csv"] = write_cameras_csv(city, out / "CAMERAS.csv")
     counts["REGISTRY.csv"] = write_registry_csv(city, out / "REGISTRY.csv")
     counts["HOLIDAYS.txt"] = write_holidays(city, out / "HOLIDAYS.txt")
-    geo = city_geojson(city)
-    with io.open(out / "city.geojson", "w", encoding="utf-8") as fh:
-        json.dump(geo, fh, ensure_ascii=False, separators=(",", ":"))
-    counts["city.geojson"] = len(geo["features"])
+    counts["city.geojson"] = write_geojson(city, out / "city.geojson")
     return counts
