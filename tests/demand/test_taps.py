@@ -384,3 +384,27 @@ def test_run_batch_matches_stagewise_and_reads_csv(tmp_path):
     path.write_text("card_hash,direction,route_id,vehicle_id,stop_id,ts\nc,on,A,b,A1,2026-11-23T08:00:00\n")
     with pytest.raises(demand.TapFileError, match="no UTC offset"):
         demand.read_taps_csv(path)
+
+
+def test_hand_over_to_optimizer_planners():
+    from optimizer.squirrel import overloaded_sections
+
+    from streams.aggregates import owl_night_demand, squirrel_peak_profile
+
+    model = city()
+    _, _, _, _, load_states = run_pipeline(day_taps(), model, ALIGHT_MODEL)
+    sq = loads.squirrel_input(load_states["A"], model, T0)
+    prof = squirrel_peak_profile(sq, model.stop_lat_lon, peak_hours=(8,), days=2.0, buses_per_h=1.0, capacity_per_bus=1.8)
+    assert prof.stop_ids.tolist() == ["A1", "A2", "A3", "A4", "A5"]
+    # passengers per hour crossing each segment, per day over 2 days; the closing link carries none
+    assert prof.load_per_h.tolist() == pytest.approx([2.0, 2.0, 0.375, 0.375, 0.0])
+    assert prof.link_m[0] == pytest.approx(haversine_m(37.5, 127.0, 37.5, 127.01), rel=0.01)
+    assert overloaded_sections(prof.load_per_h, prof.capacity_per_h) == [(0, 1)]
+    night = datetime(2026, 11, 24, 1, 30, tzinfo=KST).timestamp()
+    taps = [tap("n1", "on", "A", "bus3", "A4", night), tap("n1", "off", "A", "bus3", "A5", night + 300)]
+    _, _, _, journeys, _ = run_pipeline(taps, model, ALIGHT_MODEL)
+    owl = od.owl_input(od.accumulate(od.ODCounts(), journeys), night)
+    demand = owl_night_demand(owl, model.stop_lat_lon)
+    assert demand.stop_ids.tolist() == ["A4", "A5"]
+    assert demand.od.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    assert demand.board.tolist() == [1.0, 0.0] and demand.alight.tolist() == [0.0, 1.0]
