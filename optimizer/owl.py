@@ -78,6 +78,16 @@ class NightDemand:
     board: np.ndarray
     alight: np.ndarray
     travel_min: np.ndarray | None = None  #: (n, n) road running times, if known
+    od: np.ndarray | None = None  #: (n, n) night trips stop -> stop, if known (else a gravity model)
+
+    @classmethod
+    def from_od(cls, stop_ids: np.ndarray, xy_m: np.ndarray, od: np.ndarray,
+                travel_min: np.ndarray | None = None) -> "NightDemand":
+        """Demand from an OD matrix: boardings = row sums, alightings = column sums."""
+        od = np.asarray(od, dtype=float)
+        if od.shape != (len(stop_ids), len(stop_ids)) or np.any(od < 0) or not np.all(np.isfinite(od)):
+            raise ValueError("od must be a finite, non-negative (n, n) matrix over the stops")
+        return cls(np.asarray(stop_ids), np.asarray(xy_m, dtype=float), od.sum(axis=1), od.sum(axis=0), travel_min, od)
 
     @property
     def weight(self) -> np.ndarray:
@@ -95,10 +105,6 @@ class OwlRoute:
     buses: int = 0
     headway_min: float = float("inf")
     served_per_night: float = 0.0  #: demand first covered by this route
-
-    @property
-    def cycle_min(self) -> float:
-        return 2 * self.one_way_min
 
 
 @dataclass
@@ -273,7 +279,8 @@ def design(demand: NightDemand, settings: OwlSettings = OwlSettings(), progress:
     Raises
     ------
     optimizer.headways.InfeasibleFleet
-        If the fleet cannot run even one route at the maximum headway.
+        If the fleet cannot run even one route at the maximum headway, or no
+        route can be grown (demand stops farther apart than ``max_hop_m``).
     """
     from tqdm import tqdm
 
@@ -282,6 +289,7 @@ def design(demand: NightDemand, settings: OwlSettings = OwlSettings(), progress:
     routes: list[OwlRoute] = []
     network: list[int] = []
     bar = tqdm(total=settings.max_routes, desc="owl routes", unit="route", disable=not progress)
+    stop_reason = ""
     while len(routes) < settings.max_routes:
         before = g.covered.copy()
         seed, path = g.best_route(network)
@@ -292,16 +300,22 @@ def design(demand: NightDemand, settings: OwlSettings = OwlSettings(), progress:
         need = sum(headways.buses_for_headway(2 * r.one_way_min + settings.layover_min, settings.max_headway_min)
                    for r in routes) + headways.buses_for_headway(2 * one_way + settings.layover_min,
                                                                  settings.max_headway_min)
-        if len(path) < 2 or served < settings.min_route_share * total or need > settings.fleet:
-            g.covered = before
-            break
-        routes.append(OwlRoute(f"O{len(routes) + 1}", stops, one_way, served_per_night=served))
-        network.extend(path)
-        bar.update(1)
+        if need > settings.fleet:
+            stop_reason = (f"fleet {settings.fleet} cannot run a single night route at a "
+                           f"{settings.max_headway_min:g} min headway (needs {need} buses)")
+        elif len(path) < 2 or served < settings.min_route_share * total:
+            stop_reason = (f"no route of 2+ stops covers {100 * settings.min_route_share:g}% of the demand: demand "
+                           f"stops more than max_hop_m={settings.max_hop_m:g} m apart?")
+        else:
+            routes.append(OwlRoute(f"O{len(routes) + 1}", stops, one_way, served_per_night=served))
+            network.extend(path)
+            bar.update(1)
+            continue
+        g.covered = before
+        break
     bar.close()
     if not routes:
-        raise headways.InfeasibleFleet(
-            f"fleet {settings.fleet} cannot run a single night route at a {settings.max_headway_min:g} min headway")
+        raise headways.InfeasibleFleet(stop_reason)
     allocate_fleet(routes, settings)
     return OwlPlan(routes, network_kpis(demand, routes, settings), settings)
 
@@ -344,7 +358,8 @@ def zone_att(demand: NightDemand, routes: list[OwlRoute], covered: np.ndarray,
     Zones are ``zone_m`` grid cells holding route stops; a route becomes its
     sequence of zones (repeats dropped, so it is a simple path); each covered
     stop's demand goes to the zone of its nearest route stop; the OD is a
-    singly constrained gravity model ``T_zw ~ O_z D_w exp(-t_zw / beta)``.
+    singly constrained gravity model ``T_zw ~ O_z D_w exp(-t_zw / beta)``, or
+    the given stop OD matrix summed over zones (trips within a zone dropped).
     """
     route_stops = sorted({s for r in routes for s in r.stops})
     rs_xy = demand.xy_m[route_stops]
@@ -361,18 +376,24 @@ def zone_att(demand: NightDemand, routes: list[OwlRoute], covered: np.ndarray,
     travel = road_time_min(zone_xy[:, None, :], zone_xy[None, :, :], settings)
     travel = np.maximum(travel, 0.01)  # zone centres may coincide on a Manhattan metric
     np.fill_diagonal(travel, 0.0)
-    # demand of covered stops to the zone of the nearest route stop
-    origin = np.zeros(nz)
-    dest = np.zeros(nz)
+    # each covered stop's demand goes to the zone of its nearest route stop
     idx = np.flatnonzero(covered)
+    zone_at = np.full(len(demand.stop_ids), -1, dtype=np.int64)
     for i in idx.tolist():
-        j = int(np.argmin(np.hypot(*(rs_xy - demand.xy_m[i]).T)))
-        origin[zone_of[j]] += demand.board[i]
-        dest[zone_of[j]] += demand.alight[i]
-    attract = dest[None, :] * np.exp(-travel / settings.gravity_beta_min)
-    np.fill_diagonal(attract, 0.0)
-    rows = attract.sum(axis=1, keepdims=True)
-    od = np.divide(origin[:, None] * attract, rows, out=np.zeros_like(attract), where=rows > 0)
+        zone_at[i] = zone_of[int(np.argmin(np.hypot(*(rs_xy - demand.xy_m[i]).T)))]
+    if demand.od is not None:
+        od = np.zeros((nz, nz))
+        both = np.ix_(idx, idx)
+        np.add.at(od, (zone_at[idx][:, None].repeat(idx.size, 1), zone_at[idx][None, :].repeat(idx.size, 0)),
+                  np.asarray(demand.od, dtype=float)[both])
+    else:
+        origin = np.bincount(zone_at[idx], np.asarray(demand.board, dtype=float)[idx], minlength=nz)
+        dest = np.bincount(zone_at[idx], np.asarray(demand.alight, dtype=float)[idx], minlength=nz)
+        attract = dest[None, :] * np.exp(-travel / settings.gravity_beta_min)
+        np.fill_diagonal(attract, 0.0)
+        rows = attract.sum(axis=1, keepdims=True)
+        od = np.divide(origin[:, None] * attract, rows, out=np.zeros_like(attract), where=rows > 0)
+    np.fill_diagonal(od, 0.0)
     od = (od + od.T) / 2  # the evaluator's rules assume symmetric demand
     zone_routes = []
     for r in routes:

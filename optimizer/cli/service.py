@@ -233,17 +233,32 @@ def squirrel(month, stops_csv, profiles, routes, peak_hours, capacity, headway_m
 # --- owl ---------------------------------------------------------------------------
 
 
-def _demand_from_csv(path: Path):
+def _demand_from_csv(path: Path, od_path: Path | None = None):
     from optimizer.owl import NightDemand
     from optimizer.projection import Projection
 
-    rows = _read_csv(path, ["stop_id", "lon", "lat", "board", "alight"])
+    rows = _read_csv(path, ["stop_id", "lon", "lat"] + ([] if od_path else ["board", "alight"]))
     lon, lat = _floats(rows, "lon", path), _floats(rows, "lat", path)
     proj = Projection.around(lon, lat)
+    ids = np.array([r["stop_id"] for r in rows])
+    if od_path is not None:
+        index = {a: i for i, a in enumerate(ids.tolist())}
+        od_rows = _read_csv(od_path, ["origin", "destination", "trips"])
+        od = np.zeros((ids.size, ids.size))
+        trips = _floats(od_rows, "trips", od_path)
+        for k, r in enumerate(od_rows):
+            if r["origin"] not in index or r["destination"] not in index:
+                raise click.BadParameter(f"{od_path} row {k + 2}: stop {r['origin']!r} or {r['destination']!r} "
+                                         f"is not in {path.name}", param_hint="--od")
+            od[index[r["origin"]], index[r["destination"]]] += trips[k]
+        try:
+            return NightDemand.from_od(ids, proj.to_metres(lon, lat), od), proj.to_lonlat
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--od") from None
     board, alight = _floats(rows, "board", path), _floats(rows, "alight", path)
     if np.any(board < 0) or np.any(alight < 0):
         raise click.BadParameter(f"{path}: board and alight must be >= 0")
-    return NightDemand(np.array([r["stop_id"] for r in rows]), proj.to_metres(lon, lat), board, alight), proj.to_lonlat
+    return NightDemand(ids, proj.to_metres(lon, lat), board, alight), proj.to_lonlat
 
 
 @click.command()
@@ -253,6 +268,9 @@ def _demand_from_csv(path: Path):
               help="bus_stops.csv for --seoul (default: beside the zip).")
 @click.option("--demand", "demand_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV: stop_id,lon,lat,board,alight (night trips per night).")
+@click.option("--od", "od_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --demand: CSV origin,destination,trips between its stop_ids (then board/alight "
+                   "are not needed); ATT uses it instead of a gravity model.")
 @click.option("--fleet", required=True, type=click.IntRange(min=1), help="Night buses available.")
 @click.option("--walk-m", default=400.0, show_default=True, type=click.FloatRange(min=50))
 @click.option("--cell-m", default=600.0, show_default=True, type=click.FloatRange(min=50),
@@ -263,7 +281,7 @@ def _demand_from_csv(path: Path):
 @click.option("--night-hours", default="0-5", show_default=True, help="Hours counted as night (--seoul).")
 @click.option("--out-geojson", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out-csv", type=click.Path(dir_okay=False, path_type=Path), help="route,sequence,stop,headway_min,buses")
-def owl(month, stops_csv, demand_csv, fleet, walk_m, cell_m, max_routes, max_route_min, max_headway_min, night_hours,
+def owl(month, stops_csv, demand_csv, od_csv, fleet, walk_m, cell_m, max_routes, max_route_min, max_headway_min, night_hours,
         out_geojson, out_csv):
     """Design a night (Owl) bus network for a fleet.
 
@@ -277,6 +295,9 @@ def owl(month, stops_csv, demand_csv, fleet, walk_m, cell_m, max_routes, max_rou
     Demand CSV (--demand), one row per stop:
         stop_id,lon,lat,board,alight
         01001,126.9877,37.5698,310.5,250.0
+    Optional OD CSV (--od), trips per night between those stops:
+        origin,destination,trips
+        01001,22009,12.5
     Example:
         topis plan owl --seoul ../shared/data/seoul/2022_05.txt.zip --fleet 70 \\
             --out-geojson owl.geojson --out-csv owl.csv
@@ -287,6 +308,8 @@ def owl(month, stops_csv, demand_csv, fleet, walk_m, cell_m, max_routes, max_rou
 
     if (month is None) == (demand_csv is None):
         raise click.UsageError("give exactly one of --seoul or --demand")
+    if od_csv is not None and demand_csv is None:
+        raise click.UsageError("--od needs --demand (for the stop coordinates)")
     try:
         hours = tuple(seoul.parse_hours(night_hours))
     except ValueError as exc:
@@ -303,7 +326,7 @@ def owl(month, stops_csv, demand_csv, fleet, walk_m, cell_m, max_routes, max_rou
             raise click.ClickException(str(exc)) from None
         to_lonlat = seoul.to_lonlat
     else:
-        demand, to_lonlat = _demand_from_csv(demand_csv)
+        demand, to_lonlat = _demand_from_csv(demand_csv, od_csv)
     if demand.weight.sum() <= 0:
         raise click.ClickException("no night demand in the input")
     try:

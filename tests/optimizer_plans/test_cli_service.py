@@ -80,3 +80,17 @@ def test_owl_from_demand_csv(tmp_path):
     assert {r["stop"] for r in rows} == {f"s{i}_5" for i in range(11)} | {f"s5_{j}" for j in range(11)}
     res = CliRunner().invoke(owl, ["--demand", str(dem), "--fleet", "1", "--max-headway-min", "10"])
     assert res.exit_code == 1 and "cannot run a single night route" in res.output
+
+
+def test_owl_with_od_matrix(tmp_path):
+    dem = write(tmp_path / "d.csv", "stop_id,lon,lat\n" + "".join(
+        f"s{i},{127 + i * 0.00565:.5f},37.5\n" for i in range(7)))
+    od = write(tmp_path / "od.csv", "origin,destination,trips\ns0,s6,50\ns6,s0,50\n" +
+               "".join(f"s{i},s{i + 1},1\n" for i in range(6)))
+    res = CliRunner().invoke(owl, ["--demand", str(dem), "--od", str(od), "--fleet", "4", "--walk-m", "300",
+                                   "--cell-m", "400"])
+    assert res.exit_code == 0, res.output
+    assert "demand within 300 m: 100.0%" in res.output and "d0 100.0%" in res.output
+    bad = write(tmp_path / "bad.csv", "origin,destination,trips\ns0,zz,1\n")
+    res = CliRunner().invoke(owl, ["--demand", str(dem), "--od", str(bad), "--fleet", "4"])
+    assert res.exit_code == 2 and "'zz' is not in d.csv" in res.output

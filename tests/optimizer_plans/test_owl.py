@@ -57,3 +57,20 @@ def test_given_travel_matrix_is_used():
     n = len(demand.stop_ids)
     with_matrix = owl.NightDemand(demand.stop_ids, demand.xy_m, demand.board, demand.alight, np.full((n, n), 2.0))
     assert owl.path_min(with_matrix, [0, 1, 2], SETTINGS) == 4.0
+
+
+def test_od_matrix_input_drives_the_att():
+    # 3 x 1 km line of stops with trips only between the two ends: a direct route, ATT = ride time
+    xy = np.column_stack([np.arange(7) * 500.0, np.zeros(7)])
+    od = np.zeros((7, 7))
+    od[0, 6] = od[6, 0] = 50
+    demand = owl.NightDemand.from_od(np.array([f"s{i}" for i in range(7)]), xy, od)
+    assert demand.board.tolist() == [50, 0, 0, 0, 0, 0, 50]
+    settings = owl.OwlSettings(fleet=4, walk_m=300, cell_m=400, max_hop_m=600, max_route_min=60, min_headway_min=5,
+                               detour_factor=1.0, speed_kph=30, zone_m=400, min_route_share=0.0)
+    route = owl.OwlRoute("A", list(range(7)), owl.path_min(demand, list(range(7)), settings), buses=2, headway_min=6)
+    k = owl.network_kpis(demand, [route], settings)
+    assert k.att_min == pytest.approx(6.0)  # 3 km at 30 km/h
+    assert k.d0_pct == pytest.approx(100)
+    with pytest.raises(ValueError, match="non-negative"):
+        owl.NightDemand.from_od(np.array(["a", "b"]), np.zeros((2, 2)), -np.ones((2, 2)))
