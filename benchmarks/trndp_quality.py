@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from optimizer.design import design_network  # noqa: E402
-from optimizer.evaluate import RouteLimits  # noqa: E402
+from optimizer.evaluate import RouteLimits, att_lower_bound, format_routes  # noqa: E402
 from optimizer.instance import load_instance  # noqa: E402
 from optimizer.synthetic import synthetic_city  # noqa: E402
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     published = best_published() if TRNDP.is_dir() else {}
     header = (f"{'instance':13} {'routes':>6} {'limit_s':>7} {'seed':>4} {'ATT':>8} {'TRT':>6} {'d0':>6} "
-              f"{'d1':>6} {'d2':>5} {'dun':>5} {'feas':>4} {'iters':>9} {'best_pub':>8} {'gap%':>6}")
+              f"{'d1':>6} {'d2':>5} {'dun':>5} {'feas':>4} {'iters':>9} {'best_pub':>8} {'gap%':>6} {'LB':>8} {'LBgap%':>6}")
     print(header)
     print("-" * len(header))
     for label, spec, routes, lo, hi, limit_s, quick_s in CASES:
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         if seconds <= 0 or (not TRNDP.is_dir() and not spec.startswith("synthetic")):
             continue
         inst = load(spec)
+        bound = att_lower_bound(inst)
         for seed in args.seeds:
             result = design_network(inst, RouteLimits(routes, lo, hi), seconds=seconds, seed=seed)
             e = result.evaluation
@@ -88,11 +89,10 @@ def main(argv: list[str] | None = None) -> None:
             pub_txt = f"{pub[0]:8.2f}" if pub else "     n/a"
             print(f"{label:13} {routes:6d} {seconds:7.0f} {seed:4d} {e.att_min:8.4f} {e.trt_min:6.0f} "
                   f"{e.d0_pct:6.2f} {e.d1_pct:6.2f} {e.d2_pct:5.2f} {e.dun_pct:5.2f} "
-                  f"{'yes' if e.feasible else 'NO':>4} {result.iterations:9d} {pub_txt} {gap}", flush=True)
+                  f"{'yes' if e.feasible else 'NO':>4} {result.iterations:9d} {pub_txt} {gap} {bound:8.4f} "
+                  f"{100 * (e.att_min - bound) / bound:6.2f}", flush=True)
             if args.out:
                 args.out.mkdir(parents=True, exist_ok=True)
-                from optimizer.evaluate import format_routes
-
                 (args.out / f"{label}_{routes}_seed{seed}.txt").write_text(format_routes(result.routes))
 
 

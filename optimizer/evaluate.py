@@ -201,6 +201,23 @@ def _ride_matrices(
     return _kernels.shortest_rides(w)
 
 
+def att_lower_bound(instance: Instance) -> float:
+    """Lower bound on ATT: demand-weighted shortest road time, no transfers (Mumford 2013).
+
+    Returns
+    -------
+    float
+        Minutes; 0 when there is no demand.
+    """
+    n = instance.n
+    one_route_per_road = [[i, j] for i in range(n) for j in range(i + 1, n)
+                          if np.isfinite(instance.travel_time_min[i, j])]
+    # every road link a route and no transfer penalty: journeys follow shortest road paths
+    stops, offsets = flatten_routes(one_route_per_road)
+    att, _ = _kernels.att_objective(instance.travel_time_min, stops, offsets, instance.demand, 0.0)
+    return float(att) if instance.demand.sum() > 0 else 0.0
+
+
 def read_routes(path: str | Path) -> list[list[int]]:
     """Read a route file (one route per line, 1-based node ids) as 0-based lists.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.evaluate import RouteLimits, evaluate
+from optimizer.evaluate import RouteLimits, att_lower_bound, evaluate
 from optimizer.instance import load_instance
 
 TRNDP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "trndp"
@@ -86,3 +86,8 @@ def test_published_set_count():
     # 14 Mumford (2013) sets; 12 passenger-best Mandl sets from the Arbex compilation
     assert len([*_mumford_sets()]) == 14
     assert len([*_arbex_sets()]) == 12
+
+
+@pytest.mark.parametrize(("instance", "bound"), [("Mandl", 10.0058), ("Mumford0", 13.0121), ("Mumford1", 19.2695)])
+def test_att_lower_bounds_match_mumford(instance, bound):
+    assert round(att_lower_bound(load_instance(TRNDP / "mumford_format" / instance)), 4) == bound
