@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,12 +53,15 @@ def run_batch(
     alighting_model: od.AlightingModel | None = None,
     config: od.ODConfig = od.ODConfig(),
     stop_zone: Mapping[str, str] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> DemandResult:
     """Run taps through route stage, card stage and load stage; build the aggregates.
 
     When ``alighting_model`` is None it is built from the batch's own tapped
-    alightings (the usual choice for a day of data).
+    alightings (the usual choice for a day of data). ``progress(n)`` is called
+    as taps are done, twice per tap in all (route stage, card stage).
     """
+    tick = progress or (lambda n: None)
     taps = sorted(taps, key=lambda t: t.ts)
     by_route: dict[str, list[CardTap]] = {}
     for t in taps:
@@ -68,15 +71,24 @@ def run_batch(
         st, lt = boardings.advance(boardings.RouteTapState(route_id), rt, patterns)
         route_states[route_id] = st
         located += lt
+        tick(len(rt))
     if alighting_model is None:
         alighting_model = od.alighting_model_from_counts(patterns, {
             (route_id, c.stop_id): c.alightings_tapped_pax
             for route_id, st in route_states.items() for c in boardings.stop_hour_counts(st)
         })
     card_state = od.CardLinkState()
-    out = od.advance(card_state, located, patterns, alighting_model, config)[1]
+    rides: list[Ride] = []
+    journeys: list[Journey] = []
+    located.sort(key=lambda lt: lt.tap.ts)
+    for i in range(0, len(located), 10_000):
+        out = od.advance(card_state, located[i:i + 10_000], patterns, alighting_model, config)[1]
+        rides += out.rides
+        journeys += out.journeys
+        tick(len(located[i:i + 10_000]))
     tail = od.expire(card_state, math.inf, patterns, alighting_model, config)[1]
-    rides, journeys = out.rides + tail.rides, out.journeys + tail.journeys
+    rides += tail.rides
+    journeys += tail.journeys
     rides_by_route: dict[str, list[Ride]] = {}
     for r in rides:
         rides_by_route.setdefault(r.route_id, []).append(r)
