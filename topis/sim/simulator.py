@@ -46,7 +46,7 @@ class SimConfig:
     missing_trip_rate: float = 0.01  #: fixes without trip_id
     frozen_units: int = 1  #: buses whose GPS repeats one position
     daily_boardings_per_scale: float = 243_000.0  #: Seoul: ~4.5 M a day at scale 18.5
-    mean_ride_stops: float = 7.0
+    mean_ride_stops: float = 10.0  #: mean ride length before folding onto the stops left
     no_tap_off_rate: float = 0.05  #: alighting passengers who never tap off
     transfer_rate: float = 0.15  #: alighting passengers who transfer to another route
     max_wait_s: float = 2400.0  #: waiting passengers give up after this
