@@ -157,6 +157,32 @@ def links_from_city(city) -> list[Link]:
     return out
 
 
+def links_from_feed(feed) -> list[Link]:
+    """Stop-to-stop links from a GTFS feed's shapes (:class:`streams.gtfs.Feed`).
+
+    Where no road network is at hand, the stretch of shape between two
+    consecutive stops is the link (id ``"FROM>TO"``, shared by every route that
+    serves both stops in that order). Trips without a shape are skipped.
+    """
+    out: dict[str, Link] = {}
+    for trip_id in sorted(feed.trips):
+        trip = feed.trips[trip_id]
+        shape = feed.shapes.get(trip.shape_id)
+        if shape is None or len(shape.cum_m) < 2:
+            continue
+        for k in range(len(trip.stop_ids) - 1):
+            link_id = f"{trip.stop_ids[k]}>{trip.stop_ids[k + 1]}"
+            d0, d1 = float(trip.dist_m[k]), float(trip.dist_m[k + 1])
+            if link_id in out or not d1 > d0:
+                continue
+            inner = (shape.cum_m > d0) & (shape.cum_m < d1)
+            cum = np.concatenate([[d0], shape.cum_m[inner], [d1]])
+            lat = np.interp(cum, shape.cum_m, shape.lat)
+            lon = np.interp(cum, shape.cum_m, shape.lon)
+            out[link_id] = Link(link_id, list(zip(lat.tolist(), lon.tolist())), d1 - d0)
+    return [out[k] for k in sorted(out)]
+
+
 def _snap(xy: tuple[float, float], snap_m: float) -> tuple[int, int]:
     return (round(xy[0] / snap_m), round(xy[1] / snap_m))
 

@@ -9,6 +9,7 @@ along it. A bus stop sits at L2 f=0.5.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -176,3 +177,48 @@ def test_dwell_by_reported_speed_near_stop():
     far = [BusPosition("q", "R", T, *on_l1(0.49), speed_kph=0.0), BusPosition("q", "R", T + 10, *on_l1(0.51), speed_kph=0.0)]
     state, _ = ls.advance(ls.LinkSpeedState(), far, n)
     assert state.pairs_used == 1
+
+
+WMATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "avl" / "wmata_transitclock_2016"
+
+
+@pytest.mark.parametrize("route, trace", [("5A", "5A_8062"), ("S2", "S2_2113")])
+def test_real_trace_speeds_agree_with_straight_line_speeds(route, trace):
+    """A real WMATA trace on stop-to-stop links from its GTFS shapes.
+
+    Independent figure: straight-line distance over time of the trace's own
+    consecutive fixes that are both within 30 m of a shape, 0 < gap <= 180 s,
+    and at least 10 m apart. Along the road a bus covers a little more than
+    the straight line, so the link speeds' overall space-mean speed must be
+    at least that and not much more (5A express: 59 vs 53 km/h, S2: 15 vs 14).
+    """
+    if not WMATA.is_dir():
+        pytest.skip(f"reference data absent: {WMATA}")
+    import shapely
+
+    from streams.avl_files import read_avl
+    from streams.gtfs import load_feed
+    from streams.taps import haversine_m
+
+    feed = load_feed(WMATA / "gtfs" / route)
+    fixes = read_avl(WMATA / "traces" / f"{trace}.csv", feed.tz)
+    net = ls.build_network(ls.links_from_feed(feed), [(s.lat, s.lon) for s in feed.stops.values()])
+    got = ls.link_speeds(fixes, net)
+    overall_kph = sum(s.dist_m for s in got) / sum(s.time_s for s in got) * 3.6
+    assert all(0 <= s.speed_kph < 130 and s.n_probes == 1 for s in got)
+
+    shapes = [shapely.LineString(list(zip(sh.lon, sh.lat))) for sh in feed.shapes.values()]
+
+    def on_route(f):
+        pt = shapely.Point(f.lon, f.lat)
+        return min(haversine_m(f.lat, f.lon, *reversed(line.interpolate(line.project(pt)).coords[0]))
+                   for line in shapes) <= 30.0
+
+    dist_m = time_s = 0.0
+    fixes = sorted(fixes, key=lambda f: f.ts)
+    for a, b in zip(fixes, fixes[1:]):
+        d, dt = haversine_m(a.lat, a.lon, b.lat, b.lon), b.ts - a.ts
+        if 0 < dt <= 180 and d >= 10 and on_route(a) and on_route(b):
+            dist_m, time_s = dist_m + d, time_s + dt
+    straight_kph = dist_m / time_s * 3.6
+    assert straight_kph <= overall_kph <= 1.2 * straight_kph
