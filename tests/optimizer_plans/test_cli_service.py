@@ -94,3 +94,20 @@ def test_owl_with_od_matrix(tmp_path):
     bad = write(tmp_path / "bad.csv", "origin,destination,trips\ns0,zz,1\n")
     res = CliRunner().invoke(owl, ["--demand", str(dem), "--od", str(bad), "--fleet", "4"])
     assert res.exit_code == 2 and "'zz' is not in d.csv" in res.output
+
+
+SEOUL = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "seoul" / "2022_05.txt.zip"
+
+
+@pytest.mark.skipif(not SEOUL.is_file(), reason=f"Seoul reference data not found at {SEOUL}")
+def test_squirrel_on_real_seoul_routes(tmp_path):
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(squirrel, ["--seoul", str(SEOUL), "--route", "2211", "--route", "470",
+                                        "--route", "99999", "--spare-fleet", "5", "--out-csv", str(out)])
+    assert res.exit_code == 2 and "not in 2022_05.txt.zip: 99999" in res.output
+    res = CliRunner().invoke(squirrel, ["--seoul", str(SEOUL), "--route", "2211", "--route", "470",
+                                        "--spare-fleet", "5", "--out-csv", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "2 routes profiled" in res.output
+    rows = read_rows(out)
+    assert rows and {r["parent"] for r in rows} <= {"2211", "470"}

@@ -69,8 +69,8 @@ def test_matches_brute_force_with_bounds_and_crowding(seed):
 
 def test_cp_sat_agrees_with_greedy():
     rng = np.random.default_rng(7)
-    b, c, peak = rng.uniform(50, 900, 25), rng.uniform(40, 150, 25), rng.uniform(0, 2000, 25)
-    p = problem(b, c, 300, min_headway_min=3, max_headway_min=30, peak_load_per_h=peak)
+    b, c, peak = rng.uniform(50, 900, 12), rng.uniform(40, 150, 12), rng.uniform(0, 2000, 12)
+    p = problem(b, c, 150, min_headway_min=3, max_headway_min=30, peak_load_per_h=peak)
     greedy = hw.allocate(p)
     model = hw.build_model(p)
     exact = hw.extract(model, hw.solve(model, time_limit_s=20))
