@@ -222,3 +222,32 @@ def test_real_trace_speeds_agree_with_straight_line_speeds(route, trace):
             dist_m, time_s = dist_m + d, time_s + dt
     straight_kph = dist_m / time_s * 3.6
     assert straight_kph <= overall_kph <= 1.2 * straight_kph
+
+
+def test_linkspeeds_command(tmp_path):
+    from click.testing import CliRunner
+
+    from streams.linkspeeds_cli import linkspeeds
+
+    links = tmp_path / "links.csv"
+    links.write_text("link_id,length_m,wkt\n"
+                     'L1,900,"LINESTRING (127.00 37.50, 127.01 37.50)"\n'
+                     'L2,1100,"LINESTRING (127.01 37.50, 127.01 37.51)"\n')
+    avl = tmp_path / "fixes.csv"
+    rows = [f for f in toy_fixes() if f.vehicle_id in ("v1", "v4")]
+    avl.write_text("vehicle_id,timestamp,lat,lon\n" + "".join(f"{f.vehicle_id},{f.ts},{f.lat},{f.lon}\n" for f in rows))
+    out = tmp_path / "speeds.csv"
+    res = CliRunner().invoke(linkspeeds, ["--avl", str(avl), "--links", str(links), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    import csv
+
+    with out.open(newline="") as fh:
+        got = {(r["link_id"], int(r["bin_start_ts"])): float(r["speed_kph"]) for r in csv.DictReader(fh)}
+    # v1 alone on L1: 810 m in 73.5 s; on L2: 220 m in 16.5 s; v4 in the next bin: 450 m in 30 s
+    assert got == pytest.approx({("L1", T): 810 / 73.5 * 3.6, ("L2", T): 48.0, ("L1", T + 300): 54.0}, abs=0.01)
+    assert "teleport 2" in res.output
+    bad = CliRunner().invoke(linkspeeds, ["--avl", str(avl), "--out", str(out)])
+    assert bad.exit_code == 2 and "exactly one link source" in bad.output
+    links.write_text("link_id,length_m,wkt\nL1,900,POINT (1 2)\n")
+    bad = CliRunner().invoke(linkspeeds, ["--avl", str(avl), "--links", str(links), "--out", str(out)])
+    assert bad.exit_code == 2 and "links.csv:2: wkt must be a LINESTRING" in bad.output
