@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import logging
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
 log = logging.getLogger(__name__)
-
-KST = timezone(timedelta(hours=9))
 
 EXAMPLE = """\b
 Examples:
@@ -47,7 +46,7 @@ def read_links_csv(path: Path):
 
 
 def _network(gtfs: Path | None, city_seed: int | None, city_scale: float, links_csv: Path | None):
-    """Link table and stop positions from exactly one source; also the feed's time zone."""
+    """Link table, stop positions and the city's time zone (UTC for a links CSV) from exactly one source."""
     from streams import linkspeeds as ls
 
     if sum(x is not None for x in (gtfs, city_seed, links_csv)) != 1:
@@ -82,7 +81,7 @@ def _network(gtfs: Path | None, city_seed: int | None, city_scale: float, links_
 @click.option("--snap-m", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="A fix further than this from every link is not used.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV to write: link_id, bin_start (+09:00), bin_start_ts, speed_kph, n_probes, dist_m, time_s.")
+              help="CSV to write: link_id, bin_start (ISO 8601, local time of the links' city), bin_start_ts, speed_kph, n_probes, dist_m, time_s.")
 def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: float, links_csv: Path | None,
                bin_min: float, snap_m: float, out: Path) -> None:
     """Space-mean bus speed per road link and time bin from AVL positions.
@@ -115,11 +114,12 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
             bar.update(len(fixes[i:i + 5000]))
     speeds += ls.flush(state, net, rules)
     speeds.sort(key=lambda s: (s.bin_start_ts, s.link_id))
+    zone = ZoneInfo(tz)
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("link_id", "bin_start", "bin_start_ts", "speed_kph", "n_probes", "dist_m", "time_s"))
         for s in speeds:
-            w.writerow((s.link_id, datetime.fromtimestamp(s.bin_start_ts, KST).isoformat(), int(s.bin_start_ts),
+            w.writerow((s.link_id, datetime.fromtimestamp(s.bin_start_ts, zone).isoformat(), int(s.bin_start_ts),
                         round(s.speed_kph, 2), s.n_probes, round(s.dist_m, 1), round(s.time_s, 1)))
     dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(state.pairs_dropped.items())) or "none"
     click.echo(f"{len(fixes):,} fixes on {len(links):,} links -> {len(speeds):,} link-bins in {out}")
