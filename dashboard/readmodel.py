@@ -27,12 +27,13 @@ class CityState:
     counters: dict[tuple[str, str], dict] = field(default_factory=dict)  #: (kind, key) -> snapshot
     received_wall_ts: float | None = None  #: when the last read-model message arrived
 
-    def apply(self, topic: str, snapshot: dict, wall_ts: float) -> None:
-        """Fold one read-model message into the state."""
-        if topic == topics.STATE_VEHICLES.name:
-            self.vehicles_by_route[snapshot["route_id"]] = snapshot
-        elif topic == topics.STATE_COUNTERS.name:
-            self.counters[(snapshot["kind"], snapshot["key"])] = snapshot
+    def apply(self, topic: str, message: dict, wall_ts: float) -> None:
+        """Fold one read-model message (``{"snapshots": [...]}``) into the state."""
+        for snapshot in message["snapshots"]:
+            if topic == topics.STATE_VEHICLES.name:
+                self.vehicles_by_route[snapshot["route_id"]] = snapshot
+            elif topic == topics.STATE_COUNTERS.name:
+                self.counters[(snapshot["kind"], snapshot["key"])] = snapshot
         self.received_wall_ts = wall_ts
 
     def copy(self) -> CityState:

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: a vehicle not heard from for this long (event time) leaves the live state.
 VEHICLE_TIMEOUT_S = 600.0
+#: snapshots per read-model message (~50 routes of ~20 buses ≈ 150 kB).
+READ_MODEL_CHUNK = 50
 
 
 def _entry(counts: dict | None) -> dict:
@@ -94,14 +96,20 @@ def install(app: faust.App, settings: StreamSettings) -> None:
 
     @app.timer(interval=settings.snapshot_interval_s)
     async def publish_read_model():
-        """Publish this worker's share of the live state for the dashboard."""
+        """Publish this worker's share of the live state for the dashboard, a few messages per tick."""
         now = time.time()
+        routes = []
         for route_id, entry in list(vehicles_by_route.items()):
             snapshot = livestate.vehicles_snapshot(route_id, entry.get("vehicles", {}), now)
             snapshot.update(received_ts=entry.get("received_ts"), dead_letters=entry.get("dead_letters", 0))
-            await state_vehicles.send(key=route_id.encode(), value=json.dumps(snapshot).encode())
+            routes.append(snapshot)
+        counters = []
         for kind, table in (("taps", taps_by_route), ("reads", reads_by_camera)):
             for key, entry in list(table.items()):
                 snapshot = livestate.counter_snapshot(kind, key, entry["per_minute"], entry["last_event_ts"])
                 snapshot.update(received_ts=entry["received_ts"], dead_letters=entry["dead_letters"])
-                await state_counters.send(key=key.encode(), value=json.dumps(snapshot).encode())
+                counters.append(snapshot)
+        for topic, snapshots in ((state_vehicles, routes), (state_counters, counters)):
+            for chunk in livestate.chunks(snapshots, READ_MODEL_CHUNK):
+                await topic.send(key=chunk[0].get("route_id", chunk[0].get("key", "")).encode(),
+                                 value=json.dumps({"snapshots": chunk}).encode())

@@ -58,7 +58,7 @@ def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
         broker_heartbeat_interval=heartbeat_s,
         broker_request_timeout=max(session_s * 2, 10.0),
         broker_rebalance_timeout=max(session_s * 2, 10.0),
-        consumer_auto_offset_reset="latest",
+        consumer_auto_offset_reset="earliest",  # a new group loses nothing retained
         processing_guarantee="at_least_once",
         datadir=str(streams.data_dir / "faust"),
     )

@@ -64,3 +64,8 @@ def vehicles_snapshot(route_id: str, vehicles: dict[str, dict], published_ts: fl
 def counter_snapshot(kind: str, key: str, counts: dict[str, int], last_event_ts: float | None) -> dict:
     """Read-model message for the ``state.counters`` topic (kind = 'taps' or 'reads')."""
     return {"kind": kind, "key": key, "per_minute": counts, "last_event_ts": last_event_ts}
+
+
+def chunks(items: list, size: int) -> list[list]:
+    """``items`` cut into consecutive lists of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from topis import topics
 from topis.settings import BrokerSettings
@@ -58,12 +59,16 @@ def tansu_binary() -> str:
         raise BrokerError(f"no Tansu binary: {exc}; reinstall with `make up`") from exc
 
 
-def start_tansu(port: int) -> subprocess.Popen:
-    """Start Tansu with in-memory storage on 127.0.0.1:``port``."""
+def start_tansu(port: int, log_path: Path) -> subprocess.Popen:
+    """Start Tansu with in-memory storage on 127.0.0.1:``port``, its output going to ``log_path``."""
     address = f"tcp://127.0.0.1:{port}"
     cmd = [tansu_binary(), "broker", "--listener-url", address, "--advertised-listener-url", address]
     log.info("starting embedded broker: %s", " ".join(cmd))
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    from topis.supervise import die_with_parent
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
 def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
@@ -119,8 +124,12 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
-def running_broker(settings: BrokerSettings, port: int | None = None) -> Iterator[Broker]:
-    """A broker that answers, with topis's topics, for the duration of the block."""
+def running_broker(settings: BrokerSettings, port: int | None = None,
+                   log_path: Path = Path(".topis/broker.log")) -> Iterator[Broker]:
+    """A broker that answers, with topis's topics, for the duration of the block.
+
+    The embedded broker's own output goes to ``log_path``.
+    """
     if not settings.embedded:
         servers = settings.bootstrap_servers
         wait_until_answers(servers)
@@ -129,15 +138,15 @@ def running_broker(settings: BrokerSettings, port: int | None = None) -> Iterato
         yield Broker(servers, embedded=False)
         return
     port = port or free_port()
-    process = start_tansu(port)
+    process = start_tansu(port, log_path)
     servers = [f"127.0.0.1:{port}"]
     try:
         try:
             wait_until_answers(servers)
         except BrokerError:
             if process.poll() is not None:
-                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise BrokerError(f"embedded broker exited with {process.returncode}: {stderr[-2000:]}") from None
+                output = log_path.read_text(errors="replace")[-2000:]
+                raise BrokerError(f"embedded broker exited with {process.returncode}; {log_path} ends: {output}") from None
             raise
         ensure_topics(servers)
         yield Broker(servers, embedded=True, process=process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -156,6 +157,10 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     app.run(host=settings.host, port=settings.port, debug=False)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_for_http(url: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -189,6 +194,7 @@ def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -
     from topis.broker import BrokerError, running_broker
 
     _quiet_kafka_logs()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as cleanly as Ctrl-C
     try:
         broker_settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
     except ValueError as exc:

@@ -28,7 +28,7 @@ class Publisher:
         from kafka import KafkaProducer
 
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, acks=1, compression_type=None
+            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms
         )
         self.messages_sent = 0
         self.events_sent = 0

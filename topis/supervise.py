@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (runs in the child before exec)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -35,7 +36,7 @@ class Child:
     process: subprocess.Popen | None = None
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent)
 
     @property
     def exit_code(self) -> int | None:

@@ -22,6 +22,7 @@ type checking in one pass.
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal, TypeVar
 
 import msgspec
@@ -90,7 +91,16 @@ class ReadBatch(msgspec.Struct, frozen=True, tag="plate.read/1", tag_field="sche
 Batch = PositionBatch | TapBatch | ReadBatch
 B = TypeVar("B", PositionBatch, TapBatch, ReadBatch)
 
-_encoder = msgspec.json.Encoder()
+def _plain_number(obj: object) -> object:
+    """Encode numpy scalars (simulators and replays compute with numpy) as plain JSON numbers."""
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain_number)
 _decoders = {
     PositionBatch: msgspec.json.Decoder(PositionBatch),
     TapBatch: msgspec.json.Decoder(TapBatch),
