@@ -114,7 +114,7 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
             bar.update(len(fixes[i:i + 5000]))
     speeds += ls.flush(state, net, rules)
     speeds.sort(key=lambda s: (s.bin_start_ts, s.link_id))
-    zone = ZoneInfo(tz)
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("link_id", "bin_start", "bin_start_ts", "speed_kph", "n_probes", "dist_m", "time_s"))
