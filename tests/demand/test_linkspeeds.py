@@ -251,3 +251,19 @@ def test_linkspeeds_command(tmp_path):
     links.write_text("link_id,length_m,wkt\nL1,900,POINT (1 2)\n")
     bad = CliRunner().invoke(linkspeeds, ["--avl", str(avl), "--links", str(links), "--out", str(out)])
     assert bad.exit_code == 2 and "links.csv:2: wkt must be a LINESTRING" in bad.output
+
+
+def test_linkspeeds_command_on_real_gtfs(tmp_path):
+    if not WMATA.is_dir():
+        pytest.skip(f"reference data absent: {WMATA}")
+    from click.testing import CliRunner
+
+    from streams.linkspeeds_cli import linkspeeds
+
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(linkspeeds, ["--avl", str(WMATA / "traces" / "5A_8062.csv"),
+                                          "--gtfs", str(WMATA / "gtfs" / "5A"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    first = out.read_text().splitlines()[1].split(",")
+    # the trace starts 2016-05-05 10:45:09 Washington time: first bin 10:45 EDT
+    assert first[1] == "2016-05-05T10:45:00-04:00" and first[2] == "1462459500"
