@@ -15,11 +15,10 @@ where everyone has alighted (Seoul routes empty at the garage terminal). Loads
 carried through the far turn-around, as on a loop, are kept: nothing forces the
 load to zero there.
 
-The orientation of a cycle rebuilt from coordinates is unknown. Travelled the
-wrong way, every trip of length ``L_t`` is counted on the complementary arc of
-length ``C - L_t``, so the right orientation is the one with fewer
-passenger-metres when trips are mostly shorter than half the cycle - which is
-what :func:`orientation_cost_pax_m` measures.
+Travelled the wrong way round, a cycle's profile becomes ``max(load) - load``
+(the cumulative sum changes sign), so loads alone cannot tell the direction of
+a route whose load is flat; :mod:`optimizer.stop_order` takes the direction
+from the side of the road the stops are on instead.
 """
 
 from __future__ import annotations
@@ -79,14 +78,6 @@ def start_index(board: np.ndarray, alight: np.ndarray) -> int:
     """Stop at which a cyclic route starts empty: the one after the lowest cumulative load."""
     cum = np.cumsum(scaled_net_flow(board, alight))
     return int((np.argmin(cum) + 1) % cum.size)
-
-
-def orientation_cost_pax_m(board: np.ndarray, alight: np.ndarray, link_m: np.ndarray) -> float:
-    """Passenger-metres of a cyclic route travelled in the given order.
-
-    ``link_m[i]`` is the length from stop ``i`` to stop ``i + 1``.
-    """
-    return float(np.sum(cyclic_link_loads(board, alight) * np.asarray(link_m, dtype=float)))
 
 
 def pax_km_over_capacity(load_per_h: np.ndarray, capacity_per_h: float | np.ndarray, link_m: np.ndarray) -> float:

@@ -1,20 +1,27 @@
 """Running order of a route's stops, rebuilt from stop coordinates.
 
 The Seoul ridership file lists a route's stops in ARS-id order, not running
-order, so the order is rebuilt: the stops of one route number (both directions)
-are the stops of one cyclic service, and the shortest closed tour through them
-(nearest neighbour, then 2-opt and or-opt) follows the street: for an
-out-and-back route with a stop on each side of the road, going out along one
-side and back along the other (``2 L``) is shorter than zig-zagging across
-(``2 L`` plus a road width per stop), so the tour separates the directions. The
-tour's orientation and its first stop come from the ridership
-(:mod:`optimizer.loads`). ``tests/optimizer_plans/test_seoul_data.py`` measures
-how well this recovers the direction-labelled N routes.
+order, so the order is rebuilt. The stops of one route number (both
+directions) are the stops of one cyclic service. Stops of the same name across
+a road are paired, a short open path through the pairs (nearest neighbour,
+2-opt, or-opt) gives the street order from one terminal to the other, and the
+side of the road each stop is on gives its direction (Korea drives on the
+right: :func:`directional_cycle`). The cycle starts where the bus is emptiest
+(:func:`optimizer.loads.start_index`). A plain shortest closed tour through all
+stops is not enough: with staggered stops, zig-zagging across the road costs
+about as much as going out on one side and back on the other.
+
+Checked on the May 2022 data (``tests/optimizer_plans/test_seoul_data.py``):
+route 470's rebuilt order follows its real itinerary, and for 79 % of routes
+the emptiest point lies within 10 % of the cycle of a terminal (one of the two
+stops farthest apart) against 41 % if the direction were reversed. The
+direction labels in the N routes' names are not stop directions (every stop
+appears under both), so they cannot serve as ground truth.
 
 Limits: stops without coordinates (outside Seoul's stop table, ~6 % of
 boardings, mostly Gyeonggi termini) are left out and reported; a stop served in
-both directions under one ARS id appears once; a route that doubles back on the
-same street in the same direction cannot be told apart from its return leg.
+both directions under one ARS id appears once; routes using different streets
+per direction, or doubling back, can be misordered locally.
 """
 
 from __future__ import annotations
@@ -193,25 +200,6 @@ def cycle_links_m(xy_m: np.ndarray) -> np.ndarray:
     """Straight-line metres from each point to the next, the last back to the first."""
     xy_m = np.asarray(xy_m, dtype=float)
     return np.sqrt(((np.roll(xy_m, -1, axis=0) - xy_m) ** 2).sum(axis=1))
-
-
-def orient_and_rotate(order: np.ndarray, board_day: np.ndarray, alight_day: np.ndarray, xy_m: np.ndarray) -> np.ndarray:
-    """Pick the cycle's direction (fewer passenger-metres) and start (empty bus).
-
-    Parameters
-    ----------
-    order : ndarray of int, a cyclic order of stops
-    board_day, alight_day : ndarray, shape (n,), counts per stop (indexed by stop, not by position)
-    xy_m : ndarray, shape (n, 2), per stop
-
-    Returns
-    -------
-    ndarray of int: the order, possibly reversed, rotated to start at the terminal.
-    """
-    candidates = [np.asarray(order), np.asarray(order)[::-1]]
-    costs = [loads.orientation_cost_pax_m(board_day[o], alight_day[o], cycle_links_m(xy_m[o])) for o in candidates]
-    best = candidates[int(np.argmin(costs))]
-    return np.roll(best, -loads.start_index(board_day[best], alight_day[best]))
 
 
 def route_sequence(ridership: Ridership, stops: StopLocations, route_no: str,

@@ -50,9 +50,11 @@ def test_pax_km_over_capacity():
     assert loads.pax_km_over_capacity([100, 50, 130], 80, [500, 1000, 2000]) == pytest.approx((20 * 0.5 + 50 * 2.0))
 
 
-def test_orientation_cost_of_a_peaky_profile_prefers_true_direction():
-    # short trips A->B only: true direction has 1 link loaded, reversed has the rest
-    board, alight, link = np.array([10, 0, 0, 0]), np.array([0, 10, 0, 0]), np.ones(4)
-    fwd = loads.orientation_cost_pax_m(board, alight, link)
-    rev = loads.orientation_cost_pax_m(board[::-1], alight[::-1], link)
-    assert fwd == 10 and rev == 30
+
+def test_reversed_cycle_profile_is_peak_minus_load():
+    # why loads cannot orient a flat route: reversed, the profile is max(load) - load
+    board, alight = np.array([6, 2, 0, 5, 0, 0]), np.array([0, 0, 8, 0, 0, 5])
+    fwd = loads.cyclic_link_loads(board, alight)
+    rev = loads.cyclic_link_loads(board[::-1], alight[::-1])
+    # reversed link k runs between reversed stops k and k+1 = forward link 4 - k (cyclically)
+    assert rev.tolist() == [fwd.max() - fwd[(4 - k) % 6] for k in range(6)]
