@@ -224,11 +224,13 @@ def run_sim_truth(minutes: int, scale: float, seed: int) -> dict[str, float]:
     city = generate_city(seed=seed, scale=scale)
     start = datetime(2026, 11, 24, 6, 30, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()
     sim = Simulator(city, seed=seed, start_ts=start)
-    taps, visits = [], []
+    taps, visits, fixes = [], [], []
     for _ in range(minutes // 5):
         out = sim.step(300.0)
         for batch in out.taps.values():
             taps += batch
+        for batch in out.positions.values():
+            fixes += batch
         visits += out.stop_visits
     model = RoutePatterns.from_city(city)
     t0 = time.perf_counter()
@@ -237,7 +239,22 @@ def run_sim_truth(minutes: int, scale: float, seed: int) -> dict[str, float]:
     err, n_trips = demand.load_errors(res, visits, model)
     by = res.card_state.rides_by_method
     n = sum(by.values())
-    return {"taps": len(taps), "run_s": run_s, "trips": n_trips, "segment_visits": len(err),
+    net = linkspeeds.build_network(linkspeeds.links_from_city(city), [(st.lat, st.lon) for st in city.stops])
+    state, speeds = linkspeeds.LinkSpeedState(), []
+    for i in range(0, len(fixes), 500):
+        speeds += linkspeeds.advance(state, fixes[i:i + 500], net)[1]
+    speeds += linkspeeds.flush(state, net)
+    x, y = net.to_xy([f.lat for f in fixes], [f.lon for f in fixes])
+    link, _ = linkspeeds.map_fixes(net, x, y, 30.0, np.array([np.nan if f.heading_deg is None else f.heading_deg for f in fixes]))
+    truth: dict = {}
+    for f, k in zip(fixes, link):
+        if k >= 0 and f.speed_kph:
+            truth.setdefault((net.link_ids[k], f.ts // 300 * 300), []).append(f.speed_kph)
+    ratio = np.array([sp.speed_kph / np.mean(truth[(sp.link_id, sp.bin_start_ts)]) for sp in speeds
+                      if len(truth.get((sp.link_id, sp.bin_start_ts), ())) >= 5 and sp.time_s >= 60])
+    return {"fixes": len(fixes), "link_bins": len(ratio), "ratio_p10": float(np.percentile(ratio, 10)),
+            "ratio_p50": float(np.median(ratio)), "ratio_p90": float(np.percentile(ratio, 90)),
+            "taps": len(taps), "run_s": run_s, "trips": n_trips, "segment_visits": len(err),
             "mae": float(np.abs(err).mean()), "bias": float(err.mean()), "within2": float(np.mean(np.abs(err) <= 2)),
             "p95_abs": float(np.percentile(np.abs(err), 95)), "inferred": (by.get("chain", 0) + by.get("distribution", 0)) / n}
 
@@ -282,6 +299,11 @@ def main() -> None:
         print("| trips | segment visits | MAE pax | bias pax | p95 abs err | within ±2 pax |")
         print("|------:|---------------:|--------:|---------:|------------:|--------------:|")
         print(f"| {a['trips']} | {a['segment_visits']} | {a['mae']:.3f} | {a['bias']:+.3f} | {a['p95_abs']:.2f} | {a['within2']:.2%} |")
+        print(f"\nlink speeds vs the simulated buses' running speeds ({a['fixes']:,} fixes; truth = mean reported "
+              "speed of running fixes on the link in the bin; bins with >= 5 such fixes and >= 60 s of probe time):")
+        print("| link-bins | ratio p10 | ratio median | ratio p90 |")
+        print("|----------:|----------:|-------------:|----------:|")
+        print(f"| {a['link_bins']} | {a['ratio_p10']:.3f} | {a['ratio_p50']:.3f} | {a['ratio_p90']:.3f} |")
 
 
 if __name__ == "__main__":
