@@ -257,3 +257,13 @@ def test_card_hash_is_keyed():
 def test_step_rejects_bad_dt(city):
     with pytest.raises(ValueError, match="positive"):
         Simulator(city, seed=1, start_ts=START).step(0)
+
+
+def test_reads_csv_for_enforcement_batch_mode(tmp_path):
+    from topis.wire import PlateRead
+
+    reads = [PlateRead("C0001-00000001", "C0001", 1795478400.5, "12가3456", 0.91)]
+    assert recording.write_reads_csv(reads, tmp_path / "READS.csv") == 1
+    lines = (tmp_path / "READS.csv").read_text(encoding="utf-8").splitlines()
+    assert lines == ["read_id,camera_id,ts,plate,confidence",
+                     "C0001-00000001,C0001,2026-11-24T09:00:00.500+09:00,12가3456,0.910"]

@@ -12,6 +12,8 @@ the latest event time in the batch; lines are written in step order, which
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -105,3 +107,21 @@ def read(path: str | Path) -> Iterator[Message]:
                 yield Message(str(obj["topic"]), str(obj["key"]), float(obj["ts"]), obj["value"].encode("utf-8"))
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
                 raise RecordingError(f"{path}:{lineno}: not a recorded message ({exc})") from exc
+
+
+#: columns of READS.csv, the plate-read input of ``topis enforce`` (issue 5)
+READS_COLUMNS = ("read_id", "camera_id", "ts", "plate", "confidence")
+_KST = dt.timezone(dt.timedelta(hours=9))
+
+
+def write_reads_csv(reads: Iterable[PlateRead], path: str | Path) -> int:
+    """Write plate reads as READS.csv (ts as ISO 8601 in KST with offset); returns rows written."""
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(READS_COLUMNS)
+        for r in reads:
+            ts = dt.datetime.fromtimestamp(r.ts, _KST).isoformat(timespec="milliseconds")
+            w.writerow((r.read_id, r.camera_id, ts, r.plate, f"{r.confidence:.3f}"))
+            n += 1
+    return n
