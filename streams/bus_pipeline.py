@@ -153,7 +153,10 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
                 events.extend(_on_arrival(state, ev, model))
             elif isinstance(ev, StopDeparture):
                 observe_departure(state.headways, ev)
-                learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
+                if ev.stop_index == 0:  # the first segment runs from the terminal departure, not the layover
+                    state.last_arrival[ev.vehicle_id] = (ev.trip_id, 0, ev.ts)
+                else:
+                    learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
         if matched:
             events.extend(_predict(state, vs, fix.ts, model))
     return state, events
@@ -164,8 +167,10 @@ def _on_arrival(state: RouteState, ev: StopArrival, model: RouteModel) -> list[E
     state.last_arrival[ev.vehicle_id] = (ev.trip_id, ev.stop_index, ev.ts)
     trip = model.feed.trips[ev.trip_id]
     if prev is not None and prev[0] == ev.trip_id and prev[1] == ev.stop_index - 1:
-        learn_segment(state.travel, trip.stop_ids[prev[1]], ev.stop_id, ev.ts, ev.ts - prev[2],
-                      _hour(model.feed, prev[2]), model.predict)
+        i = prev[1]
+        sched = float(trip.arrival_s[i + 1] - (trip.departure_s[i] if i == 0 else trip.arrival_s[i]))
+        learn_segment(state.travel, trip.stop_ids[i], ev.stop_id, ev.ts, ev.ts - prev[2],
+                      _hour(model.feed, prev[2]), model.predict, sched, ev.vehicle_id)
     key = stop_key(ev.direction_id, ev.stop_id)
     followers = [p[key] for v, p in state.predicted.items() if v != ev.vehicle_id and key in p]
     day_ts = ev.scheduled_ts - float(trip.arrival_s[ev.stop_index])
@@ -182,7 +187,7 @@ def _predict(state: RouteState, vs: VehicleState, now_ts: float, model: RouteMod
     leader, sched_h = _others_at_stops(state, vs, trip, now_ts, model)
     preds = predict_trip(trip, vs.day_ts, vs.vehicle_id, vs.dist_m, vs.next_arrival, vs.next_departure > 0,
                          vs.recent, now_ts, state.travel, _hour(model.feed, now_ts), model.predict,
-                         leader, sched_h)
+                         leader, sched_h, vs.arrival_ts_by_index.get(vs.next_arrival - 1))
     state.predicted[vs.vehicle_id] = {stop_key(trip.direction_id, p.stop_id): p.predicted_arrival_ts
                                       for p in preds}
     state.predicted_at[vs.vehicle_id] = now_ts

@@ -44,8 +44,10 @@ def test_time_of_day_history():
     p = PredictParams(last_vehicle_max_age_s=0.0)
     learn_segment(tt, "B", "C", 0.0, 200.0, 7, p)
     learn_segment(tt, "B", "C", 0.0, 100.0, 8, p)
-    assert segment_time(tt, "B>C", 8, 90.0, 10.0, 50.0, p)[0] == 100.0  # topis: this hour's history
-    assert segment_time(tt, "B>C", 9, 90.0, 10.0, 50.0, p)[0] == 150.0  # no history at 9: all hours
+    # topis: schedule (90 s) moved towards this hour's history (100 s, n = 1) by n / (n + 3) = 1/4
+    assert segment_time(tt, "B>C", 8, 90.0, 10.0, 50.0, p)[0] == 92.5
+    # no history at 9: all hours (200, 100 s; n = 2): 90 + 2/5 * (150 - 90)
+    assert segment_time(tt, "B>C", 9, 90.0, 10.0, 50.0, p)[0] == pytest.approx(114.0)
     tc = PredictParams(method="transitclock", last_vehicle_max_age_s=0.0)
     assert segment_time(tt, "B>C", 8, 90.0, 10.0, 50.0, tc)[0] == 150.0
 
@@ -82,3 +84,16 @@ def test_bus_ahead_shortens_dwell(tiny_feed):
     near = _etas(predict_trip(trip, day_ts, "v1", 350.0, 1, True, [], at(8, 1), tt, 8, PredictParams(),
                               leader, {2: 600.0}))
     assert near["C"] == base["C"] and near["D"] == base["D"] - 18.0 and near["E"] == base["E"] - 18.0
+
+
+def test_dwell_already_spent_is_not_predicted_again(tiny_feed):
+    trip = tiny_feed.trips["E1"]
+    day_ts = tiny_feed.service_day_start_ts(DAY)
+    tt = TravelTimes(dwell_s={"B": 20.0})
+    # at B (dist 600) since 08:01:40, 10 s ago; of the 100 s to C, 20 s are dwell at B: 10 s of it are left
+    etas = _etas(predict_trip(trip, day_ts, "v1", 600.0, 2, True, [], at(8, 1, 50), tt, 8, PredictParams(),
+                              arrived_ts=at(8, 1, 40)))
+    assert etas["C"] == at(8, 1, 50) + 10 + 80
+    # 25 m past B the dwell is over: 80 s of running over 500 m, 5% done
+    etas = _etas(predict_trip(trip, day_ts, "v1", 625.0, 2, True, [], at(8, 2, 30), tt, 8, PredictParams()))
+    assert etas["C"] == at(8, 2, 30) + 76
