@@ -201,7 +201,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
                    "[default: sqlite .topis/cases.sqlite].")  # fmt: skip
 @click.pass_context
 def cases(ctx: click.Context, db_url: str | None) -> None:
-    """Review the violation case queue: list, show, claim, confirm, dismiss, export.
+    """Review the violation case queue: list, show, claim, confirm, dismiss, export, offenders, purge.
 
     \b
     Example:
@@ -345,3 +345,30 @@ def export(ctx, fmt, out_path, since) -> None:
         with out_path.open("w", encoding="utf-8", newline="") as fh:
             writer(items, fh)
         _echo_err(f"wrote {len(items)} notices to {out_path}")
+
+
+@cases.command("offenders")
+@click.option("--min-cases", type=click.IntRange(min=1), help="Confirmed cases needed [default: settings, 3].")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), help="Window in days [default: settings, 365].")
+@click.pass_context
+def offenders(ctx, min_cases, days) -> None:
+    """List repeat offenders: plates with many confirmed cases lately.  Example: topis cases offenders --days 90"""
+    settings = ctx.obj["settings"]
+    found = review.repeat_offenders(_store(ctx), n=min_cases or settings.repeat_offender_n,
+                                    days=days or settings.repeat_offender_days)  # fmt: skip
+    if not found:
+        click.echo("no repeat offenders")
+        return
+    click.echo(_table([[plate, n] for plate, n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))],
+                      ["plate", "confirmed cases"]))  # fmt: skip
+
+
+@cases.command("purge")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True),
+              help="Keep this many days [default: settings retention_days, 90].")  # fmt: skip
+@click.pass_context
+def purge(ctx, days) -> None:
+    """Delete aggregate read counts and dead letters past retention.  Example: topis cases purge --days 30"""
+    settings = ctx.obj["settings"]
+    removed = _store(ctx).purge(days or settings.retention_days)
+    click.echo(f"purged {removed['read_counts']} hourly read counts and {removed['dead_letters']} dead letters")

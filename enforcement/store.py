@@ -15,6 +15,7 @@ redelivered message counts its case-less reads again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -196,6 +197,11 @@ class CaseStore:
                 state.watermark_ts = max(state.watermark_ts, row.last_ts)
         state.swept_ts = state.watermark_ts
         return state
+
+    async def commit_async(self, outcome: Outcome, executor=None) -> CommitResult:
+        """:meth:`commit` in an executor thread, for an asyncio agent; await it before acknowledging."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.commit, outcome)
 
     # ------------------------------------------------------------ queries
 

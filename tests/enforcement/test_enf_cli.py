@@ -157,3 +157,20 @@ def test_topis_cli_registers_commands():
     result = CliRunner().invoke(main, ["enforce", "--help"])
     assert result.exit_code == 0 and "topis enforce --cameras CAMERAS.csv" in result.output
     assert CliRunner().invoke(main, ["cases", "--help"]).exit_code == 0
+
+
+def test_cases_offenders_and_purge(files):
+    db = f"sqlite:///{files / 'q.sqlite'}"
+    runner = CliRunner()
+    assert runner.invoke(enforce, _args(files, "--db", db)).exit_code == 0
+    for rid in ("r1",):
+        cid = case_id("bus_lane", "12가3456", rid)
+        runner.invoke(cases, ["--db", db, "claim", cid, "--reviewer", "kim"])
+        runner.invoke(cases, ["--db", db, "confirm", cid, "--reviewer", "kim"])
+    none = runner.invoke(cases, ["--db", db, "offenders"])
+    assert none.exit_code == 0 and "no repeat offenders" in none.output
+    one = runner.invoke(cases, ["--db", db, "offenders", "--min-cases", "1", "--days", "100000"])
+    assert "12가3456" in one.output and "1" in one.output
+    purged = runner.invoke(cases, ["--db", db, "purge", "--days", "1"])
+    # no-case reads: r4 (S1A, 12:00 hour), r6 and r7 (N1, 13:00 hour); dead letters are recent
+    assert purged.exit_code == 0 and "purged 2 hourly read counts and 0 dead letters" in purged.output

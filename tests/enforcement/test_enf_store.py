@@ -106,3 +106,18 @@ def test_postgres_is_a_real_server(pg_store):
         tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = :s"), {"s": schema}).scalar()
     assert schema.startswith("t") and tables == 7
 
+
+
+def test_commit_async_from_an_event_loop(store, rulebook, kst):
+    import asyncio
+
+    async def agent_like():
+        state = new_state(rulebook)
+        results = []
+        for r in reads_for(kst):  # one message per read, each committed before the next
+            state, out = process(state, [r])
+            results.append(await store.commit_async(out))
+        return results
+
+    results = asyncio.run(agent_like())
+    assert sum(r.new_cases for r in results) == 2 and store.counts()["cases"] == 2
