@@ -165,7 +165,7 @@ def expire(
     a timer (and with ``now_ts=math.inf`` at the end of a replay).
     """
     out = _release(state, now_ts - config.reorder_s, model, alighting_model, config)
-    for card in sorted(state.cards):
+    for card in list(state.cards):  # insertion order: deterministic, no sort per tick
         trail = state.cards[card]
         if trail.open_ride is not None and now_ts - trail.open_ride.tap.ts > config.max_open_ride_s:
             ride = _close_by_distribution(trail.open_ride, model, alighting_model, config)
