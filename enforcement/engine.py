@@ -22,6 +22,13 @@ state may be ahead of the store). Reads redelivered after a restart hit the
 same deterministic case ids (:func:`enforcement.rules.case_id`), so they
 merge evidence into existing cases instead of duplicating them.
 
+Deployment: one state per consumer. The entry and exit cameras of a section
+are different cameras, so with ``plate.reads`` keyed by camera both must reach
+the same consumer: run one enforcement consumer (agent concurrency 1; the
+engine does ~20–50 k reads/s on one core, see ``benchmarks/enforcement.py``),
+or key section cameras' batches by section. Green-zone and bus-lane cases
+merge by deterministic id whichever worker makes them.
+
 Bad reads (unknown camera, unparseable plate, bad confidence or time) never
 raise: they become :class:`DeadLetter` records with a reason.
 """

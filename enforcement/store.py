@@ -211,9 +211,16 @@ class CaseStore:
             return s.scalar(select(Case).options(selectinload(Case.evidence)).where(Case.case_id == case_id))
 
     def list_cases(self, *, rule: str | None = None, status: str | None = None, area: str | None = None,
-                   plate: str | None = None, limit: int | None = None, offset: int = 0) -> list[Case]:  # fmt: skip
-        """Cases (oldest first) filtered by rule, status, area (area name or camera id) and plate."""
+                   plate: str | None = None, limit: int | None = None, offset: int = 0,
+                   with_evidence: bool = False) -> list[Case]:  # fmt: skip
+        """Cases (oldest first) filtered by rule, status, area (area name or camera id) and plate.
+
+        The cases are detached from their session: pass ``with_evidence=True``
+        to read ``case.evidence`` afterwards.
+        """
         query = select(Case).order_by(Case.first_ts, Case.case_id)
+        if with_evidence:
+            query = query.options(selectinload(Case.evidence))
         if rule:
             query = query.where(Case.rule == rule)
         if status:

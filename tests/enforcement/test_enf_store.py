@@ -91,6 +91,7 @@ def test_filters(store, rulebook, kst):
     assert [c.camera_id for c in store.list_cases(plate="12가3456")] == ["BF1", "BM1"]
     assert store.list_cases(status="confirmed") == []
     assert len(store.list_cases(limit=1)) == 1
+    assert sorted([e.read_id for e in c.evidence] for c in store.list_cases(with_evidence=True)) == [["a"], ["b"], ["c"]]
 
 
 def test_sqlite_file_uses_wal(sqlite_store, tmp_path):
