@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topis.city.model import City, local_midnight_ts
+from topis.city.model import City, local_hour, local_midnight_ts
 from topis.city.profiles import congestion_factor
 from topis.sim.network import pattern_arrays
 from topis.sim.passengers import FARE_CLASSES, Demand, card_hash
@@ -263,7 +263,7 @@ class Simulator:
             self._end_trip(v, td)
             return
         g = self.pa.stop_off[p] + k
-        hour = local_datetime(td).hour
+        hour = local_hour(td)
         weekend = self.trip[v].service_id == "WE"
         noise = float(self.rng.lognormal(0.0, self.cfg.run_noise_sigma))
         self.speed[v] = self.pa.seg_speed_mps[g] / (congestion_factor(hour, weekend) * noise)
@@ -331,7 +331,7 @@ class Simulator:
         for ts, cam, veh, episode in self.traffic.passages(t0, t1, local):
             v = self.city.registry[veh]
             self._read(cam, ts, v.plate, v.vehicle_class, episode, out)
-        self._fixes(t1)
+        self._fixes(t1, out)
         while self._pending and self._pending[0][0] <= t1:
             _, _, kind, key, event = heapq.heappop(self._pending)
             (out.taps if kind == "tap" else out.positions).setdefault(key, []).append(event)
@@ -353,7 +353,7 @@ class Simulator:
             ta = t0 + (self.next_stop_d[v] - self.dist[v]) / max(self.speed[v], 1e-6)
             self._arrive(v, ta, out)
 
-    def _fixes(self, t1: float) -> None:
+    def _fixes(self, t1: float, out: StepOutput) -> None:
         """GPS fixes of every bus in service whose fix is due, with noise and feed faults."""
         cfg, rng = self.cfg, self.gps_rng
         due = np.flatnonzero((self.state != OFF) & (self.next_fix <= t1))
@@ -369,21 +369,28 @@ class Simulator:
         u = rng.random((5, n))
         gap_start = u[0] < cfg.gap_fraction / max(cfg.gap_mean_s / cfg.gps_interval_s, 1.0)
         self.gap_until[due[gap_start]] = t1 + rng.exponential(cfg.gap_mean_s, int(gap_start.sum()))
+        lat_l, lon_l = np.round(lat, 6).tolist(), np.round(lon, 6).tolist()
+        head_l, speed_l = np.round(head, 1).tolist(), np.round(speed, 1).tolist()
+        no_trip, late, dup = (u[1] < cfg.missing_trip_rate).tolist(), (u[2] < cfg.out_of_order_rate).tolist(), \
+            (u[3] < cfg.duplicate_rate).tolist()
+        in_gap = (self.gap_until[due] >= t1).tolist()
+        ts = round(t1, 3)
         for j, v in enumerate(due.tolist()):
-            if self.gap_until[v] >= t1:
+            if in_gap[j]:
                 continue
             trip = self.trip[v]
-            fix_lat, fix_lon, fix_head = round(float(lat[j]), 6), round(float(lon[j]), 6), round(float(head[j]), 1)
-            fix_speed = round(float(speed[j]), 1)
+            fix_lat, fix_lon, fix_head, fix_speed = lat_l[j], lon_l[j], head_l[j], speed_l[j]
             if v in self.frozen:
                 if self.frozen[v] is None:
                     self.frozen[v] = (fix_lat, fix_lon, fix_head)
                 fix_lat, fix_lon, fix_head = self.frozen[v]
                 fix_speed = 0.0
-            fix = BusPosition(self.vehicle_ids[v], trip.route_id, round(t1, 3), fix_lat, fix_lon,
-                              None if u[1, j] < cfg.missing_trip_rate else trip.trip_id,
-                              fix_speed, fix_head, int(self.load[v]))
-            deliver = t1 + cfg.gps_interval_s + 0.5 if u[2, j] < cfg.out_of_order_rate else t1
-            self._push(deliver, "pos", trip.route_id, fix)
-            if u[3, j] < cfg.duplicate_rate:
-                self._push(deliver, "pos", trip.route_id, fix)
+            fix = BusPosition(self.vehicle_ids[v], trip.route_id, ts, fix_lat, fix_lon,
+                              None if no_trip[j] else trip.trip_id, fix_speed, fix_head, int(self.load[v]))
+            copies = 2 if dup[j] else 1
+            if late[j]:
+                for _ in range(copies):
+                    self._push(t1 + cfg.gps_interval_s + 0.5, "pos", trip.route_id, fix)
+            else:
+                bucket = out.positions.setdefault(trip.route_id, [])
+                bucket.extend([fix] * copies)
