@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 #: how often (event time) stale pending entries are swept out
 SWEEP_EVERY_S = 60.0
+#: longest read id the store keeps
+MAX_ID_LEN = 64
+#: 2100-01-01T00:00:00Z; later (or NaN) timestamps are bad input
+MAX_TS = 4_102_444_800.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,15 +239,18 @@ def _validate(state: EngineState, read: object, out: Outcome) -> tuple[R.Camera,
     if not isinstance(read, PlateRead):
         _dead(state, read, "bad_read", f"not a PlateRead: {type(read).__name__}", out)
         return None
-    if not read.read_id:
-        _dead(state, read, "bad_read", "empty read_id", out)
+    if not isinstance(read.read_id, str) or not 0 < len(read.read_id) <= MAX_ID_LEN:
+        _dead(state, read, "bad_read", f"read_id must be text of 1..{MAX_ID_LEN} characters", out)
+        return None
+    if not isinstance(read.camera_id, str):
+        _dead(state, read, "bad_read", "camera_id is not text", out)
         return None
     conf = read.confidence
     if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
         _dead(state, read, "bad_confidence", f"confidence {conf!r} not within 0..1", out)
         return None
-    if isinstance(read.ts, bool) or not isinstance(read.ts, (int, float)) or not math.isfinite(read.ts):
-        _dead(state, read, "bad_ts", f"ts {read.ts!r} is not a finite number", out)
+    if isinstance(read.ts, bool) or not isinstance(read.ts, (int, float)) or not 0 < read.ts < MAX_TS:
+        _dead(state, read, "bad_ts", f"ts {read.ts!r} is not epoch seconds between 1970 and 2100", out)
         return None
     camera = state.rules.cameras.get(read.camera_id)
     if camera is None:

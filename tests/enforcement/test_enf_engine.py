@@ -136,11 +136,13 @@ def test_low_confidence_marks_case_for_plate_check(rulebook, kst):
 def test_bad_reads_become_dead_letters(rulebook, kst):
     t = kst(*WED, 9)
     bad = [read("NOPE", t), read("BM1", t, plate="HELLO"), read("BM1", t, conf=1.5), read("BM1", math.nan),
-           read("BM1", t, conf=math.nan), {"read_id": "x"}, PlateRead("", "BM1", t, "12가3456", 0.9)]  # fmt: skip
+           read("BM1", t, conf=math.nan), {"read_id": "x"}, PlateRead("", "BM1", t, "12가3456", 0.9),
+           read("BM1", 1e20), read("BM1", -5.0), read("BM1", t, rid="x" * 65), read(["BM1"], t),
+           read("BM1", t, plate=None)]  # fmt: skip
     state, out = run(rulebook, [*bad, read("BM1", t, rid="ok")])
-    assert out.dead_letter_counts() == {"unknown_camera": 1, "unparseable_plate": 1, "bad_confidence": 2,
-                                        "bad_ts": 1, "bad_read": 2}  # fmt: skip
-    assert len(out.cases) == 1 and out.reads_n == 8
+    assert out.dead_letter_counts() == {"unknown_camera": 1, "unparseable_plate": 2, "bad_confidence": 2,
+                                        "bad_ts": 3, "bad_read": 4}  # fmt: skip
+    assert len(out.cases) == 1 and out.reads_n == 13
     dl = out.dead_letters[1]
     assert "HELLO" not in repr(dl) and len(dl.plate_hash) == 32
 
