@@ -243,7 +243,8 @@ def build_model(problem: HeadwayProblem) -> HeadwayModel:
     """CP-SAT model: one integer bus count per route, cost by table lookup.
 
     Costs are tabulated for every admissible bus count and scaled to integers
-    (``COST_SCALE`` per passenger-minute).
+    (``COST_SCALE`` per passenger-minute) and modelled as the maximum of their
+    secants (exact for convex tables; rounding can add at most a unit).
     """
     from ortools.sat.python import cp_model
 
@@ -253,8 +254,12 @@ def build_model(problem: HeadwayProblem) -> HeadwayModel:
     for r in range(lo.size):
         n = model.new_int_var(int(lo[r]), int(hi[r]), f"n_{r}")
         table = [int(round(COST_SCALE * route_cost(problem, r, k))) for k in range(int(lo[r]), int(hi[r]) + 1)]
-        cost = model.new_int_var(min(table), max(table), f"cost_{r}")
-        model.add_element(n - int(lo[r]), table, cost)
+        cost = model.new_int_var(min(table), max(table) + len(table), f"cost_{r}")  # slack: rounding
+        # the cost is convex in n, so it is the maximum of its secants: minimising
+        # ``cost`` above all of them gives the table value at every integer n and a
+        # tight LP relaxation (an element constraint alone leaves it loose)
+        for k in range(len(table) - 1):
+            model.add(cost >= table[k] + (table[k + 1] - table[k]) * (n - int(lo[r]) - k))
         buses.append(n)
         costs.append(cost)
     model.add(sum(buses) <= problem.fleet)
