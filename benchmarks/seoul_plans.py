@@ -54,7 +54,8 @@ def squirrel_report(month, seqs, args) -> None:
         print(f"| {c.route_no} | {c.max_load_ratio_before:.2f} | {c.max_load_ratio_after:.2f} | "
               f"{c.excess_pax_km_per_h_before:,.0f} | {c.excess_pax_km_per_h_after:,.0f} | {', '.join(sts) or '-'} |")
     stop_sets = {r: set(month.ars_id[month.rows_of(r)].tolist()) for r in month.routes()}
-    print("\nSeoul's Squirrel routes against their parents (parent = most shared stops):")
+    print("\nSeoul's Squirrel routes against their parents (parent = most shared stops). Note: the May 2022 "
+          "counts are after these routes began, so their riders are already off the parents:")
     print("| Squirrel | stops | boardings/day | parent (shared stops) | parent links covered | "
           "parent peak load/cap there | parent max load/cap | topis short turn on parent |")
     for r in SQUIRREL_ROUTES:
@@ -71,12 +72,15 @@ def squirrel_report(month, seqs, args) -> None:
             continue
         links = squirrel.covered_links(prof, own)
         ratio = prof.load_per_h / prof.capacity_per_h
+        seq = seqs[parent]
+        span = (f"{seq.stop_name[links[0]]} → {seq.stop_name[(links[-1] + 1) % len(seq.ars_id)]}"
+                if links.size else "-")
         there = f"{ratio[links].max():.2f}" if links.size else "-"
         ours = [s for s in plan.short_turns if s.parent == parent and s.buses]
         overlap = [len(set(squirrel.section_links(s.first_link, s.last_link, ratio.size).tolist()) & set(links.tolist()))
                    for s in ours]
         mark = f"yes, {sum(s.buses for s in ours)} buses, {max(overlap, default=0)} links shared" if ours else "no"
-        print(f"| {r} | {len(own)} | {boardings:,.0f} | {parent} ({shared}) | {links.size} | {there} | "
+        print(f"| {r} | {len(own)} | {boardings:,.0f} | {parent} ({shared}) | {links.size}: {span} | {there} | "
               f"{ratio.max():.2f} | {mark} |")
 
 

@@ -72,3 +72,11 @@ def test_parent_routes_and_covered_links():
     assert sq.parent_routes({"a", "b", "c"}, routes) == [("2211", 3), ("145", 1)]
     prof = toy_profile()
     assert sq.covered_links(prof, {"S3", "S4", "S5"}).tolist() == [3, 4]
+
+
+def test_plan_is_picklable_for_a_process_pool():
+    import pickle
+
+    plan = sq.plan([toy_profile()], sq.SquirrelSettings(spare_fleet=2, detour_factor=1.0))
+    again = pickle.loads(pickle.dumps(plan))
+    assert again.totals() == plan.totals()
