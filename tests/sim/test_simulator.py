@@ -267,3 +267,23 @@ def test_reads_csv_for_enforcement_batch_mode(tmp_path):
     lines = (tmp_path / "READS.csv").read_text(encoding="utf-8").splitlines()
     assert lines == ["read_id,camera_id,ts,plate,confidence",
                      "C0001-00000001,C0001,2026-11-24T09:00:00.500+09:00,12가3456,0.910"]
+
+
+def test_owl_routes_run_across_midnight(city):
+    sim = Simulator(city, seed=2, start_ts=local_midnight_ts(dt.date(2026, 11, 24)) + 23.5 * 3600, config=CLEAN)
+    outs = run(sim, 3600, dt_s=30.0)  # 23:30 -> 00:30
+    midnight = local_midnight_ts(dt.date(2026, 11, 25))
+    after = [f for o in outs if o.t0 >= midnight for f in (e for ev in o.positions.values() for e in ev)]
+    owl = {f.route_id for f in after if f.route_id.startswith("N")}
+    assert len(owl) >= 5
+    trips = {t.trip_id: t for t in city.trips}
+    assert all(trips[f.trip_id].service_id == "ALL" for f in after if f.route_id.startswith("N"))
+
+
+def test_holiday_runs_the_weekend_service(city):
+    chuseok_8am = local_midnight_ts(dt.date(2026, 9, 25)) + 8 * 3600  # a Friday and a holiday
+    sim = Simulator(city, seed=2, start_ts=chuseok_8am, config=CLEAN)
+    fixes = flat(run(sim, 600, dt_s=30.0), "positions")
+    trips = {t.trip_id: t for t in city.trips}
+    assert fixes and {trips[f.trip_id].service_id for f in fixes} == {"WE"}
+    assert not any(f.route_id.startswith("8") for f in fixes)  # no Squirrel buses on holidays
