@@ -153,8 +153,11 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
                 events.extend(_on_arrival(state, ev, model))
             elif isinstance(ev, StopDeparture):
                 observe_departure(state.headways, ev)
-                if ev.stop_index == 0:  # the first segment runs from the terminal departure, not the layover
+                if ev.stop_index == 0:
+                    # buses wait at the first stop for their departure: the first segment and the
+                    # headway there run from the departure, not from when the bus showed up
                     state.last_arrival[ev.vehicle_id] = (ev.trip_id, 0, ev.ts)
+                    events.extend(_headway(state, _as_arrival(ev, model), model))
                 else:
                     learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
         if matched:
@@ -171,11 +174,24 @@ def _on_arrival(state: RouteState, ev: StopArrival, model: RouteModel) -> list[E
         sched = float(trip.arrival_s[i + 1] - (trip.departure_s[i] if i == 0 else trip.arrival_s[i]))
         learn_segment(state.travel, trip.stop_ids[i], ev.stop_id, ev.ts, ev.ts - prev[2],
                       _hour(model.feed, prev[2]), model.predict, sched, ev.vehicle_id)
+    return [] if ev.stop_index == 0 else _headway(state, ev, model)
+
+
+def _headway(state: RouteState, ev: StopArrival, model: RouteModel) -> list[Event]:
+    trip = model.feed.trips[ev.trip_id]
     key = stop_key(ev.direction_id, ev.stop_id)
     followers = [p[key] for v, p in state.predicted.items() if v != ev.vehicle_id and key in p]
     day_ts = ev.scheduled_ts - float(trip.arrival_s[ev.stop_index])
     return observe_arrival(state.headways, ev, model.schedule(day_ts), model.headway,
                            ev.stop_id in model.control_stops, followers)
+
+
+def _as_arrival(dep: StopDeparture, model: RouteModel) -> StopArrival:
+    """A first-stop departure in the shape of an arrival, for headways there."""
+    trip = model.feed.trips[dep.trip_id]
+    scheduled = dep.scheduled_ts - float(trip.departure_s[0]) + float(trip.arrival_s[0])
+    return StopArrival(dep.vehicle_id, dep.route_id, dep.trip_id, dep.direction_id, dep.stop_id,
+                       dep.stop_sequence, 0, dep.ts, scheduled, float(trip.dist_m[0]))
 
 
 def _predict(state: RouteState, vs: VehicleState, now_ts: float, model: RouteModel) -> list[Prediction]:
