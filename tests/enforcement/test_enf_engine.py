@@ -2,7 +2,9 @@
 
 import math
 
-import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from enforcement.engine import new_state, process
 from enforcement.rules import case_id
@@ -210,3 +212,42 @@ def test_restart_mid_stream_and_redelivery_make_no_duplicates(rulebook, kst, tmp
     assert rules == {"bus_lane", "green_zone", "section_speed", "no_stopping"}
     clean.close()
     crashy.close()
+
+
+_cams = st.sampled_from(["BM1", "BF1", "BP1", "G1", "G2", "S1A", "S1B", "N1", "P1", "NOPE", ""])
+_plates = st.one_of(st.sampled_from(["12가3456", "34나5678", "56다7890", "11바2222", "22사3333", "HELLO"]), st.text())
+_reads = st.builds(
+    PlateRead,
+    read_id=st.text(max_size=70),
+    camera_id=_cams,
+    ts=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(1.77e9, 1.78e9)),
+    plate=_plates,
+    confidence=st.one_of(st.floats(-1, 2), st.just(math.nan)),
+)
+
+
+# the rulebook fixture is immutable, so sharing it between examples is safe
+@hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_reads, max_size=30))
+def test_engine_never_raises_and_accounts_for_every_read(rulebook, reads):
+    state, out = process(new_state(rulebook), reads)
+    assert out.reads_n == len(reads)
+    assert len(out.dead_letters) <= len(reads)
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["BM1", "BF1", "G1", "G2", "S1A", "S1B", "N1"]),
+                          st.floats(0, 86400 * 2), st.sampled_from(["12가3456", "34나5678", "22사3333"])),
+                max_size=40),
+       st.integers(1, 7))  # fmt: skip
+def test_batch_boundaries_do_not_change_the_cases(rulebook, kst, raw, batch):
+    t0 = kst(*WED, 0)
+    reads = sorted((PlateRead(f"h{i}", cam, t0 + dt, plate, 0.9) for i, (cam, dt, plate) in enumerate(raw)),
+                   key=lambda r: r.ts)  # fmt: skip
+    _, whole = process(new_state(rulebook), reads)
+    state, merged = new_state(rulebook), {}
+    for i in range(0, len(reads), batch):
+        state, out = process(state, reads[i : i + batch])
+        for cid, c in out.cases.items():
+            merged[cid] = c if cid not in merged else merged[cid].merged(c)
+    assert merged == whole.cases
