@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -19,8 +20,6 @@ _broker_option = click.option(
 
 
 def _quiet_kafka_logs() -> None:
-    import logging
-
     if logging.getLogger().level > logging.DEBUG:
         for name in ("kafka", "aiokafka"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -147,6 +146,7 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
 
     broker_settings = _external_broker(broker_url)
     _quiet_kafka_logs()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     settings = DashboardSettings().model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
     city_settings = CitySettings().model_copy(
         update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
