@@ -74,13 +74,16 @@ def test_pipeline_bunching_with_holding_advice(tiny_feed):
     fixes = _bus("a", at(8, 6), at(8, 13)) + [f for f in _bus("b", at(8, 10), at(8, 17)) if f.ts >= at(8, 8)]
     res = run(tiny_feed, fixes)
     alerts = res.of(BunchingAlert)
-    assert {a.observation.stop_id for a in alerts} == {"B", "C", "D", "E"}
+    # at A, the first stop, headways are between departures (08:06:12 and 08:10:12)
+    assert {a.observation.stop_id for a in alerts} == {"A", "B", "C", "D", "E"}
     assert all(a.observation.headway_s == pytest.approx(240, abs=0.01) for a in alerts)
     at_c = next(a for a in alerts if a.observation.stop_id == "C")
     # control stop C (mid-route): a left C at 08:09:25 (25 m past it), E3 is next due at C at 08:23:20
     # even split: 08:09:25 + (08:23:20 - 08:09:25) / 2 = 08:16:22.5 -> hold b 182.5 s after 08:13:20
     assert at_c.control_stop and at_c.hold_s == pytest.approx(182.5, abs=0.01)
     assert not next(a for a in alerts if a.observation.stop_id == "B").control_stop
+    # control stop A: 08:06:12 + (08:20:00 - 08:06:12) / 2 = 08:13:06 -> 174 s after b's 08:10:12
+    assert next(a for a in alerts if a.observation.stop_id == "A").hold_s == pytest.approx(174.0, abs=0.01)
     marey = marey_points(res.events)
     assert set(marey) == {"E1", "E2"} and all(b[0] >= a[0] for a, b in zip(marey["E1"], marey["E1"][1:]))
     # the route state is plain data: it survives a msgspec round trip
