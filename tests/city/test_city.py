@@ -136,7 +136,7 @@ def test_route_kinds_and_service_windows(small):
             assert t.service_id == "WD"
             assert 7 * 3600 <= t.start_s < 9 * 3600 or 17 * 3600 <= t.start_s < 19 * 3600
         else:
-            assert t.service_id == "ALL" and 23 * 3600 + 2400 <= t.start_s <= 27 * 3600 + 2400
+            assert t.service_id == "ALL" and 24 * 3600 <= t.start_s <= 28 * 3600
 
 
 def test_headways_have_peaks_and_blocks_do_not_overlap(small):

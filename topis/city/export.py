@@ -76,7 +76,7 @@ def write_gtfs(city: City, out_dir: str | Path) -> dict[str, int]:
     """Write a GTFS static feed (route_type 3) to ``out_dir``; returns rows per file.
 
     Services: ``WD`` weekdays, ``WE`` weekends, ``ALL`` every day (Owl routes,
-    whose trips run 23:40-27:40 of the evening's service day). Holidays on
+    whose trips start 24:00:00-28:00:00, i.e. 00:00-04:00 after the service day). Holidays on
     weekdays move from ``WD`` to ``WE`` in calendar_dates.txt.
     """
     out = Path(out_dir)

@@ -183,12 +183,12 @@ def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
     share = demand_w * regular_cycles / np.sum(demand_w * regular_cycles)
     for k, (kind, rid, pats) in enumerate(proto):
         if kind == "regular":
-            buses = max(2.0, regular_target * share[k] * 0.93)
+            buses = max(2.0, regular_target * share[k] * 0.96)
             wd, we = rt.regular_headways(int(np.clip(cycles[k] / buses, 180, 1500)))
             parent, color = None, "0068B7" if pats[0].length_m > 0.6 * size_m else "53B332"
         elif kind == "owl":
             h = int(30 * round(np.clip(cycles[k] * 0.75 / n_owl_buses, 900, 2400) / 30))
-            wd = we = tuple(h if hour in (23, 0, 1, 2, 3) else 0 for hour in range(24))
+            wd = we = tuple(h if hour in (0, 1, 2, 3, 4) else 0 for hour in range(24))
             parent, color = None, "1B2A5B"
         else:
             wd = tuple(SQUIRREL_HEADWAY_S if hour in (7, 8, 17, 18) else 0 for hour in range(24))
