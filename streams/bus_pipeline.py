@@ -222,7 +222,7 @@ def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, m
         state.predicted_at.pop(v, None)
     others = [p for v, p in state.predicted.items() if v != vs.vehicle_id]
     sched = model.schedule(vs.day_ts)
-    for j in range(vs.next_arrival, len(trip.stop_ids)):
+    for j in range(vs.next_arrival, min(len(trip.stop_ids), vs.next_arrival + model.predict.bus_ahead_stops)):
         if trip.stop_ids[j] not in state.travel.dwell_s:
             continue
         key = stop_key(trip.direction_id, trip.stop_ids[j])

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,6 +97,11 @@ class Trip:
     @property
     def end_s(self) -> float:
         return float(self.arrival_s[-1])
+
+    @cached_property
+    def segment_s(self) -> np.ndarray:
+        """Scheduled time of each segment, arrival to next arrival, seconds."""
+        return np.diff(self.arrival_s)
 
     def scheduled_s_at(self, dist_m: float) -> float:
         """Scheduled time (s after service-day start) at a distance along the trip, interpolated."""
@@ -441,11 +447,10 @@ def project_to_shape(shape: Shape, x_m: float, y_m: float, lo_m: float = 0.0,
     dist_m, offset_m
         Distance along the shape of the nearest point, and the point's distance from it.
     """
-    along, off = project_all(shape, x_m, y_m)
     lo_i = max(int(np.searchsorted(shape.cum_m, lo_m, side="right")) - 1, 0)
-    hi_i = min(int(np.searchsorted(shape.cum_m, hi_m, side="left")), len(off))
-    raw = along[lo_i:hi_i]
-    along, off = np.clip(raw, lo_m, hi_m), off[lo_i:hi_i]
+    hi_i = min(int(np.searchsorted(shape.cum_m, hi_m, side="left")), len(shape.cum_m) - 1)
+    raw, off = project_all(shape, x_m, y_m, lo_i, hi_i)
+    along = np.clip(raw, lo_m, hi_m)
     clipped = along != raw
     if clipped.any():  # the window cut a segment: measure from the window's end instead
         px = np.interp(along[clipped], shape.cum_m, shape.x_m)
@@ -458,18 +463,20 @@ def project_to_shape(shape: Shape, x_m: float, y_m: float, lo_m: float = 0.0,
     return float(along[k]), float(off[k])
 
 
-def project_all(shape: Shape, x_m: float, y_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Projection of (x, y) on every segment: distance along the shape and offset, per segment.
+def project_all(shape: Shape, x_m: float, y_m: float, first: int = 0,
+                stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Projection of (x, y) on segments ``first..stop-1`` (default all): distance along and offset.
 
-    Returns two arrays of length ``len(shape.x_m) - 1``.
+    Returns two arrays, one value per segment.
     """
-    x0, y0 = shape.x_m[:-1], shape.y_m[:-1]
-    dx, dy = np.diff(shape.x_m), np.diff(shape.y_m)
+    end = len(shape.x_m) - 1 if stop is None else stop
+    x0, y0 = shape.x_m[first:end], shape.y_m[first:end]
+    dx, dy = shape.x_m[first + 1:end + 1] - x0, shape.y_m[first + 1:end + 1] - y0
+    seg = shape.cum_m[first + 1:end + 1] - shape.cum_m[first:end]
     seg2 = dx * dx + dy * dy
     t = np.clip(((x_m - x0) * dx + (y_m - y0) * dy) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
-    px, py = x0 + t * dx, y0 + t * dy
-    off = np.hypot(x_m - px, y_m - py)
-    along = shape.cum_m[:-1] + t * np.sqrt(seg2)
+    off = np.hypot(x_m - (x0 + t * dx), y_m - (y0 + t * dy))
+    along = shape.cum_m[first:end] + t * seg
     return along, off
 
 
