@@ -294,3 +294,10 @@ def test_holiday_runs_the_weekend_service(city):
     trips = {t.trip_id: t for t in city.trips}
     assert fixes and {trips[f.trip_id].service_id for f in fixes} == {"WE"}
     assert not any(f.route_id.startswith("8") for f in fixes)  # no Squirrel buses on holidays
+
+
+def test_config_rejects_bad_rates():
+    with pytest.raises(ValueError, match="duplicate_rate"):
+        SimConfig(duplicate_rate=1.5)
+    with pytest.raises(ValueError, match="tick_s"):
+        SimConfig(tick_s=0)

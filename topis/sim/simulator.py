@@ -62,6 +62,15 @@ class SimConfig:
     no_stopping_limit_s: float = 300.0  #: truth: stopped longer than this
     record_truth: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("gap_fraction", "duplicate_rate", "out_of_order_rate", "missing_trip_rate", "no_tap_off_rate",
+                     "transfer_rate", "misread_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"SimConfig.{name} must be within [0, 1], got {getattr(self, name)}")
+        for name in ("tick_s", "gps_interval_s", "gap_mean_s", "mean_ride_stops"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)}")
+
 
 @dataclass
 class StepOutput:

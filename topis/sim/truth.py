@@ -63,6 +63,11 @@ class Truth:
         self.stop_visits: list[StopVisit] = []
         self.violations: list[Violation] = []
 
+    def clear(self) -> None:
+        """Forget the records collected so far (long runs: write, then clear)."""
+        self.stop_visits.clear()
+        self.violations.clear()
+
     def write(self, out_dir: str | Path) -> dict[str, int]:
         """Write ``stop_visits.csv`` and ``violations.csv`` (read ids and cameras space-separated)."""
         out = Path(out_dir)
