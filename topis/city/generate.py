@@ -7,6 +7,7 @@ import logging
 import math
 from collections import Counter
 
+import msgspec
 import networkx as nx
 import numpy as np
 import shapely
@@ -109,6 +110,75 @@ def _stop_name(stops_by_id: dict[str, Stop], pattern_stops: tuple[str, ...], k: 
     return stops_by_id[pattern_stops[k]].name.split(" / ")[0]
 
 
+def _route_paths(index: rt.RoadIndex, width_m: float, height_m: float, scale: float, rng: np.random.Generator):
+    """Node paths of every route as (kind, route_id, path), the regular routes' demand weights,
+    and the indices of the regular routes that get a Squirrel section."""
+    size_m = math.sqrt(width_m * height_m)
+    n_regular = max(4, int(round(40 * scale ** 0.78)))
+    paths: list[tuple[str, str, list[int]]] = []
+    for k in range(n_regular):
+        o, d = _pick_od(index, rng, size_m, to_centre=rng.random() < 0.4)
+        paths.append(("regular", str(100 + k), rt.shortest_path(index, rt.route_weights(index, rng), o, d)))
+    for k, name in enumerate(rt.OWL_NAMES):  # long cross-city lines through the centre
+        angle = math.pi * (k / len(rt.OWL_NAMES)) + rng.uniform(-0.1, 0.1)
+        dx, dy = 0.45 * width_m * math.cos(angle), 0.42 * height_m * math.sin(angle)
+        o, d = rt.node_near(index, -dx, -dy), rt.node_near(index, dx, dy)
+        paths.append(("owl", name, rt.shortest_path(index, rt.route_weights(index, rng), o, d)))
+    demand_w = rng.lognormal(0.0, 0.4, size=n_regular)
+    parents = [int(k) for k in np.argsort(-demand_w, kind="stable")[:N_SQUIRREL]]
+    for k in parents:  # a third of the busiest routes, where the crowding is
+        full = paths[k][2]
+        n = max(3, len(full) // 3)
+        a = int(rng.integers(0, max(1, len(full) - n)))
+        paths.append(("squirrel", f"8{paths[k][1]}", full[a: a + n + 1]))
+    return paths, demand_w, parents
+
+
+def _link_usage(graph: nx.DiGraph, paths) -> tuple[set[str], Counter]:
+    """Links driven by some route (either direction) and how many route-directions drive each."""
+    used: set[str] = set()
+    usage: Counter = Counter()
+    for _, _, path in paths:
+        for u, v in zip(path[:-1], path[1:]):
+            for a, b in ((u, v), (v, u)):
+                used.add(graph.edges[a, b]["link_id"])
+                usage[graph.edges[a, b]["link_id"]] += 1
+    return used, usage
+
+
+def _routes(graph: nx.DiGraph, paths, by_link: dict[str, str], stops_by_id: dict[str, Stop], demand_w: np.ndarray,
+            parents: list[int], scale: float, size_m: float) -> list[Route]:
+    """Routes with patterns and hourly headways sized so the fleet is ~BUSES_PER_SCALE * scale."""
+    proto, cycles = [], []
+    for kind, rid, path in paths:
+        pats = _patterns(graph, path, by_link, ("", ""))
+        heads = (_stop_name(stops_by_id, pats[0].stop_ids, 0), _stop_name(stops_by_id, pats[0].stop_ids, -1))
+        pats = (msgspec.structs.replace(pats[0], headsign=heads[1]), msgspec.structs.replace(pats[1], headsign=heads[0]))
+        proto.append((kind, rid, pats))
+        cycles.append(rt.peak_cycle_s(pats))
+    n_regular = len(demand_w)
+    n_owl_buses = max(2, round(3 * math.sqrt(scale)))
+    regular_target = BUSES_PER_SCALE * scale - len(rt.OWL_NAMES) * n_owl_buses - N_SQUIRREL * 4
+    regular_cycles = np.array(cycles[:n_regular])
+    share = demand_w * regular_cycles / np.sum(demand_w * regular_cycles)
+    routes = []
+    for k, (kind, rid, pats) in enumerate(proto):
+        if kind == "regular":
+            buses = max(2.0, regular_target * share[k] * 0.96)
+            wd, we = rt.regular_headways(int(np.clip(cycles[k] / buses, 180, 1500)))
+            parent, color = None, "0068B7" if pats[0].length_m > 0.6 * size_m else "53B332"
+        elif kind == "owl":
+            h = int(30 * round(np.clip(cycles[k] * 0.75 / n_owl_buses, 900, 2400) / 30))
+            wd = we = tuple(h if hour in (0, 1, 2, 3, 4) else 0 for hour in range(24))
+            parent, color = None, "1B2A5B"
+        else:
+            wd = tuple(SQUIRREL_HEADWAY_S if hour in (7, 8, 17, 18) else 0 for hour in range(24))
+            we = (0,) * 24
+            parent, color = proto[parents[k - n_regular - len(rt.OWL_NAMES)]][1], "F2A900"
+        routes.append(Route(rid, rid, kind, pats, wd, we, parent, color))
+    return routes
+
+
 def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
     """Generate a Seoul-like demo city, deterministic in ``seed`` and ``scale``.
 
@@ -140,61 +210,10 @@ def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
     index = rt.road_index(graph)
     size_m = math.sqrt(roads.width_m * roads.height_m)
 
-    rng = rngs[3]
-    n_regular = max(4, int(round(40 * scale ** 0.78)))
-    paths: list[tuple[str, str, list[int]]] = []
-    for k in range(n_regular):
-        o, d = _pick_od(index, rng, size_m, to_centre=rng.random() < 0.4)
-        paths.append(("regular", str(100 + k), rt.shortest_path(index, rt.route_weights(index, rng), o, d)))
-    for k, name in enumerate(rt.OWL_NAMES):
-        angle = math.pi * (k / len(rt.OWL_NAMES)) + rng.uniform(-0.1, 0.1)
-        dx, dy = 0.45 * roads.width_m * math.cos(angle), 0.42 * roads.height_m * math.sin(angle)
-        o, d = rt.node_near(index, -dx, -dy), rt.node_near(index, dx, dy)
-        paths.append(("owl", name, rt.shortest_path(index, rt.route_weights(index, rng), o, d)))
-    demand_w = rng.lognormal(0.0, 0.4, size=n_regular)
-    parents = [int(k) for k in np.argsort(-demand_w, kind="stable")[:N_SQUIRREL]]
-    for k in parents:
-        full = paths[k][2]
-        n = max(3, len(full) // 3)
-        a = int(rng.integers(0, max(1, len(full) - n)))
-        paths.append(("squirrel", f"8{paths[k][1]}", full[a: a + n + 1]))
-    used = set()
-    usage: Counter = Counter()
-    for _, _, path in paths:
-        for u, v in zip(path[:-1], path[1:]):
-            for a, b in ((u, v), (v, u)):
-                used.add(graph.edges[a, b]["link_id"])
-                usage[graph.edges[a, b]["link_id"]] += 1
-    names = tuple(d.name for d in districts)
-    stops, by_link = _stops(graph, used, districts_m, names, rngs[4], proj)
-    stops_by_id = {s.stop_id: s for s in stops}
-
-    routes: list[Route] = []
-    cycles = []
-    proto = []
-    for kind, rid, path in paths:
-        pats = _patterns(graph, path, by_link, ("", ""))
-        heads = (_stop_name(stops_by_id, pats[0].stop_ids, 0), _stop_name(stops_by_id, pats[0].stop_ids, -1))
-        proto.append((kind, rid, _patterns(graph, path, by_link, heads)))
-        cycles.append(rt.peak_cycle_s(pats))
-    n_owl_buses = max(2, round(3 * math.sqrt(scale)))
-    regular_target = BUSES_PER_SCALE * scale - len(rt.OWL_NAMES) * n_owl_buses - N_SQUIRREL * 4
-    regular_cycles = np.array(cycles[:n_regular])
-    share = demand_w * regular_cycles / np.sum(demand_w * regular_cycles)
-    for k, (kind, rid, pats) in enumerate(proto):
-        if kind == "regular":
-            buses = max(2.0, regular_target * share[k] * 0.96)
-            wd, we = rt.regular_headways(int(np.clip(cycles[k] / buses, 180, 1500)))
-            parent, color = None, "0068B7" if pats[0].length_m > 0.6 * size_m else "53B332"
-        elif kind == "owl":
-            h = int(30 * round(np.clip(cycles[k] * 0.75 / n_owl_buses, 900, 2400) / 30))
-            wd = we = tuple(h if hour in (0, 1, 2, 3, 4) else 0 for hour in range(24))
-            parent, color = None, "1B2A5B"
-        else:
-            wd = tuple(SQUIRREL_HEADWAY_S if hour in (7, 8, 17, 18) else 0 for hour in range(24))
-            we = (0,) * 24
-            parent, color = proto[parents[k - n_regular - len(rt.OWL_NAMES)]][1], "F2A900"
-        routes.append(Route(rid, rid, kind, pats, wd, we, parent, color))
+    paths, demand_w, parents = _route_paths(index, roads.width_m, roads.height_m, scale, rngs[3])
+    used, usage = _link_usage(graph, paths)
+    stops, by_link = _stops(graph, used, districts_m, tuple(d.name for d in districts), rngs[4], proj)
+    routes = _routes(graph, paths, by_link, {s.stop_id: s for s in stops}, demand_w, parents, scale, size_m)
     trips = []
     for route in routes:
         trips += rt.route_trips(route, rngs[5])
