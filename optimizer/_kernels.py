@@ -179,14 +179,17 @@ def att_objective(travel_time_min, stops, offsets, demand, transfer_min):
 
 
 @njit(cache=True)
-def att_objective_padded(travel_time_min, routes, lengths, demand, transfer_min):
-    """:func:`att_objective` for a padded route array, plus uncovered nodes.
+def att_objective_padded(travel_time_min, routes, lengths, demand, transfer_min, cost):
+    """:func:`att_objective` for a padded route array; keeps the all-pairs matrix.
 
     Parameters
     ----------
     routes : (R, max_nodes) int64
         Row r holds route r in its first ``lengths[r]`` entries.
     lengths : (R,) int64
+    cost : (n, n) float64
+        Overwritten with the all-pairs cheapest ride-sequence costs (as from
+        :func:`shortest_rides`), the state :func:`att_objective_extended` updates.
 
     Returns
     -------
@@ -194,25 +197,88 @@ def att_objective_padded(travel_time_min, routes, lengths, demand, transfer_min)
         As :func:`att_objective`, and the number of nodes on no route.
     """
     n = travel_time_min.shape[0]
-    w = np.full((n, n), np.inf)
-    covered = np.zeros(n, dtype=np.bool_)
     for i in range(n):
-        w[i, i] = 0.0
+        for j in range(n):
+            cost[i, j] = np.inf
+        cost[i, i] = 0.0
     for r in range(routes.shape[0]):
-        _add_rides(w, travel_time_min, routes[r, : lengths[r]], transfer_min)
+        _add_rides(cost, travel_time_min, routes[r, : lengths[r]], transfer_min)
+    _floyd_cost(cost)
+    att, unserved = _att_sum(cost, demand, transfer_min)
+    return att, unserved, _uncovered(n, routes, lengths)
+
+
+@njit(cache=True)
+def att_objective_extended(cost, travel_time_min, routes, lengths, r, old_lo, old_hi, demand, transfer_min):
+    """Incremental :func:`att_objective_padded` after route ``r`` grew at its ends.
+
+    Route r (row r of ``routes``) must contain its previous version as the contiguous
+    run of positions ``old_lo:old_hi``; every other route unchanged. Adding stops only
+    adds rides, so journeys can only get cheaper: each new ride (u, v, c) lowers
+    ``cost[a, b]`` to ``cost[a, u] + c + cost[v, b]`` where that is cheaper, O(n^2) per
+    new ride instead of O(n^3) for a full recomputation.
+
+    Parameters
+    ----------
+    cost : (n, n) float64
+        All-pairs costs of the route set before the change; updated in place.
+    travel_time_min, routes, lengths, demand, transfer_min
+        As :func:`att_objective_padded`, with route r already in its new form.
+    r, old_lo, old_hi : int
+        Changed route and where its old stops sit in the new one.
+
+    Returns
+    -------
+    att_min, unserved, uncovered
+        As :func:`att_objective_padded`.
+    """
+    n = travel_time_min.shape[0]
+    m = lengths[r]
+    route = routes[r, :m]
+    cum = np.zeros(m)
+    for p in range(1, m):
+        cum[p] = cum[p - 1] + travel_time_min[route[p - 1], route[p]]
+    for p in range(m):
+        for q in range(p + 1, m):
+            if old_lo <= p and q < old_hi:
+                continue
+            u = route[p]
+            v = route[q]
+            c = cum[q] - cum[p] + transfer_min
+            if c >= cost[u, v]:
+                continue
+            for a in range(n):
+                via_u = cost[a, u] + c
+                via_v = cost[a, v] + c
+                if via_u == np.inf and via_v == np.inf:
+                    continue
+                for b in range(n):
+                    cost[a, b] = min(cost[a, b], via_u + cost[v, b], via_v + cost[u, b])
+    att, unserved = _att_sum(cost, demand, transfer_min)
+    return att, unserved, _uncovered(n, routes, lengths)
+
+
+@njit(cache=True)
+def _uncovered(n, routes, lengths):
+    covered = np.zeros(n, dtype=np.bool_)
+    for r in range(routes.shape[0]):
         for p in range(lengths[r]):
             covered[routes[r, p]] = True
-    uncovered = 0
+    count = 0
     for i in range(n):
         if not covered[i]:
-            uncovered += 1
-    att, unserved = _att_of_ride_costs(w, demand, transfer_min)
-    return att, unserved, uncovered
+            count += 1
+    return count
 
 
 @njit(cache=True)
 def _att_of_ride_costs(cost, demand, transfer_min):
     _floyd_cost(cost)
+    return _att_sum(cost, demand, transfer_min)
+
+
+@njit(cache=True)
+def _att_sum(cost, demand, transfer_min):
     n = cost.shape[0]
     total = 0.0
     served = 0.0

@@ -159,6 +159,21 @@ def _pad_route_count(routes: list[list[int]], pool: Sequence[Sequence[int]], n_r
     return routes
 
 
+def _grown_at_ends(old: dict[int, list[int]], new: dict[int, list[int]]) -> tuple[int, int, int] | None:
+    """``(r, old_lo, old_hi)`` if one route changed and only by gaining end stops."""
+    if len(new) != 1:
+        return None
+    (r, route), = new.items()
+    before = old[r]
+    k = len(route) - len(before)
+    if k <= 0:
+        return None
+    for lo in (0, k):
+        if route[lo : lo + len(before)] == before:
+            return r, lo, lo + len(before)
+    return None
+
+
 class _Search:
     """Simulated-annealing state over a padded route array (one row per route)."""
 
@@ -179,7 +194,10 @@ class _Search:
         for r, route in enumerate(self.routes):
             self._write(r, route)
         self.paths = dict(nx.all_pairs_dijkstra_path(road_graph(instance), weight="weight"))
+        self.cost = np.empty((n, n))
+        self.trial = np.empty((n, n))
         self.cur_f, self.cur_feasible = self._objective()
+        self.cost, self.trial = self.trial, self.cost
         self.best_f = self.cur_f if self.cur_feasible else math.inf
         self.best = [list(r) for r in self.routes]
         self.best_any_f = self.cur_f
@@ -196,10 +214,21 @@ class _Search:
         self.padded[r, : len(route)] = route
         self.lengths[r] = len(route)
 
-    def _objective(self) -> tuple[float, bool]:
-        att, unserved, uncovered = _kernels.att_objective_padded(
-            self.tt, self.padded, self.lengths, self.demand, TRANSFER_PENALTY_MIN
-        )
+    def _objective(self, grown: tuple[int, int, int] | None = None) -> tuple[float, bool]:
+        """Objective of the route set in ``padded``; all-pairs costs go to ``trial``.
+
+        ``grown = (r, old_lo, old_hi)`` says route r only gained stops at its ends, so
+        the current costs can be updated incrementally instead of recomputed.
+        """
+        if grown is None:
+            att, unserved, uncovered = _kernels.att_objective_padded(
+                self.tt, self.padded, self.lengths, self.demand, TRANSFER_PENALTY_MIN, self.trial
+            )
+        else:
+            np.copyto(self.trial, self.cost)
+            att, unserved, uncovered = _kernels.att_objective_extended(
+                self.trial, self.tt, self.padded, self.lengths, *grown, self.demand, TRANSFER_PENALTY_MIN
+            )
         feasible = uncovered == 0 and unserved == 0.0
         if math.isinf(att):
             att = 1e3
@@ -213,12 +242,13 @@ class _Search:
         old = {r: self.routes[r] for r in change}
         for r, route in change.items():
             self._write(r, route)
-        f, feasible = self._objective()
+        f, feasible = self._objective(_grown_at_ends(old, change))
         temperature = self.cur_f * 0.003 * (0.01 ** fraction) if self.cur_feasible else 1.0
         delta = f - self.cur_f
         if delta <= 0 or self.rng.random() < math.exp(-delta / temperature):
             for r, route in change.items():
                 self.routes[r] = route
+            self.cost, self.trial = self.trial, self.cost
             self.cur_f, self.cur_feasible = f, feasible
             if feasible and f < self.best_f - 1e-12:
                 self.best_f = f
@@ -237,7 +267,8 @@ class _Search:
         self.routes = [list(r) for r in self.best]
         for r, route in enumerate(self.routes):
             self._write(r, route)
-        self.cur_f, self.cur_feasible = self.best_f, True
+        self.cur_f, self.cur_feasible = self._objective()
+        self.cost, self.trial = self.trial, self.cost
         self.since_best = 0
 
     # ---- moves: each returns {route index: new route} or None --------------------

@@ -71,3 +71,15 @@ def test_network_errors_are_usage_errors(tmp_path, extra, message):
 def test_help_has_an_example():
     result = CliRunner().invoke(network, ["--help"])
     assert "topis plan network --instance" in result.output
+
+
+def test_planner_modules_do_not_import_faust_or_dash():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, optimizer.cli.network, optimizer.design, optimizer.route_export, optimizer.synthetic; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('faust', 'dash')]; print(bad); sys.exit(bool(bad))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -61,10 +61,10 @@ def test_design_improves_on_its_start(city):
 def test_anytime_returns_best_so_far_at_the_time_limit(city):
     design_network(city, RouteLimits(5, 2, 8), seconds=60, max_iterations=10, progress=False)  # load kernels
     t0 = time.perf_counter()
-    result = design_network(city, RouteLimits(5, 2, 8), seconds=1.0, seed=0, progress=False)
+    result = design_network(city, RouteLimits(5, 2, 8), seconds=4.0, seed=0, progress=False)
     # the search stops at the limit; the final full evaluation adds a little (more on a busy machine)
-    assert 1.0 <= result.elapsed_s < 2.0
-    assert time.perf_counter() - t0 < 4.0
+    assert 4.0 <= result.elapsed_s < 5.0
+    assert time.perf_counter() - t0 < 8.0
     assert result.evaluation.feasible and result.iterations > 0
 
 

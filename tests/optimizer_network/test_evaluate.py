@@ -163,7 +163,7 @@ def test_padded_objective_matches_flat_and_counts_uncovered():
     lengths = np.array([len(r) for r in routes], dtype=np.int64)
     for r, route in enumerate(routes):
         padded[r, : len(route)] = route
-    att, unserved, uncovered = _kernels.att_objective_padded(tt, padded, lengths, demand, 5.0)
+    att, unserved, uncovered = _kernels.att_objective_padded(tt, padded, lengths, demand, 5.0, np.empty((9, 9)))
     assert (att, unserved) == _kernels.att_objective(tt, stops, offsets, demand, 5.0)
     assert uncovered == 9 - len(set(stops.tolist()))
 
@@ -176,3 +176,36 @@ def test_one_route_and_empty_demand_twin_cases():
     np.testing.assert_array_equal(time_min, twin_time)
     np.testing.assert_array_equal(transfers, twin_transfers)
     assert set(np.unique(transfers[np.isfinite(time_min)])) <= {0}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_incremental_growth_matches_full_recomputation(seed):
+    tt, demand = random_instance(10 + seed, seed)
+    routes = random_routes(tt, 3, 4, seed)
+    max_nodes = 12
+    padded = np.zeros((3, max_nodes), dtype=np.int64)
+    lengths = np.array([len(r) for r in routes], dtype=np.int64)
+    for r, route in enumerate(routes):
+        padded[r, : len(route)] = route
+    n = tt.shape[0]
+    cost = np.empty((n, n))
+    _kernels.att_objective_padded(tt, padded, lengths, demand, 5.0, cost)
+    rng = np.random.default_rng(seed)
+    for _ in range(6):  # grow a random route at a random end, several times over
+        r = int(rng.integers(3))
+        route = list(padded[r, : lengths[r]])
+        at_end = bool(rng.integers(2))
+        end = route[-1] if at_end else route[0]
+        options = [v for v in np.flatnonzero(np.isfinite(tt[end])) if v not in route]
+        if not options or len(route) == max_nodes:
+            continue
+        v = int(rng.choice(options))
+        new = route + [v] if at_end else [v] + route
+        lo = 0 if at_end else 1
+        padded[r, : len(new)] = new
+        lengths[r] = len(new)
+        got = _kernels.att_objective_extended(cost, tt, padded, lengths, r, lo, lo + len(route), demand, 5.0)
+        full_cost = np.empty((n, n))
+        want = _kernels.att_objective_padded(tt, padded, lengths, demand, 5.0, full_cost)
+        np.testing.assert_array_equal(cost, full_cost)
+        assert got == want
