@@ -190,3 +190,22 @@ def load_reads(path: str | Path) -> tuple[list[tuple[int, PlateRead]], list[RowE
     """READS.csv → ([(line, PlateRead)] in file order, skipped rows)."""
     items, errors = _load(Path(path), READ_COLUMNS, read_from_row, lambda r: r.read_id)
     return sorted(items.values(), key=lambda lr: lr[0]), errors
+
+
+def from_city(city) -> tuple[dict[str, Camera], dict[str, Vehicle], frozenset]:
+    """Cameras (with their district as ``area``), registry and holidays of a demo city, without CSV files.
+
+    ``city`` is a :class:`topis.city.model.City` (read by attribute only, so
+    this package does not import the city generator).
+    """
+    from enforcement.rules import with_areas
+
+    cameras = {
+        c.camera_id: Camera(c.camera_id, c.lat, c.lon, c.lane_type, bool(c.green_zone_entry), c.section_id,
+                            c.section_role, c.section_length_m, c.section_limit_kph, bool(c.no_stopping))  # fmt: skip
+        for c in city.cameras
+    }
+    cameras = with_areas(cameras, {d.name: d.polygon for d in getattr(city, "districts", ())})
+    registry = {v.plate: Vehicle(v.plate, v.vehicle_class, int(v.emission_grade), bool(v.exempt), bool(v.watch))
+                for v in city.registry}  # fmt: skip
+    return cameras, registry, frozenset(city.holidays)

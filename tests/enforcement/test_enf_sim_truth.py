@@ -5,11 +5,12 @@ recall, and a crash + redelivery must not split a violation over two cases.
 """
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
 from enforcement.engine import RuleBook, new_state, process
-from enforcement.inputs import load_cameras, load_registry
+from enforcement.inputs import from_city, load_cameras, load_registry
 from enforcement.rules import load_holidays
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
@@ -38,6 +39,11 @@ def simulated(tmp_path_factory):
     reg, reg_err = load_registry(d / "REGISTRY.csv")
     assert cam_err == [] and reg_err == []  # the exported files follow the issue-5 contract
     rules = RuleBook(cams, reg, load_holidays(d / "HOLIDAYS.txt"), EnforcementSettings(hmac_key="t"))
+    direct = from_city(city)  # the same city without the CSV round trip, districts as areas
+    assert direct[1] == reg and direct[2] == rules.holidays
+    assert {k: replace(c, area=None, section_length_m=None) for k, c in direct[0].items()} == {
+        k: replace(c, section_length_m=None) for k, c in cams.items()}  # CSV rounds lengths to 0.1 m
+    assert all(c.area for c in direct[0].values())
     horizon = start + 90 * 60 - 1200  # stops still open at the end are not in the truth yet
     return rules, steps, [v for v in violations if v.ts < horizon], horizon, d
 
