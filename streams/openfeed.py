@@ -160,7 +160,9 @@ def arrivals_at_stop(predictions: Iterable[Prediction], stop_id: str, now_ts: fl
 
     Each has ``route_id``, ``vehicle_id``, ``trip_id``, ``stop_id``,
     ``minutes_away`` (whole minutes, rounded down, never negative),
-    ``seconds_away`` and ``predicted_arrival`` (ISO 8601 with +09:00).
+    ``seconds_away``, ``predicted_arrival`` (ISO 8601 with +09:00) and
+    ``message``, the stop display's text as Seoul's BIS shows it ("곧 도착"
+    under a minute, else "N분 후").
     """
     rows = [
         p for preds in current_predictions(predictions, now_ts).values() for p in preds
@@ -178,6 +180,7 @@ def arrivals_at_stop(predictions: Iterable[Prediction], stop_id: str, now_ts: fl
             "minutes_away": int(wait_s // 60),
             "seconds_away": int(round(wait_s)),
             "predicted_arrival": datetime.fromtimestamp(round(p.predicted_arrival_ts), KST).isoformat(),
+            "message": "곧 도착" if wait_s < 60 else f"{int(wait_s // 60)}분 후",
         })
     return out
 
@@ -211,7 +214,7 @@ def openfeed_blueprint(get_state: Callable[[], OpenFeedState], name: str = "open
             return jsonify(feed_to_json(data))
         if request.args.get("format") not in (None, "pb"):
             abort(400, description="format must be 'pb' or 'json'")
-        return Response(data, mimetype="application/x-protobuf")
+        return Response(data, mimetype="application/x-protobuf", headers={"Cache-Control": "no-cache"})
 
     @bp.get("/api/gtfs-rt/vehicle-positions.pb")
     def vehicle_positions():

@@ -96,12 +96,14 @@ def test_arrivals_at_stop():
     rows = openfeed.arrivals_at_stop(predictions(), "S4", NOW)
     assert rows == [
         {"route_id": "R2", "vehicle_id": "bus3", "trip_id": "t0", "stop_id": "S4", "minutes_away": 1,
-         "seconds_away": 60, "predicted_arrival": "2026-11-23T08:01:00+09:00"},
+         "seconds_away": 60, "predicted_arrival": "2026-11-23T08:01:00+09:00", "message": "1분 후"},
         {"route_id": "R1", "vehicle_id": "bus1", "trip_id": "t1", "stop_id": "S4", "minutes_away": 2,
-         "seconds_away": 126, "predicted_arrival": "2026-11-23T08:02:06+09:00"},
+         "seconds_away": 126, "predicted_arrival": "2026-11-23T08:02:06+09:00", "message": "2분 후"},
     ]
     assert openfeed.arrivals_at_stop(predictions(), "S3", NOW) == []  # the bus has passed S3
     assert len(openfeed.arrivals_at_stop(predictions(), "S4", NOW, limit=1)) == 1
+    soon = openfeed.arrivals_at_stop([pred("b", "R", "t", "S", 1, NOW - 1, NOW + 59.4)], "S", NOW)
+    assert soon[0]["message"] == "곧 도착" and soon[0]["minutes_away"] == 0
 
 
 def test_empty_feed_is_valid():
@@ -121,6 +123,7 @@ def client():
 def test_served_over_http(client):
     r = client.get("/api/gtfs-rt/vehicle-positions.pb")
     assert r.status_code == 200 and r.mimetype == "application/x-protobuf"
+    assert r.headers["Cache-Control"] == "no-cache"
     assert [e.id for e in parse(r.data).entity] == ["vehicle-bus1", "vehicle-bus3"]
     r = client.get("/api/gtfs-rt/trip-updates.pb")
     msg = parse(r.data)
