@@ -23,7 +23,7 @@ from enforcement import inputs, review
 from enforcement.engine import CaseRecord, RuleBook, new_state, process
 from enforcement.models import STATUSES, Case
 from enforcement.privacy import mask_plate
-from enforcement.rules import KOREAN_HOLIDAYS, RULES, load_holidays
+from enforcement.rules import KOREAN_HOLIDAYS, RULES, load_holidays, normalise_plate
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
 
@@ -236,6 +236,7 @@ reviewer_option = click.option("--reviewer", required=True, envvar="TOPIS_REVIEW
 def list_cases(ctx, rule, status, area, plate, limit, masked) -> None:
     """List cases, oldest first.  Example: topis cases list --status new --area Jongno-gu"""
     tz = ZoneInfo(ctx.obj["settings"].timezone)
+    plate = (normalise_plate(plate) or plate) if plate else None
     found = _store(ctx).list_cases(rule=rule, status=status, area=area, plate=plate, limit=limit)
     rows = [[c.case_id[:12], c.rule, mask_plate(c.plate) if masked else c.plate,
              dt.datetime.fromtimestamp(c.first_ts, tz).strftime("%Y-%m-%d %H:%M:%S"), f"{c.fine_krw:,}", c.status,

@@ -121,6 +121,8 @@ def test_cases_commands(files):
     assert runner.invoke(enforce, _args(files, "--db", db)).exit_code == 0
     listed = runner.invoke(cases, ["--db", db, "list", "--status", "new"])
     assert listed.exit_code == 0 and listed.output.count("\n") == 2 + 4
+    by_plate = runner.invoke(cases, ["--db", db, "list", "--plate", "12가 3456"])
+    assert by_plate.output.count("12가3456") == 3  # bus lane, section speed, no stopping
     masked = runner.invoke(cases, ["--db", db, "list", "--rule", "green_zone", "--masked"])
     assert "34나**78" in masked.output and "34나5678" not in masked.output
     cid = case_id("bus_lane", "12가3456", "r1")
