@@ -408,3 +408,21 @@ def test_hand_over_to_optimizer_planners():
     assert demand.stop_ids.tolist() == ["A4", "A5"]
     assert demand.od.tolist() == [[0.0, 1.0], [0.0, 0.0]]
     assert demand.board.tolist() == [1.0, 0.0] and demand.alight.tolist() == [0.0, 1.0]
+
+
+def test_stage_batches_keep_cards_together_and_roundtrip():
+    from streams.taps import LocatedTapBatch, RideBatch, by_card_bucket, by_route, card_bucket
+
+    model = city()
+    st = boardings.RouteTapState("A")
+    _, located = boardings.advance(st, [t for t in day_taps() if t.route_id == "A"], model)
+    batches = by_card_bucket(located, n_buckets=4)
+    assert sum(len(b.events) for b in batches.values()) == len(located)
+    for key, b in batches.items():
+        assert {card_bucket(lt.tap.card_hash, 4) for lt in b.events} == {key}
+        assert msgspec.json.decode(msgspec.json.encode(b), type=LocatedTapBatch) == b
+    assert card_bucket("c1") == card_bucket("c1") and card_bucket("c1", 256).startswith("c")
+    _, _, rides, _, _ = run_pipeline(day_taps(), model, ALIGHT_MODEL)
+    rb = by_route(rides)
+    assert set(rb) == {"A", "B"} and len(rb["A"].events) == 5
+    assert msgspec.json.decode(msgspec.json.encode(rb["A"]), type=RideBatch) == rb["A"]
