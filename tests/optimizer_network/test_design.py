@@ -40,13 +40,13 @@ def test_initial_set_covers_every_node(city):
 
 def test_design_is_feasible_and_deterministic(city):
     limits = RouteLimits(5, 2, 8)
-    runs = [design_network(city, limits, seconds=60, seed=7, max_iterations=4000, progress=False) for _ in range(2)]
+    runs = [design_network(city, limits, seconds=60, seed=7, max_iterations=2500, progress=False) for _ in range(2)]
     assert runs[0].routes == runs[1].routes
-    assert runs[0].iterations == 4000
+    assert runs[0].iterations == 2500
     e = evaluate(city, runs[0].routes, limits)
     assert e.feasible, e.violations
     assert e.att_min == pytest.approx(runs[0].evaluation.att_min)
-    other = design_network(city, limits, seconds=60, seed=8, max_iterations=4000, progress=False)
+    other = design_network(city, limits, seconds=60, seed=8, max_iterations=2500, progress=False)
     assert other.evaluation.feasible
 
 
@@ -88,3 +88,12 @@ def test_mandl_six_routes_beats_mumford_2013_quickly():
     assert result.evaluation.feasible
     # Mumford (2013) Table III best passenger set: ATT 10.27
     assert result.evaluation.att_min < 10.27
+
+
+def test_broken_initial_set_is_rejected(city):
+    limits = RouteLimits(2, 2, 19)
+    far = [v for v in range(city.n) if city.travel_time_min[0, v] == float("inf") and v != 0][0]
+    with pytest.raises(InstanceError, match="initial route set: .*no road between consecutive nodes 1 and"):
+        design_network(city, RouteLimits(3, 2, 19), seconds=5, initial=[[0, far], [1, 2], [3, 4]], progress=False)
+    with pytest.raises(InstanceError, match="1 routes, expected 2"):
+        design_network(city, limits, seconds=5, initial=[[0, 1]], progress=False)
