@@ -154,7 +154,8 @@ def throughput() -> None:
 def simulate_demo_city(out_dir: Path, minutes: int, n_routes: int, seed: int = 1):
     """Demo city (seed 1, scale 1) exported as GTFS, simulated from 07:00 KST on Tuesday 2026-03-03.
 
-    Returns the feed, the fixes and the simulator's true stop visits of the first ``n_routes`` routes.
+    Returns the feed, the fixes, the simulator's true stop visits and the card taps of the first
+    ``n_routes`` routes.
     """
     from topis.city.export import write_gtfs
     from topis.city.generate import generate_city
@@ -165,14 +166,17 @@ def simulate_demo_city(out_dir: Path, minutes: int, n_routes: int, seed: int = 1
     feed = load_feed(out_dir)
     start = dt.datetime(2026, 3, 3, 7, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()
     sim = Simulator(city, seed, start)
-    fixes, visits = [], []
+    fixes, visits, taps = [], [], []
     for _ in range(minutes):
         out = sim.step(60.0)
         for batch in out.positions.values():
             fixes.extend(batch)
+        for batch in out.taps.values():
+            taps.extend(batch)
         visits.extend(out.stop_visits)
     routes = set(sorted({f.route_id for f in fixes})[:n_routes])
-    return feed, [f for f in fixes if f.route_id in routes], [v for v in visits if v.route_id in routes]
+    return (feed, [f for f in fixes if f.route_id in routes], [v for v in visits if v.route_id in routes],
+            [t for t in taps if t.route_id in routes])
 
 
 def true_bunching(feed: Feed, visits, ratio: float = 0.5) -> set[tuple[str, str]]:
@@ -211,17 +215,18 @@ def demo_city(minutes: int = 45, n_routes: int = 8) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        feed, fixes, visits = simulate_demo_city(Path(tmp) / "gtfs", minutes, n_routes)
+        feed, fixes, visits, taps = simulate_demo_city(Path(tmp) / "gtfs", minutes, n_routes)
     truth = {(v.trip_id, v.stop_sequence): v.arrival_ts for v in visits}
     first_stop = {(v.trip_id, v.stop_sequence) for v in visits
                   if v.stop_sequence == int(feed.trips[v.trip_id].stop_sequence[0])}
     print(f"demo city (seed 1, scale 1), {n_routes} routes, {minutes} min from 07:00 KST: "
-          f"{len(fixes)} fixes, {len(truth)} true stop visits (simulator ground truth)")
+          f"{len(fixes)} fixes, {len(taps)} card taps, {len(truth)} true stop visits (simulator ground truth)")
     print(_header())
     res = None
-    for name, method in (("topis", "topis"), ("topis (TheTransitClock Kalman)", "transitclock")):
+    for name, method, with_taps in (("topis", "topis", False), ("topis + card taps (dwell)", "topis", True),
+                                    ("topis (TheTransitClock Kalman)", "transitclock", False)):
         t0 = time.perf_counter()
-        r = run(feed, fixes, predict=PredictParams(method=method))
+        r = run(feed, fixes, predict=PredictParams(method=method), taps=taps if with_taps else ())
         secs = time.perf_counter() - t0
         print(_row(name, score(r.of(Prediction), truth)) + f"   ({r.fixes / secs:,.0f} fixes/s)")
         res = res or r

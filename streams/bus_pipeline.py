@@ -10,7 +10,7 @@ with the events produced, in time order: MatchedPosition, StopArrival,
 StopDeparture, HeadwayObservation, BunchingAlert, GappingAlert, Prediction.
 
 Fixes whose ``route_id`` is empty or unknown to the feed are placed on a route
-by :func:`route_for_fix` (block, previous match, or a match over every trip).
+by :func:`match_unassigned` (block, previous match, or a match over every trip).
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from streams.predictions import (
     TravelTimes,
     learn_dwell,
     learn_segment,
+    learn_taps,
     predict_trip,
 )
-from topis.wire import BusPosition
+from topis.wire import BusPosition, CardTap
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, m
     """Other buses' arrivals (last actual, latest predicted) at the stops ahead that have a learned dwell."""
     leader: dict[int, list[float]] = {}
     sched_h: dict[int, float] = {}
-    if model.predict.method != "topis" or not state.travel.dwell_s:
+    if model.predict.method != "topis" or not (state.travel.dwell_s or state.travel.boardings_per_s):
         return leader, sched_h
     stale = [v for v, t in state.predicted_at.items() if now_ts - t > model.predict.stale_after_s]
     for v in stale:  # buses that stopped reporting
@@ -223,7 +224,7 @@ def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, m
     others = [p for v, p in state.predicted.items() if v != vs.vehicle_id]
     sched = model.schedule(vs.day_ts)
     for j in range(vs.next_arrival, min(len(trip.stop_ids), vs.next_arrival + model.predict.bus_ahead_stops)):
-        if trip.stop_ids[j] not in state.travel.dwell_s:
+        if trip.stop_ids[j] not in state.travel.dwell_s and trip.stop_ids[j] not in state.travel.boardings_per_s:
             continue
         key = stop_key(trip.direction_id, trip.stop_ids[j])
         times = [p[key] for p in others if key in p]
@@ -236,8 +237,15 @@ def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, m
     return leader, sched_h
 
 
-def route_for_fix(feed: Feed, fix: BusPosition, vehicle_routes: dict[str, str],
-                  blocks: dict[str, str] | None = None) -> str | None:
+def observe_taps(state: RouteState, taps: list[CardTap], model: RouteModel) -> RouteState:
+    """Fold a batch of the route's card taps into its boarding rates (dwell in predictions)."""
+    ons = sorted((t for t in taps if t.direction == "on"), key=lambda t: t.ts)
+    learn_taps(state.travel, [t.stop_id for t in ons], [t.ts for t in ons], model.predict)
+    return state
+
+
+def match_unassigned(feed: Feed, fix: BusPosition, vehicle_routes: dict[str, str],
+                     blocks: dict[str, str] | None = None) -> str | None:
     """Route of a fix: its own when the feed knows it, else its block's, its last one, or a fresh match.
 
     ``vehicle_routes`` (vehicle → route) is updated with the answer.
@@ -283,10 +291,11 @@ class Result:
 def run(feed: Feed, fixes: Iterable[BusPosition], blocks: dict[str, str] | None = None,
         control_stops: Iterable[str] | None = None, match: MatchParams | None = None,
         predict: PredictParams | None = None, headway: HeadwayParams | None = None,
-        progress=None) -> Result:
+        progress=None, taps: Iterable[CardTap] = ()) -> Result:
     """Replay a whole trace through :func:`advance`, one fix at a time, in time order.
 
-    ``progress`` is an optional callable given the number of fixes done so far.
+    ``taps`` (optional card taps) are folded in by :func:`observe_taps` as their time comes.
+    ``progress`` is an optional callable given the number of fixes done since its last call.
     """
     start = time.perf_counter()
     states: dict[str, RouteState] = {}
@@ -294,15 +303,26 @@ def run(feed: Feed, fixes: Iterable[BusPosition], blocks: dict[str, str] | None 
     vehicle_routes: dict[str, str] = {}
     events: list[Event] = []
     n = unrouted = 0
+    pending = sorted(taps, key=lambda t: t.ts)
+    k = 0
+
+    def model_of(route: str) -> RouteModel:
+        if route not in models:
+            models[route] = route_model(feed, route, control_stops, match, predict, headway)
+        return models[route]
+
     for fix in sorted(fixes, key=lambda f: f.ts):
+        while k < len(pending) and pending[k].ts <= fix.ts:
+            tap = pending[k]
+            k += 1
+            if tap.route_id in feed.routes:
+                observe_taps(states.setdefault(tap.route_id, RouteState(tap.route_id)), [tap], model_of(tap.route_id))
         n += 1
-        route = route_for_fix(feed, fix, vehicle_routes, blocks)
+        route = match_unassigned(feed, fix, vehicle_routes, blocks)
         if route is None:
             unrouted += 1
             continue
-        model = models.get(route)
-        if model is None:
-            model = models[route] = route_model(feed, route, control_stops, match, predict, headway)
+        model = model_of(route)
         state = states.setdefault(route, RouteState(route))
         _, evs = advance(state, [fix], model, blocks)
         events.extend(evs)

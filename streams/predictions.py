@@ -118,6 +118,9 @@ class TravelTimes(msgspec.Struct):
     errors: dict[str, float] = {}  #: Kalman filter error left by the last step on the segment (s²)
     dwell_s: dict[str, float] = {}  #: smoothed dwell per stop, seconds
     moments: dict[str, tuple[float, float]] = {}  #: key → (mean, variance) of its history, kept current
+    boardings_per_s: dict[str, float] = {}  #: smoothed boarding rate per stop, from card taps
+    tap_counts: dict[str, int] = {}  #: boardings per stop in the current tap window
+    tap_window_start: float = 0.0  #: start of the current tap window, epoch seconds
     #: recent traversals on the route: (ts done, actual s, scheduled s, vehicle), oldest first
     pace: list[tuple[float, float, float, str]] = []
 
@@ -144,6 +147,9 @@ class PredictParams:
     dwell_headway_bounds: tuple[float, float] = (0.4, 1.6)  #: dwell × clip(headway / scheduled)
     max_horizon_s: float = 5400.0  #: no predictions further ahead than this
     stale_after_s: float = 900.0  #: another bus's predictions older than this are forgotten
+    board_s: float = 2.5  #: seconds of dwell per boarding (front door, card tap)
+    tap_window_s: float = 900.0  #: boarding rates are counted over windows this long
+    tap_alpha: float = 0.3  #: smoothing of boarding rates from one window to the next
     bus_ahead_stops: int = 15  #: the bus ahead changes dwell at this many stops ahead (shift carries on)
     #: scale scheduled times by the other buses' recent pace (:func:`route_pace`). Off by default:
     #: on the demo city it lowered the score (89.5% → 83.8% on routes 100-101) because the pace
@@ -402,6 +408,47 @@ def _time_along(trip, cum: np.ndarray, dist_m: float, next_index: int, tt: Trave
     return float(cum[i] + (seg - dwell) * frac + spent)
 
 
+def dwell_change_s(tt: TravelTimes, stop_id: str, headway_s: float, scheduled_headway_s: float,
+                   params: PredictParams) -> float:
+    """Extra dwell (negative: less) at a stop when the bus runs ``headway_s`` behind the bus ahead
+    instead of the timetable's ``scheduled_headway_s``.
+
+    With a boarding rate from card taps (:func:`learn_taps`): ``board_s × rate × (h - h_sched)``,
+    the riders who gathered in the extra (or missing) time. Otherwise the learned dwell,
+    scaled by ``clip(h / h_sched) - 1``. 0 when the stop has neither.
+    """
+    rate = tt.boardings_per_s.get(stop_id)
+    if rate is not None:
+        lo, hi = params.dwell_headway_bounds
+        h = min(max(headway_s, lo * scheduled_headway_s), hi * scheduled_headway_s)
+        return params.board_s * rate * (h - scheduled_headway_s)
+    dwell = tt.dwell_s.get(stop_id)
+    if dwell is None:
+        return 0.0
+    lo, hi = params.dwell_headway_bounds
+    return dwell * (min(max(headway_s / scheduled_headway_s, lo), hi) - 1.0)
+
+
+def learn_taps(tt: TravelTimes, stop_ids: list[str], ts: list[float], params: PredictParams) -> None:
+    """Fold boarding taps (stop, time; in time order) into each stop's boarding rate.
+
+    Taps are counted in windows of ``tap_window_s``; when a window closes, each stop's
+    rate (boardings per second) moves towards the window's count by ``tap_alpha``
+    (stops with no tap in the window towards 0).
+    """
+    for stop, t in zip(stop_ids, ts):
+        if tt.tap_window_start <= 0.0:
+            tt.tap_window_start = t
+        while t >= tt.tap_window_start + params.tap_window_s:
+            for sid in set(tt.boardings_per_s) | set(tt.tap_counts):
+                sample = tt.tap_counts.get(sid, 0) / params.tap_window_s
+                old = tt.boardings_per_s.get(sid)
+                tt.boardings_per_s[sid] = sample if old is None else old + params.tap_alpha * (sample - old)
+            tt.tap_counts = {}
+            tt.tap_window_start += params.tap_window_s
+        tt.tap_counts[stop] = tt.tap_counts.get(stop, 0) + 1
+
+
 def _bus_ahead_dwell(trip, eta: np.ndarray, first: int, tt: TravelTimes, leader: dict[int, list[float]],
                      sched_headway: dict[int, float], params: PredictParams) -> np.ndarray:
     """Shift arrivals by the change in dwell that the headway to the bus ahead implies."""
@@ -410,13 +457,11 @@ def _bus_ahead_dwell(trip, eta: np.ndarray, first: int, tt: TravelTimes, leader:
     out = eta.copy()
     for j in range(first, min(len(trip.stop_ids), first + params.bus_ahead_stops)):
         out[j - first] += shift
-        dwell = tt.dwell_s.get(trip.stop_ids[j])
         sched = sched_headway.get(j)
         ahead = [t for t in leader.get(j, ()) if t < out[j - first]]
-        if dwell is None or not ahead or not sched or sched <= 0.0:
+        if not ahead or not sched or sched <= 0.0:
             continue
-        lead = max(ahead)
-        ratio = min(max((out[j - first] - lead) / sched, lo), hi)
-        shift += dwell * (ratio - 1.0)
+        headway = out[j - first] - max(ahead)
+        shift += dwell_change_s(tt, trip.stop_ids[j], headway, sched, params)
     out[min(len(trip.stop_ids), first + params.bus_ahead_stops) - first:] += shift
     return out

@@ -97,3 +97,18 @@ def test_dwell_already_spent_is_not_predicted_again(tiny_feed):
     # 25 m past B the dwell is over: 80 s of running over 500 m, 5% done
     etas = _etas(predict_trip(trip, day_ts, "v1", 625.0, 2, True, [], at(8, 2, 30), tt, 8, PredictParams()))
     assert etas["C"] == at(8, 2, 30) + 76
+
+
+def test_boarding_rate_from_taps_sets_the_dwell_change():
+    from streams.predictions import dwell_change_s, learn_taps
+
+    tt = TravelTimes()
+    p = PredictParams()
+    # nine boardings at C in the first 15-min window; a tap at 900 s closes it: 9 / 900 = 0.01 per second
+    learn_taps(tt, ["C"] * 9 + ["B"], [100.0 * k for k in range(9)] + [1000.0], p)
+    assert tt.boardings_per_s == {"C": 0.01} and tt.tap_counts == {"B": 1}
+    # 300 s behind the bus ahead instead of 600: 3 fewer riders, 2.5 s each
+    assert dwell_change_s(tt, "C", 300.0, 600.0, p) == pytest.approx(-7.5)
+    # headway far below the timetable is floored at 0.4 x: 240 s -> 3.6 riders fewer
+    assert dwell_change_s(tt, "C", 10.0, 600.0, p) == pytest.approx(-9.0)
+    assert dwell_change_s(tt, "D", 300.0, 600.0, p) == 0.0  # nothing known about D
