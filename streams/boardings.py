@@ -122,12 +122,18 @@ def _place(
         state.n_off_route += 1
         veh.last_ts = max(veh.last_ts, tap.ts)
         return LocatedTap(tap=tap, run_no=veh.run_no)
-    same = [i for p, i in places if p == veh.pattern_index]
+    # nobody boards at a pattern's last stop or alights at its first: on a loop
+    # route the terminal is both, and this tells a new run from the end of the last
+    usable = [
+        (p, i) for p, i in places
+        if (i < len(model.patterns[p].stop_ids) - 1 if tap.direction == "on" else i > 0)
+    ] or places
+    ahead = [i for p, i in usable if p == veh.pattern_index and i >= veh.last_stop_index - back_tol]
     stale = tap.ts - veh.last_ts > run_gap_s
-    if same and not stale and max(same) >= veh.last_stop_index - back_tol:
-        p_idx, s_idx = veh.pattern_index, max(same)
+    if ahead and not stale:
+        p_idx, s_idx = veh.pattern_index, min(ahead)
     else:
-        p_idx, s_idx = _start_place(places, tap.direction)
+        p_idx, s_idx = _start_place(usable, tap.direction)
         veh.run_no += 1
         veh.pattern_index, veh.last_stop_index = p_idx, -1
         veh.onboard_observed_pax = 0

@@ -426,3 +426,19 @@ def test_stage_batches_keep_cards_together_and_roundtrip():
     rb = by_route(rides)
     assert set(rb) == {"A", "B"} and len(rb["A"].events) == 5
     assert msgspec.json.decode(msgspec.json.encode(rb["A"]), type=RideBatch) == rb["A"]
+
+
+def test_loop_route_terminal_is_end_of_one_run_and_start_of_the_next():
+    stops = {"T": (37.5, 127.0), "X": (37.5, 127.01), "Y": (37.51, 127.01), "Z": (37.51, 127.0)}
+    model = RoutePatterns((Pattern("L", 0, ("T", "X", "Y", "Z", "T")),), stops)
+    taps = [
+        tap("a", "on", "L", "b1", "T", T0), tap("b", "on", "L", "b1", "X", T0 + 100),
+        tap("a", "off", "L", "b1", "Y", T0 + 200), tap("b", "off", "L", "b1", "T", T0 + 400),
+        tap("c", "on", "L", "b1", "T", T0 + 500), tap("c", "off", "L", "b1", "X", T0 + 600),
+    ]
+    _, located = boardings.advance(boardings.RouteTapState("L"), taps, model)
+    assert [(lt.stop_index, lt.run_no) for lt in located] == [(0, 1), (1, 1), (2, 1), (4, 1), (0, 2), (1, 2)]
+    _, _, rides, _, load_states = run_pipeline(taps, model)
+    assert {r.card_hash: r.alightings[0].stop_index for r in rides} == {"a": 2, "b": 4, "c": 1}
+    runs = loads.vehicle_segment_loads(load_states["L"], "b1")
+    assert runs["b1|1|0"].load_pax == [1.0, 2.0, 1.0, 1.0] and runs["b1|2|0"].load_pax == [1.0, 0.0, 0.0, 0.0]
