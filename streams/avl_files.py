@@ -3,14 +3,14 @@
 Three formats:
 
 * **canonical CSV** — ``vehicle_id, timestamp, lat, lon`` and optionally
-  ``trip_id, route_id, bearing, speed`` (km/h); ``timestamp`` is ISO 8601 with an
+  ``trip_id, route_id, block_id, bearing, speed`` (km/h); ``timestamp`` is ISO 8601 with an
   offset (``2016-04-29T08:23:52-04:00``) or epoch seconds.
 * **TheTransitClock CSV** — ``vehicleId,time,assignmentId,assignmentType,heading,
   latitude,longitude`` as TheTransitClock's tests store them: ``time`` is local
   wall-clock time without an offset (``2016-04-29 08:23:52``), read in the
   feed's time zone (WMATA: America/New_York). ``assignmentType`` ``ROUTE_ID``
-  gives the route, ``TRIP_ID`` the trip and ``BLOCK_ID`` a block, which
-  :func:`block_assignments` returns (the wire schema has no block field).
+  gives the route, ``TRIP_ID`` the trip and ``BLOCK_ID`` the block
+  (``BusPosition.block_id``).
 * **GTFS-realtime VehiclePositions** — a binary ``FeedMessage`` file.
 
 A malformed row raises :class:`AvlFormatError` naming the line and the reason,
@@ -125,6 +125,7 @@ def read_canonical_csv(path: str | Path, errors: Literal["raise", "skip"] = "rai
             vehicle_id=row["vehicle_id"].strip(), route_id=(row.get("route_id") or "").strip(),
             ts=parse_timestamp(row["timestamp"], tz), lat=lat, lon=lon,
             trip_id=(row.get("trip_id") or "").strip() or None,
+            block_id=(row.get("block_id") or "").strip() or None,
             speed_kph=_opt_float(row.get("speed")), heading_deg=_opt_float(row.get("bearing")))
 
     return _collect(Path(path), ("vehicle_id", "timestamp", "lat", "lon"), parse, errors, report)
@@ -146,6 +147,7 @@ def read_transitclock_csv(path: str | Path, tz: ZoneInfo | str = "America/New_Yo
             vehicle_id=row["vehicleId"].strip(), route_id=assignment if kind == "ROUTE_ID" else "",
             ts=parse_timestamp(row["time"], zone), lat=lat, lon=lon,
             trip_id=assignment if kind == "TRIP_ID" and assignment else None,
+            block_id=assignment if kind == "BLOCK_ID" and assignment else None,
             heading_deg=_opt_float(row.get("heading")),
             speed_kph=(s * 3.6 if (s := _opt_float(row.get("speed"))) is not None else None))
 

@@ -131,7 +131,8 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
     model
         The route's static model.
     blocks
-        Optional vehicle → block id assignments (TheTransitClock AVL carries them).
+        Optional vehicle → block id assignments, for sources that give them apart from the
+        fixes (a fix's own ``block_id`` is used in any case).
 
     Returns
     -------
@@ -256,7 +257,7 @@ def match_unassigned(feed: Feed, fix: BusPosition, vehicle_routes: dict[str, str
     if fix.trip_id in feed.trips:
         route = feed.trips[fix.trip_id].route_id
     else:
-        block = (blocks or {}).get(fix.vehicle_id)
+        block = fix.block_id or (blocks or {}).get(fix.vehicle_id)
         route = vehicle_routes.get(fix.vehicle_id)
         if route is None and block in feed.trips_by_block:
             routes = {feed.trips[t].route_id for t in feed.trips_by_block[block]}

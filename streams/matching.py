@@ -201,6 +201,8 @@ def match_fix(feed: Feed, state: VehicleState, fix: BusPosition,
     if fix.ts <= state.last_ts:
         state.dropped_stale += 1
         return []
+    if fix.block_id:
+        state.block_id = fix.block_id
     x, y = feed.project(fix.lat, fix.lon)
     events: list[Event] = []
     trip = feed.trips.get(state.trip_id) if state.trip_id else None

@@ -58,6 +58,7 @@ def test_transitclock_trace_is_new_york_local_time(wmata):
     assert len(fixes) == 72
     # "2016-04-29 08:23:52" in New York (EDT) = 12:23:52 UTC
     assert fixes[0].ts == 1461932632.0 and fixes[0].heading_deg == 180 and fixes[0].route_id == ""
+    assert fixes[0].block_id == "NS-26"
     assert block_assignments(path) == {"2113": "NS-26"}
     assert [f.ts for f in read_avl(path, "America/New_York")] == [f.ts for f in fixes]
 

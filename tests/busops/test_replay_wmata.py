@@ -10,7 +10,7 @@ import pytest
 
 from streams.accuracy import ground_truth, read_transitclock_predictions, score
 from streams.arrivals import StopArrival
-from streams.avl_files import block_assignments, read_transitclock_csv
+from streams.avl_files import read_transitclock_csv
 from streams.bus_pipeline import run
 from streams.cli import common_pairs
 from streams.gtfs import load_feed
@@ -48,7 +48,7 @@ def _schedule(gtfs, trip_id, day):
 def s2(wmata):
     feed = load_feed(wmata / "gtfs" / "S2")
     trace = wmata / "traces" / "S2_2113.csv"
-    return wmata, feed, run(feed, read_transitclock_csv(trace, feed.tz), block_assignments(trace))
+    return wmata, feed, run(feed, read_transitclock_csv(trace, feed.tz))  # blocks ride on the fixes
 
 
 def test_s2_trip_and_stop_visits_match_the_schedule(s2):
@@ -104,7 +104,7 @@ def test_s2_topis_at_least_as_accurate_as_transitclock(s2):
 def test_other_traces_arrive_near_schedule(wmata, route, trace):
     feed = load_feed(wmata / "gtfs" / route)
     path = wmata / "traces" / f"{trace}.csv"
-    res = run(feed, read_transitclock_csv(path, feed.tz), block_assignments(path))
+    res = run(feed, read_transitclock_csv(path, feed.tz))
     arrivals = res.of(StopArrival)
     assert len(arrivals) >= 5
     block = _rows(path)[0]["assignmentId"]
