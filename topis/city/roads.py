@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+import shapely
 from shapely import transform
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import Polygon
 
 from topis.city.geo import Projection
 
@@ -86,30 +87,29 @@ def build_road_network(rng: np.random.Generator, scale: float, proj: Projection)
     xs = -width_m / 2 + np.arange(n_cols) * GRID_SPACING_M
     ys = -height_m / 2 + np.arange(n_rows) * GRID_SPACING_M
     jitter = rng.uniform(-0.12, 0.12, size=(n_cols, n_rows, 2)) * GRID_SPACING_M
+    gx = xs[:, None] + jitter[:, :, 0]
+    gy = ys[None, :] + jitter[:, :, 1]
+    wet = shapely.contains_xy(river_zone, gx, gy)
     pos: dict[int, tuple[float, float]] = {}
     grid: dict[int, tuple[int, int]] = {}
     for i in range(n_cols):
         for j in range(n_rows):
-            x, y = xs[i] + jitter[i, j, 0], ys[j] + jitter[i, j, 1]
-            if river_zone.contains(Point(x, y)):
-                continue
-            node = i * n_rows + j
-            pos[node], grid[node] = (x, y), (i, j)
+            if not wet[i, j]:
+                node = i * n_rows + j
+                pos[node], grid[node] = (float(gx[i, j]), float(gy[i, j])), (i, j)
 
     bridge_every = max(2, int(round(1300.0 / GRID_SPACING_M)))
     und = nx.Graph()
     und.add_nodes_from(pos)
-    for node, (i, j) in grid.items():
-        for di, dj in ((1, 0), (0, 1)):
-            other = (i + di) * n_rows + (j + dj)
-            if other not in pos:
-                continue
-            seg = LineString([pos[node], pos[other]])
-            if seg.intersects(river_m):
-                continue
-            arterial = (j % 3 == 0) if di else (i % 3 == 0)
-            name = _line_name(_EW_NAMES, j) if di else _line_name(_NS_NAMES, i)
-            und.add_edge(node, other, road_class="arterial" if arterial else "collector", road_name=name)
+    pairs = [(node, other, i, j, di) for node, (i, j) in grid.items() for di, dj in ((1, 0), (0, 1))
+             if (other := (i + di) * n_rows + (j + dj)) in pos]
+    crosses = shapely.intersects(shapely.linestrings([[pos[a], pos[b]] for a, b, *_ in pairs]), river_m)
+    for (node, other, i, j, di), wet_edge in zip(pairs, crosses.tolist()):
+        if wet_edge:
+            continue
+        arterial = (j % 3 == 0) if di else (i % 3 == 0)
+        name = _line_name(_EW_NAMES, j) if di else _line_name(_NS_NAMES, i)
+        und.add_edge(node, other, road_class="arterial" if arterial else "collector", road_name=name)
     # bridges: join the last node south of the river to the first north of it
     for i in range(0, n_cols, bridge_every):
         column = sorted((grid[n][1], n) for n in pos if grid[n][0] == i)
@@ -132,6 +132,8 @@ def build_road_network(rng: np.random.Generator, scale: float, proj: Projection)
         lat, lon = proj.to_latlon(x, y)
         graph.add_node(node, x_m=float(x), y_m=float(y), lat=float(lat), lon=float(lon))
     directed = sorted([(u, v) for u, v in und.edges] + [(v, u) for u, v in und.edges])
+    lonlat = {n: (d["lon"], d["lat"]) for n, d in graph.nodes(data=True)}
+    geoms = shapely.linestrings([[lonlat[u], lonlat[v]] for u, v in directed])
     for k, (u, v) in enumerate(directed):
         attrs = und.edges[u, v]
         a, b = graph.nodes[u], graph.nodes[v]
@@ -143,7 +145,7 @@ def build_road_network(rng: np.random.Generator, scale: float, proj: Projection)
             road_class=attrs["road_class"],
             road_name=attrs["road_name"],
             lane_type="none",
-            geometry=LineString([(a["lon"], a["lat"]), (b["lon"], b["lat"])]),
+            geometry=geoms[k],
         )
     river = transform(river_m, lambda xy: np.column_stack(proj.to_latlon(xy[:, 0], xy[:, 1])[::-1]))
     log.info("road graph: %d nodes, %d links", graph.number_of_nodes(), graph.number_of_edges())

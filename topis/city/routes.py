@@ -47,6 +47,9 @@ class RoadIndex:
     edge_time_s: np.ndarray  #: free-flow bus time per edge
     edge_arterial: np.ndarray  #: bool per edge
     pos: dict  #: node id -> position in ``nodes``
+    indptr: np.ndarray  #: CSR row pointers over node positions
+    indices: np.ndarray  #: CSR successor positions
+    edge_ids: np.ndarray  #: CSR edge positions (into edge_uv / weights)
 
 
 def road_index(graph: nx.DiGraph) -> RoadIndex:
@@ -61,11 +64,14 @@ def road_index(graph: nx.DiGraph) -> RoadIndex:
         edge_uv.append((u, v))
         times.append(d["length_m"] / (d["speed_limit_kph"] * BUS_SPEED_SHARE / 3.6))
         arterial.append(d["road_class"] != "collector")
-    return RoadIndex(nodes, xy, adjacency, edge_uv, np.array(times), np.array(arterial), pos)
+    indptr = np.concatenate(([0], np.cumsum([len(a) for a in adjacency]))).astype(np.int64)
+    indices = np.array([b for a in adjacency for b, _ in a], dtype=np.int64)
+    edge_ids = np.array([e for a in adjacency for _, e in a], dtype=np.int64)
+    return RoadIndex(nodes, xy, adjacency, edge_uv, np.array(times), np.array(arterial), pos, indptr, indices, edge_ids)
 
 
-def shortest_path(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> list[int]:
-    """Dijkstra over ``index`` with per-edge ``weight``; returns node ids from src to dst."""
+def shortest_path_py(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> list[int]:
+    """Dijkstra in plain Python: the slow, obviously-correct twin of the Numba kernel (tests only)."""
     s, t = index.pos[src], index.pos[dst]
     dist = {s: 0.0}
     prev: dict[int, int] = {}
@@ -89,6 +95,27 @@ def shortest_path(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> l
     while path[-1] != s:
         path.append(prev[path[-1]])
     return [int(index.nodes[k]) for k in reversed(path)]
+
+
+def shortest_path(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> list[int]:
+    """Least-``weight`` path from node ``src`` to node ``dst`` (node ids).
+
+    Raises
+    ------
+    ValueError
+        If a weight is negative or NaN, a node is unknown, or ``dst`` is unreachable.
+    """
+    from topis.city._kernels import dijkstra_path
+
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape != (len(index.edge_uv),) or not np.all(weight >= 0):
+        raise ValueError("weights must be one non-negative number per edge")
+    if src not in index.pos or dst not in index.pos:
+        raise ValueError(f"unknown node {src if src not in index.pos else dst}")
+    path = dijkstra_path(index.indptr, index.indices, index.edge_ids, weight, index.pos[src], index.pos[dst])
+    if not len(path):
+        raise ValueError(f"no path from {src} to {dst}")
+    return index.nodes[path].tolist()
 
 
 def route_weights(index: RoadIndex, rng: np.random.Generator) -> np.ndarray:
@@ -186,6 +213,7 @@ def make_trips(route: Route, service_id: str, starts_by_direction: list[list[int
     n_buses = 0
     trips = []
     n_dirs = len(route.patterns)
+    factors = [round(congestion_factor(h, weekend), 2) for h in range(24)]
     run_s = [sum(p.segment_run_s) for p in route.patterns]
     dwell_s = [DWELL_ALLOWANCE_S * (len(p.stop_ids) - 1) for p in route.patterns]
     for start, direction, k in raw:
@@ -194,7 +222,7 @@ def make_trips(route: Route, service_id: str, starts_by_direction: list[list[int
             _, bus = heapq.heappop(at)
         else:
             bus, n_buses = n_buses, n_buses + 1
-        factor = round(congestion_factor((start // 3600) % 24, weekend), 2)
+        factor = factors[(start // 3600) % 24]
         trip = Trip(
             trip_id=f"{route.route_id}-{service_id}-{direction}-{k:03d}",
             route_id=route.route_id,
