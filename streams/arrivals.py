@@ -13,8 +13,6 @@ less ``approach_m``; its *departure* is when it passed the stop's distance plus
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 import numpy as np
 
@@ -47,7 +45,7 @@ class StopDeparture(msgspec.Struct, frozen=True, tag="stop.departure/1", tag_fie
     stop_index: int  #: 0-based position of the stop in the trip
     ts: float  #: time left, epoch seconds UTC
     scheduled_ts: float  #: scheduled departure, epoch seconds UTC
-    dwell_s: float  #: departure minus arrival, seconds (NaN when the arrival was not seen)
+    dwell_s: float | None  #: departure minus arrival, seconds (None when the arrival was not seen)
 
 
 def crossing_times(ts0: float, dist0_m: float, ts1: float, dist1_m: float,
@@ -83,8 +81,3 @@ def passed_between(stop_dist_m: np.ndarray, dist0_m: float, dist1_m: float, offs
     lo = int(np.searchsorted(marks, dist0_m, side="right"))
     hi = int(np.searchsorted(marks, dist1_m, side="right"))
     return np.arange(lo, hi)
-
-
-def dwell_s(arrival_ts: float | None, departure_ts: float) -> float:
-    """Dwell at a stop, seconds; NaN when the arrival was not observed."""
-    return math.nan if arrival_ts is None else max(0.0, departure_ts - arrival_ts)

@@ -57,9 +57,9 @@ class VehicleState(msgspec.Struct):
 
     vehicle_id: str
     block_id: str | None = None  #: block assignment, when the AVL source gives one
-    last_ts: float = -math.inf  #: time of the last accepted fix
-    last_x_m: float = math.nan
-    last_y_m: float = math.nan
+    last_ts: float = 0.0  #: time of the last accepted fix (0: none yet)
+    last_x_m: float = 0.0  #: where it was, metres in the feed's projection
+    last_y_m: float = 0.0
     trip_id: str | None = None
     day_ts: float = 0.0  #: epoch seconds of the current trip's service day start
     dist_m: float = 0.0  #: distance along the trip's shape at ``dist_ts``
@@ -145,7 +145,7 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
     """
     ids = candidate_trips(feed, fix, state) if trip_ids is None else trip_ids
     motion = None
-    if math.isfinite(state.last_ts) and fix.ts - state.last_ts < 300.0:
+    if state.last_ts > 0.0 and fix.ts - state.last_ts < 300.0:
         dx, dy = x_m - state.last_x_m, y_m - state.last_y_m
         if math.hypot(dx, dy) > 30.0:
             motion = math.degrees(math.atan2(dx, dy)) % 360.0
@@ -300,7 +300,7 @@ def _emit_stops(state: VehicleState, trip: Trip, ts0: float, d0: float, ts1: flo
             events.append(StopDeparture(
                 state.vehicle_id, trip.route_id, trip.trip_id, trip.direction_id, trip.stop_ids[i],
                 int(trip.stop_sequence[i]), int(i), float(t), state.day_ts + float(trip.departure_s[i]),
-                math.nan if arr is None else max(0.0, float(t) - arr)))
+                None if arr is None else max(0.0, float(t) - arr)))
         state.next_departure = int(idx[-1]) + 1
     # arrivals and departures of several stops passed in one gap, in time order
     events[start:] = sorted(events[start:], key=lambda e: (e.ts, isinstance(e, StopDeparture)))

@@ -188,9 +188,9 @@ def learn_segment(tt: TravelTimes, from_stop: str, to_stop: str, done_ts: float,
     tt.last[key] = (done_ts, seconds)
 
 
-def learn_dwell(tt: TravelTimes, stop_id: str, dwell: float, params: PredictParams) -> None:
-    """Smooth a measured dwell into the stop's dwell estimate."""
-    if not math.isfinite(dwell):
+def learn_dwell(tt: TravelTimes, stop_id: str, dwell: float | None, params: PredictParams) -> None:
+    """Smooth a measured dwell into the stop's dwell estimate (None: not measured, ignored)."""
+    if dwell is None or not math.isfinite(dwell):
         return
     old = tt.dwell_s.get(stop_id)
     tt.dwell_s[stop_id] = dwell if old is None else old + params.dwell_alpha * (dwell - old)

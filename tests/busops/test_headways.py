@@ -90,3 +90,14 @@ def test_pipeline_bunching_with_holding_advice(tiny_feed):
     state = res.states["R1"]
     back = msgspec.json.decode(msgspec.json.encode(state), type=RouteState)
     assert msgspec.json.encode(back) == msgspec.json.encode(state)
+
+
+def test_events_and_fresh_state_survive_json(tiny_feed):
+    from streams.arrivals import StopDeparture
+    from streams.bus_pipeline import Event
+    from streams.matching import VehicleState
+
+    dep = StopDeparture("v", "R1", "E1", 0, "B", 20, 1, 100.0, 90.0, None)
+    assert msgspec.json.decode(msgspec.json.encode([dep]), type=list[Event]) == [dep]
+    fresh = VehicleState("v")
+    assert msgspec.json.decode(msgspec.json.encode(fresh), type=VehicleState) == fresh
