@@ -164,7 +164,24 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
                     learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
         if matched:
             events.extend(_predict(state, vs, fix.ts, model))
+        if state.fixes % 2000 == 0:
+            forget_vehicles(state, fix.ts - VEHICLE_FORGET_S)
     return state, events
+
+
+#: a vehicle silent on the route for this long is dropped from the route's state, seconds.
+VEHICLE_FORGET_S = 3 * 3600.0
+
+
+def forget_vehicles(state: RouteState, before_ts: float) -> list[str]:
+    """Drop vehicles whose last fix is older than ``before_ts`` (gone to another route, or home)."""
+    gone = [v for v, vs in state.vehicles.items() if vs.last_ts < before_ts]
+    for v in gone:
+        del state.vehicles[v]
+        state.last_arrival.pop(v, None)
+        state.predicted.pop(v, None)
+        state.predicted_at.pop(v, None)
+    return gone
 
 
 def _on_arrival(state: RouteState, ev: StopArrival, model: RouteModel) -> list[Event]:

@@ -299,7 +299,7 @@ def load_feed(folder: str | Path, timezone: str | None = None) -> Feed:
     times = _read_stop_times(folder, stops, trip_rows)
     shapes = _read_shapes(folder, lat0, lon0)
     calendar = _read_calendar(folder)
-    trips = _build_trips(trip_rows, times, stops, shapes)
+    trips = _build_trips(trip_rows, times, stops, shapes, (lat0, lon0))
     feed = Feed(tz, lat0, lon0, stops, routes, trips, shapes, calendar)
     for trip in trips.values():
         feed.trips_by_route.setdefault(trip.route_id, []).append(trip.trip_id)
@@ -514,7 +514,7 @@ def stop_distances(shape: Shape, xy: list[tuple[float, float]], slack_m: float =
     return out
 
 
-def _build_trips(trip_rows, times, stops, shapes) -> dict[str, Trip]:
+def _build_trips(trip_rows, times, stops, shapes, origin: tuple[float, float]) -> dict[str, Trip]:
     trips: dict[str, Trip] = {}
     dist_cache: dict[tuple, np.ndarray] = {}
     for tid, rec in trip_rows.items():
@@ -529,7 +529,9 @@ def _build_trips(trip_rows, times, stops, shapes) -> dict[str, Trip]:
                 log.warning("trip %s: shape %s not in shapes.txt; built from stops", tid, shape_id)
             shape_id = "stops:" + "|".join(stop_ids)
             if shape_id not in shapes:
-                shapes[shape_id] = _shape_from_stops(shape_id, [stops[s] for s in stop_ids])
+                seq = [stops[s] for s in stop_ids]
+                shapes[shape_id] = make_shape(shape_id, np.array([p.lat for p in seq]),
+                                              np.array([p.lon for p in seq]), origin[0], origin[1])
         key = (shape_id, stop_ids)
         if key not in dist_cache:
             dist_cache[key] = stop_distances(shapes[shape_id], [(stops[s].x_m, stops[s].y_m) for s in stop_ids])
@@ -544,20 +546,6 @@ def _build_trips(trip_rows, times, stops, shapes) -> dict[str, Trip]:
             stop_sequence=np.array([s[0] for s in st], dtype=np.int64),
             arrival_s=arr, departure_s=dep, dist_m=dist, timepoint=np.array([s[4] for s in st], dtype=bool))
     return trips
-
-
-def _shape_from_stops(shape_id: str, seq: list[Stop]) -> Shape:
-    x = np.array([s.x_m for s in seq])
-    y = np.array([s.y_m for s in seq])
-    keep = np.ones(len(x), dtype=bool)
-    keep[1:] = np.hypot(np.diff(x), np.diff(y)) > 1e-6
-    x, y = x[keep], y[keep]
-    lat = np.array([s.lat for s in seq])[keep]
-    lon = np.array([s.lon for s in seq])[keep]
-    if len(x) == 1:
-        x, y, lat, lon = np.r_[x, x + 1e-3], np.r_[y, y], np.r_[lat, lat], np.r_[lon, lon]
-    cum = np.r_[0.0, np.cumsum(np.hypot(np.diff(x), np.diff(y)))]
-    return Shape(shape_id, x, y, cum, lat, lon)
 
 
 def _fill_times(arr: np.ndarray, dep: np.ndarray, dist: np.ndarray, tid: str):

@@ -101,3 +101,12 @@ def test_events_and_fresh_state_survive_json(tiny_feed):
     assert msgspec.json.decode(msgspec.json.encode([dep]), type=list[Event]) == [dep]
     fresh = VehicleState("v")
     assert msgspec.json.decode(msgspec.json.encode(fresh), type=VehicleState) == fresh
+
+
+def test_silent_vehicles_are_forgotten(tiny_feed):
+    from streams.bus_pipeline import forget_vehicles
+
+    res = run(tiny_feed, _bus("a", at(8, 6), at(8, 13)) + _bus("b", at(8, 10), at(8, 17)))
+    state = res.states["R1"]
+    assert forget_vehicles(state, at(8, 15)) == ["a"]  # a's last fix was 08:13
+    assert set(state.vehicles) == {"b"} and "a" not in state.last_arrival
