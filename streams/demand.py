@@ -164,6 +164,46 @@ def _parse_ts(text: str) -> float:
     return when.timestamp()
 
 
+def read_recorded(path: str | Path, topic: str, kind: type) -> list:
+    """Events of one topic from a ``topis simulate --record`` recording (JSON lines of wire batches).
+
+    Raises
+    ------
+    TapFileError
+        A line that is not a recorded message, or a value that is not a ``kind`` batch.
+    """
+    from topis.sim.recording import RecordingError, read
+    from topis.wire import WireError, decode
+
+    out: list = []
+    try:
+        for m in read(path):
+            if m.topic == topic:
+                out += decode(m.value, kind).events
+    except (RecordingError, WireError) as exc:
+        raise TapFileError(f"{path}: {exc}") from exc
+    return out
+
+
+def is_recording(path: str | Path) -> bool:
+    """Whether a file is a JSON-lines recording (its first non-blank byte is ``{``); any file type may be asked."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"{")
+
+
+def read_taps(path: str | Path) -> list[CardTap]:
+    """Taps from a CSV (:func:`read_taps_csv`) or a simulator recording (its ``card.taps`` topic)."""
+    from topis.wire import TapBatch
+
+    path = Path(path)
+    if not path.is_file():
+        raise TapFileError(f"{path}: no such file")
+    if is_recording(path):
+        return read_recorded(path, "card.taps", TapBatch)
+    return read_taps_csv(path)
+
+
 def read_taps_csv(path: str | Path) -> list[CardTap]:
     """Read taps from CSV with columns ``card_hash, direction, route_id, vehicle_id, stop_id, ts``.
 

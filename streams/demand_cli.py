@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 EXAMPLE = """\b
 Examples:
     topis demand --taps taps.csv --gtfs ../shared/data/avl/wmata_transitclock_2016/gtfs/S2 --out demand/
-    topis demand --taps taps.csv --city-seed 1 --city-scale 1 --zones city --out demand/
+    topis demand --taps morning.jsonl --city-seed 1 --city-scale 1 --zones city --out demand/
 """
 
 
@@ -113,7 +113,7 @@ def _write_outputs(res, zones, out: Path) -> dict[str, int]:
 @click.command(epilog=EXAMPLE)
 @click.option("--taps", "taps_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Card taps CSV: card_hash,direction(on/off),route_id,vehicle_id,stop_id,ts "
-                   "(epoch seconds or ISO 8601 with offset)[,fare_class].")
+                   "(epoch seconds or ISO 8601 with offset)[,fare_class]; or a `topis simulate --record` file.")
 @click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="GTFS feed folder giving the routes' stop patterns and stop positions.")
 @click.option("--city-seed", type=int, help="Use the demo city of this seed as the route model instead of --gtfs.")
@@ -143,7 +143,7 @@ def demand(taps_path: Path, gtfs: Path | None, city_seed: int | None, city_scale
     patterns, city = _patterns(gtfs, city_seed, city_scale)
     zones = _zones(zones_spec, patterns, city)
     try:
-        taps = dm.read_taps_csv(taps_path)
+        taps = dm.read_taps(taps_path)
     except dm.TapFileError as exc:
         raise click.BadParameter(str(exc), param_hint="--taps") from exc
     if not taps:

@@ -17,7 +17,7 @@ EXAMPLE = """\b
 Examples:
     topis linkspeeds --avl ../shared/data/avl/wmata_transitclock_2016/traces/5A_8062.csv \\
         --gtfs ../shared/data/avl/wmata_transitclock_2016/gtfs/5A --out 5A_speeds.csv
-    topis linkspeeds --avl fixes.csv --city-seed 1 --out city_speeds.csv
+    topis linkspeeds --avl morning.jsonl --city-seed 1 --out city_speeds.csv
     topis linkspeeds --avl fixes.csv --links links.csv --bin-min 15 --out speeds.csv
 """
 
@@ -67,9 +67,21 @@ def _network(gtfs: Path | None, city_seed: int | None, city_scale: float, links_
     return read_links_csv(links_csv), [], "UTC"
 
 
+def _read_positions(path: Path, tz):
+    """Fixes from an AVL file, or from the ``bus.positions`` topic of a simulator recording."""
+    from streams.avl_files import read_avl
+    from streams.demand import is_recording, read_recorded
+    from topis.wire import PositionBatch
+
+    if is_recording(path):
+        return read_recorded(path, "bus.positions", PositionBatch)
+    return read_avl(path, tz)
+
+
 @click.command(epilog=EXAMPLE)
 @click.option("--avl", "avl", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Bus positions: canonical CSV, TheTransitClock CSV or GTFS-rt VehiclePositions file.")
+              help="Bus positions: canonical CSV, TheTransitClock CSV, GTFS-rt VehiclePositions file, "
+                   "or a `topis simulate --record` file.")
 @click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="GTFS feed: its shapes cut at stops are the links.")
 @click.option("--city-seed", type=int, help="Use the road links of the demo city of this seed.")
@@ -93,7 +105,8 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
     from tqdm import tqdm
 
     from streams import linkspeeds as ls
-    from streams.avl_files import AvlFormatError, read_avl
+    from streams.avl_files import AvlFormatError
+    from streams.demand import TapFileError
 
     links, stops, tz = _network(gtfs, city_seed, city_scale, links_csv)
     try:
@@ -101,8 +114,8 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--links") from exc
     try:
-        fixes = sorted(read_avl(avl, tz), key=lambda f: f.ts)
-    except AvlFormatError as exc:
+        fixes = sorted(_read_positions(avl, tz), key=lambda f: f.ts)
+    except (AvlFormatError, TapFileError) as exc:
         raise click.BadParameter(str(exc), param_hint="--avl") from exc
     if not fixes:
         raise click.BadParameter(f"{avl}: no positions", param_hint="--avl")

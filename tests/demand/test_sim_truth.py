@@ -86,3 +86,39 @@ def test_link_speeds_match_simulated_running_speeds(sim_hour):
     assert 0.95 < np.median(ratio) < 1.05
     assert np.percentile(ratio, 10) > 0.85 and np.percentile(ratio, 90) < 1.15
     assert state.pairs_dropped.get("frozen_position", 0) > 0  # the simulator has a frozen unit
+
+
+def test_commands_read_a_simulator_recording(sim_hour, tmp_path):
+    from click.testing import CliRunner
+
+    from streams.demand_cli import demand as demand_cmd
+    from streams.linkspeeds_cli import linkspeeds as linkspeeds_cmd
+    from topis.sim.recording import Recorder
+
+    city, now_ts, taps, _, fixes = sim_hour
+    rec = tmp_path / "hour.jsonl"
+    with Recorder(rec) as r:
+        for topic, events in (("card.taps", taps), ("bus.positions", fixes)):
+            by_key = {}
+            for e in events:
+                by_key.setdefault(e.route_id, []).append(e)
+            r.write(topic, by_key)
+    res = CliRunner().invoke(demand_cmd, ["--taps", str(rec), "--city-seed", "3", "--city-scale", "0.2",
+                                          "--zones", "city", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    direct = demand.run_batch(taps, RoutePatterns.from_city(city), now_ts)
+    n_rides = sum(direct.card_state.rides_by_method.values())
+    assert f"{len(taps):,} taps -> {n_rides:,} rides, {len(direct.journeys):,} journeys" in res.output
+    import csv
+
+    def total(name):
+        with open(tmp_path / "d" / name, newline="") as fh:
+            return sum(float(r["trips_pax"]) for r in csv.DictReader(fh))
+
+    # every demo-city stop has a district, so the zone OD holds every journey of the stop OD
+    assert total("od_zones.csv") == pytest.approx(total("od_stops.csv"), rel=1e-4)
+    assert total("od_stops.csv") == pytest.approx(direct.od_counts.journeys, rel=1e-4)
+    res = CliRunner().invoke(linkspeeds_cmd, ["--avl", str(rec), "--city-seed", "3", "--city-scale", "0.2",
+                                              "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert f"{len(fixes):,} fixes" in res.output
