@@ -11,7 +11,8 @@ Three formats:
   feed's time zone (WMATA: America/New_York). ``assignmentType`` ``ROUTE_ID``
   gives the route, ``TRIP_ID`` the trip and ``BLOCK_ID`` the block
   (``BusPosition.block_id``).
-* **GTFS-realtime VehiclePositions** — a binary ``FeedMessage`` file.
+* **GTFS-realtime VehiclePositions** — a binary ``FeedMessage`` file, or a
+  folder of ``*.pb`` snapshots.
 
 A malformed row raises :class:`AvlFormatError` naming the line and the reason,
 or, with ``errors="skip"``, is logged, counted in :class:`ReadReport` and skipped.
@@ -201,10 +202,26 @@ def read_gtfs_rt(path: str | Path, report: ReadReport | None = None) -> list[Bus
     return out
 
 
+def read_gtfs_rt_folder(folder: str | Path, report: ReadReport | None = None) -> list[BusPosition]:
+    """Read every ``*.pb`` FeedMessage snapshot in a folder (an archive of a live feed).
+
+    A vehicle's fix repeated in consecutive snapshots is kept once.
+    """
+    seen: set[tuple[str, float]] = set()
+    out = []
+    for path in sorted(Path(folder).glob("*.pb")):
+        for p in read_gtfs_rt(path, report):
+            if (p.vehicle_id, p.ts) not in seen:
+                seen.add((p.vehicle_id, p.ts))
+                out.append(p)
+    out.sort(key=lambda p: p.ts)
+    return out
+
+
 def sniff_format(path: str | Path) -> str:
-    """``"gtfs-rt"``, ``"transitclock"`` or ``"canonical"`` from a file's name and header."""
+    """``"gtfs-rt"`` (a ``.pb`` file or a folder of them), ``"transitclock"`` or ``"canonical"``."""
     path = Path(path)
-    if path.suffix.lower() in (".pb", ".pbf", ".bin"):
+    if path.is_dir() or path.suffix.lower() in (".pb", ".pbf", ".bin"):
         return "gtfs-rt"
     with path.open(encoding="utf-8-sig", errors="replace") as fh:
         header = fh.readline()
@@ -221,7 +238,7 @@ def read_avl(path: str | Path, tz: ZoneInfo | str = "UTC", errors: Literal["rais
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     kind = sniff_format(path)
     if kind == "gtfs-rt":
-        return read_gtfs_rt(path, report)
+        return read_gtfs_rt_folder(path, report) if Path(path).is_dir() else read_gtfs_rt(path, report)
     if kind == "transitclock":
         return read_transitclock_csv(path, zone, errors, report)
     return read_canonical_csv(path, errors, report, zone)

@@ -47,8 +47,9 @@ def _replay(feed, fixes, blocks, method: str):
 @click.command()
 @click.option("--gtfs", "gtfs", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="GTFS feed folder of the trace's routes.")
-@click.option("--avl", "avl", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="AVL trace: canonical CSV, TheTransitClock CSV or GTFS-rt VehiclePositions file.")
+@click.option("--avl", "avl", required=True, type=click.Path(exists=True, path_type=Path),
+              help="AVL trace: canonical CSV, TheTransitClock CSV, or GTFS-rt VehiclePositions file "
+                   "(or a folder of .pb snapshots).")
 @click.option("--predictions", "predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Predictions to score; default: topis's own, made by replaying the trace.")
 @click.option("--format", "fmt", type=click.Choice(["topis", "transitclock"]), default="topis", show_default=True,

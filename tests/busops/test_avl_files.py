@@ -87,6 +87,10 @@ def test_gtfs_realtime_vehicle_positions(tmp_path):
     assert fixes[0].speed_kph == pytest.approx(36.0) and fixes[0].trip_id == "E1" and fixes[0].route_id == "R1"
     assert report.bad_rows == 1
     assert len(read_avl(path)) == 2
+    (tmp_path / "archive").mkdir()
+    for name in ("0001.pb", "0002.pb"):  # the same snapshot twice: each fix once
+        (tmp_path / "archive" / name).write_bytes(path.read_bytes())
+    assert [f.vehicle_id for f in read_avl(tmp_path / "archive")] == ["bus0", "bus1"]
     path.write_bytes(b"\xff\xff not protobuf")
     with pytest.raises(AvlFormatError, match="not a GTFS-realtime"):
         read_gtfs_rt(path)
