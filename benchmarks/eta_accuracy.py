@@ -11,12 +11,14 @@ Run: ``.venv/bin/python -m benchmarks.eta_accuracy`` (about 2-3 minutes).
    also predicted from fixes before the trace starts (08:20-08:23); those are
    left out, since topis never saw those fixes.
 
-   Fairness: neither side has history of previous days in this comparison's
-   data for topis; topis starts from the GTFS schedule's running times (its
-   no-history fallback, as TheTransitClock falls back to schedule-derived travel
-   times), while TheTransitClock's database held whatever travel times it had
-   when the predictions were made. "topis (TheTransitClock Kalman)" is topis
-   run with TheTransitClock's exact filter and no topis additions.
+   Fairness: topis sees nothing but the trace, so until it has observed a
+   segment its segment times are the GTFS schedule's: its equivalent of
+   TheTransitClock's schedule-based fallback. TheTransitClock's predictions were
+   made with whatever its database held at the time (travel times from earlier
+   days or derived from the schedule; ``schedBasedPred`` is 0 on every row).
+   Both are scored by the same code, against the same ground truth, at the same
+   fixes and stops. "topis (TheTransitClock Kalman)" is topis's own pipeline
+   with TheTransitClock's exact filter and none of topis's additions.
 2. 3T and 5A traces: topis only (no peer predictions published).
 3. Demo city vs the simulator's ground truth (``topis.sim``): 8 routes for 45
    minutes of a weekday morning; ETA bucket score, stop arrival times vs true
