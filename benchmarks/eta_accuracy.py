@@ -9,7 +9,9 @@ Run: ``.venv/bin/python -m benchmarks.eta_accuracy`` (about 2-3 minutes).
    a TheTransitClock prediction is kept when its ``avlTime`` is a fix of the
    trace and topis made a prediction for that stop at that fix. TheTransitClock
    also predicted from fixes before the trace starts (08:20-08:23); those are
-   left out, since topis never saw those fixes.
+   left out, since topis never saw those fixes. The export's ``isArrival``
+   column is a bit field dumped as text ("00000000"/"10000000"), and there is
+   one row per stop per fix, so every row is scored as that stop's arrival.
 
    Fairness: topis sees nothing but the trace, so until it has observed a
    segment its segment times are the GTFS schedule's: its equivalent of
