@@ -77,3 +77,37 @@ def test_random_day_loads_and_od(seed):
     n_on = sum(t.direction == "on" for t in taps)
     assert sum(c.boardings_pax for c in boardings.stop_hour_counts(rs)) == n_on
     assert {c.hour_local for c in boardings.stop_hour_counts(rs)} <= {local_hour(T0), local_hour(T0) + 1}
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_random_day_invariants(seed):
+    """Shares sum to one, loads are never negative, every boarding is one ride, OD sums to journeys."""
+    rng = np.random.default_rng(seed)
+    model = city()
+    taps = []
+    for r in range(80):
+        bus, b = int(rng.integers(0, 3)), int(rng.integers(0, N - 1))
+        a = int(rng.integers(b + 1, N))
+        t_b = T0 + bus * 1200 + b * 120 + float(rng.uniform(0, 3600 * 4)) // 3600 * 3600
+        taps.append(tap(f"k{r % 30}", "on", "A", f"bus{bus}", f"A{b + 1}", t_b))
+        if rng.random() < 0.6:
+            taps.append(tap(f"k{r % 30}", "off", "A", f"bus{bus}", f"A{a + 1}", t_b + (a - b) * 120))
+    rs = boardings.RouteTapState("A")
+    _, located = boardings.advance(rs, taps, model)
+    cs = od.CardLinkState()
+    out = od.advance(cs, located, model)[1]
+    tail = od.expire(cs, math.inf, model)[1]
+    rides, journeys = out.rides + tail.rides, out.journeys + tail.journeys
+    assert len(rides) + cs.repeated_taps >= sum(t.direction == "on" for t in taps) >= len(rides)
+    for r in rides:
+        total = sum(a.share for a in r.alightings)
+        assert total == pytest.approx(1.0) if r.alightings else r.alight_method == "none"
+        assert r.alight_ts >= r.board_ts
+    assert sum(len(j.rides) for j in journeys) == len(rides)
+    ls = loads.advance(loads.RouteLoadState("A"), rides, model)[0]
+    for run in ls.runs.values():
+        assert min(run.load_pax) >= 0
+    counts = od.accumulate(od.ODCounts(), journeys)
+    m = od.od_matrix(counts, range(24))
+    assert m.total_pax() == pytest.approx(counts.journeys)
+    assert counts.journeys + counts.unknown_destination == len(journeys)
