@@ -108,7 +108,7 @@ class OwlInput(msgspec.Struct, frozen=True, tag="demand.owl/1", tag_field="schem
     stop_od: ODMatrix
     zone_od: ODMatrix | None  #: None when no stop→zone mapping was given
     journeys: int  #: night journeys behind the matrices (with a known destination)
-    inferred_alighting_share: float  #: share of rides with an inferred alighting, over all journeys counted (every hour)
+    inferred_alighting_share: float  #: share of the night journeys' rides whose alighting was inferred
 
 
 _ENCODER = msgspec.json.Encoder()

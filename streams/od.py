@@ -295,6 +295,8 @@ class ODCounts(msgspec.Struct):
     unknown_destination: int = 0  #: journeys whose last alighting could not be placed
     rides: int = 0  #: rides in the counted journeys
     inferred_rides: int = 0  #: of which with a chained or distributed alighting
+    #: local hour of the journey start -> [rides, inferred rides] of the counted journeys
+    rides_by_hour: dict[int, list[int]] = msgspec.field(default_factory=dict)
 
 
 def accumulate(od: ODCounts, journeys: Iterable[Journey]) -> ODCounts:
@@ -304,10 +306,15 @@ def accumulate(od: ODCounts, journeys: Iterable[Journey]) -> ODCounts:
         if not last.alightings:
             od.unknown_destination += 1
             continue
+        hour = local_hour(j.start_ts)
+        inferred = sum(r.alight_method in ("chain", "distribution") for r in j.rides)
         od.journeys += 1
         od.rides += len(j.rides)
-        od.inferred_rides += sum(r.alight_method in ("chain", "distribution") for r in j.rides)
-        by_o = od.trips_pax.setdefault(local_hour(j.start_ts), {}).setdefault(j.origin_stop_id, {})
+        od.inferred_rides += inferred
+        per_hour = od.rides_by_hour.setdefault(hour, [0, 0])
+        per_hour[0] += len(j.rides)
+        per_hour[1] += inferred
+        by_o = od.trips_pax.setdefault(hour, {}).setdefault(j.origin_stop_id, {})
         for a in last.alightings:
             by_o[a.stop_id] = by_o.get(a.stop_id, 0.0) + a.share
     return od
@@ -325,6 +332,10 @@ def merge(a: ODCounts, b: ODCounts) -> ODCounts:
     out.unknown_destination += b.unknown_destination
     out.rides += b.rides
     out.inferred_rides += b.inferred_rides
+    for hour, (n, k) in b.rides_by_hour.items():
+        per_hour = out.rides_by_hour.setdefault(hour, [0, 0])
+        per_hour[0] += n
+        per_hour[1] += k
     return out
 
 
@@ -378,7 +389,9 @@ def owl_input(
     """Night OD (journeys starting 00:00–04:59 local by default) for the Owl planner."""
     hours = list(night_hours_local)
     stop_od = od_matrix(od, hours)
-    share = od.inferred_rides / od.rides if od.rides else 0.0
+    n_rides = sum(od.rides_by_hour.get(h, (0, 0))[0] for h in hours)
+    n_inferred = sum(od.rides_by_hour.get(h, (0, 0))[1] for h in hours)
+    share = n_inferred / n_rides if n_rides else 0.0
     return OwlInput(
         generated_at_ts=now_ts,
         stop_od=stop_od,

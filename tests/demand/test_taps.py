@@ -235,6 +235,8 @@ def test_owl_night_od_and_roundtrip():
     assert owl.stop_od.ids == ["A4", "A5"] and owl.stop_od.trips_pax == [1.0]
     assert owl.zone_od.ids == ["mid"] and owl.zone_od.to_dense().tolist() == [[1.0]]
     assert owl.journeys == 1
+    assert owl.inferred_alighting_share == 0.0  # the night ride was tapped off; the day's c3/c4 do not count
+    assert od.owl_input(counts, night, night_hours_local=[8]).inferred_alighting_share == pytest.approx(2 / 8)
     assert decode(encode(owl)) == owl
     assert isinstance(decode(encode(owl)), OwlInput)
 
