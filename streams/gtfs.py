@@ -368,13 +368,22 @@ def _read_stop_times(folder: Path, stops, trip_rows) -> dict[str, list[tuple]]:
     i_a, i_d = header.index("arrival_time"), header.index("departure_time")
     i_tp = _col(header, "timepoint")
     out: dict[str, list[tuple]] = {}
+    parsed: dict[str, float] = {"": math.nan}  # a feed repeats the same few thousand times
+
+    def seconds(text: str) -> float:
+        value = parsed.get(text)
+        if value is None:
+            value = parsed[text] = parse_gtfs_time(text)
+        return value
+
     for n, row in enumerate(rows, start=2):
         try:
             tid, sid = row[i_t], row[i_s]
             seq = int(row[i_q])
-            arr_txt, dep_txt = row[i_a].strip(), row[i_d].strip()
-            arr = parse_gtfs_time(arr_txt) if arr_txt else math.nan
-            dep = parse_gtfs_time(dep_txt) if dep_txt else arr
+            arr = seconds(row[i_a].strip())
+            dep = seconds(row[i_d].strip())
+            if math.isnan(dep):
+                dep = arr
             if math.isnan(arr):
                 arr = dep
             tp = (row[i_tp].strip() != "0") if i_tp is not None and i_tp < len(row) and row[i_tp].strip() else \

@@ -77,3 +77,16 @@ def test_wmata_feeds_load(wmata):
         for trip in feed.trips.values():
             assert np.all(np.diff(trip.dist_m) >= 0)
             assert trip.dist_m[-1] <= feed.shapes[trip.shape_id].length_m + 1e-6
+
+
+def test_blank_times_interpolated_on_distance(tmp_path):
+    folder = write_feed(tmp_path / "blank")
+    lines = (folder / "stop_times.txt").read_text().splitlines()
+    # E1's stops B, C, D (rows 3-5) lose their times: they are not timepoints
+    for i in (2, 3, 4):
+        trip, _, _, stop, seq, _ = lines[i].split(",")
+        lines[i] = f"{trip},,,{stop},{seq},0"
+    (folder / "stop_times.txt").write_text("\n".join(lines) + "\n")
+    trip = load_feed(folder).trips["E1"]
+    np.testing.assert_allclose(trip.arrival_s - trip.arrival_s[0], [0, 100, 200, 300, 400], atol=0.2)
+    assert list(trip.timepoint) == [True, False, False, False, True]
