@@ -142,6 +142,10 @@ class Feed:
     calendar: Calendar
     trips_by_route: dict[str, list[str]] = field(default_factory=dict)
     trips_by_block: dict[str, list[str]] = field(default_factory=dict)
+    trips_by_shape: dict[str, list[str]] = field(default_factory=dict)
+    #: shape ids and their bounding boxes (xmin, ymin, xmax, ymax), metres, for a quick "which shapes pass near"
+    _shape_ids: list[str] = field(default_factory=list, repr=False)
+    _shape_boxes: np.ndarray = field(default_factory=lambda: np.empty((0, 4)), repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -150,6 +154,17 @@ class Feed:
     def project(self, lat: float, lon: float) -> tuple[float, float]:
         """WGS84 degrees → local metres (x east, y north) around the feed's origin."""
         return _project(lat, lon, self.origin_lat, self.origin_lon)
+
+    def shapes_near(self, x_m: float, y_m: float, margin_m: float) -> list[str]:
+        """Ids of shapes whose bounding box, grown by ``margin_m``, holds the point."""
+        if len(self._shape_ids) != len(self.shapes):
+            self._shape_ids = list(self.shapes)
+            self._shape_boxes = np.array([(sh.x_m.min(), sh.y_m.min(), sh.x_m.max(), sh.y_m.max())
+                                          for sh in self.shapes.values()]).reshape(-1, 4)
+        b = self._shape_boxes
+        hit = (b[:, 0] - margin_m <= x_m) & (x_m <= b[:, 2] + margin_m) & \
+              (b[:, 1] - margin_m <= y_m) & (y_m <= b[:, 3] + margin_m)
+        return [self._shape_ids[i] for i in np.flatnonzero(hit)]
 
     def service_day_start_ts(self, day: dt.date) -> float:
         """Epoch seconds of the service day's reference: local noon minus 12 h."""
@@ -303,6 +318,7 @@ def load_feed(folder: str | Path, timezone: str | None = None) -> Feed:
     feed = Feed(tz, lat0, lon0, stops, routes, trips, shapes, calendar)
     for trip in trips.values():
         feed.trips_by_route.setdefault(trip.route_id, []).append(trip.trip_id)
+        feed.trips_by_shape.setdefault(trip.shape_id, []).append(trip.trip_id)
         if trip.block_id:
             feed.trips_by_block.setdefault(trip.block_id, []).append(trip.trip_id)
     for ids in (*feed.trips_by_route.values(), *feed.trips_by_block.values()):

@@ -10,9 +10,10 @@ TheTransitClock-style matching, per vehicle, over explicit state
    little behind for GPS noise); the distance never decreases.
 3. A bus with no trip, or that left its trip's shape, is matched from scratch:
    every candidate trip (its block's when the block is known, else its route's,
-   else every trip in the feed) running around the fix time on an active service
-   day is scored by schedule deviation at the projected distance, plus a penalty
-   when the bus's heading or motion points against the shape. A bus waiting at
+   else every trip whose shape passes near) running around the fix time on an
+   active service day is scored by schedule deviation at the projected
+   distance, plus a penalty when the bus's heading or motion points against the
+   shape, less a bonus for the trip the unit says it is signed on to. A bus waiting at
    the start of a trip before its departure is on *layover* (no penalty).
 4. Stops passed between two fixes get arrival/departure times interpolated
    linearly in distance (:func:`streams.arrivals.crossing_times`).
@@ -84,6 +85,7 @@ class MatchParams:
     back_tolerance_m: float = 60.0  #: GPS noise allowed behind the last distance
     max_deviation_s: float = 3600.0  #: farthest from schedule a new match may be
     heading_penalty_s: float = 1800.0  #: cost added when heading opposes the shape
+    signed_trip_bonus_s: float = 600.0  #: cost taken off the trip the unit reports it is signed on to
     early_window_s: float = 2700.0  #: a trip is a candidate from this long before its start
     late_window_s: float = 3600.0  #: ... to this long after its scheduled end
     off_route_limit: int = 3  #: consecutive off-shape (or backward) fixes before the trip is dropped
@@ -126,15 +128,19 @@ def _passes(along: np.ndarray, off: np.ndarray, max_off: float) -> list[tuple[fl
     return out
 
 
-def candidate_trips(feed: Feed, fix: BusPosition, state: VehicleState) -> list[str]:
-    """Trip ids to consider for a fresh match: block's, else route's, else all."""
+def candidate_trips(feed: Feed, fix: BusPosition, state: VehicleState, x_m: float, y_m: float,
+                    max_offset_m: float) -> list[str]:
+    """Trip ids to consider for a fresh match: the block's, else the route's, else every trip whose
+    shape passes near the fix; always with the trip the unit is signed on to, if the feed has it."""
     if state.block_id and state.block_id in feed.trips_by_block:
-        return feed.trips_by_block[state.block_id]
-    if fix.trip_id and fix.trip_id in feed.trips:
-        return [fix.trip_id]
-    if fix.route_id and fix.route_id in feed.trips_by_route:
-        return feed.trips_by_route[fix.route_id]
-    return list(feed.trips)
+        ids = feed.trips_by_block[state.block_id]
+    elif fix.route_id and fix.route_id in feed.trips_by_route:
+        ids = feed.trips_by_route[fix.route_id]
+    else:
+        ids = [t for sid in feed.shapes_near(x_m, y_m, max_offset_m) for t in feed.trips_by_shape.get(sid, ())]
+    if fix.trip_id and fix.trip_id in feed.trips and fix.trip_id not in ids:
+        ids = [*ids, fix.trip_id]
+    return ids
 
 
 def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: VehicleState,
@@ -143,7 +149,7 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
 
     Cost = |schedule deviation| (0 while on layover before the start) + heading penalty.
     """
-    ids = candidate_trips(feed, fix, state) if trip_ids is None else trip_ids
+    ids = candidate_trips(feed, fix, state, x_m, y_m, params.max_offset_m) if trip_ids is None else trip_ids
     motion = None
     if state.last_ts > 0.0 and fix.ts - state.last_ts < 300.0:
         dx, dy = x_m - state.last_x_m, y_m - state.last_y_m
@@ -169,7 +175,8 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
             for dist, off in passes:
                 if dist > trip.dist_m[-1] + params.end_tolerance_m or dist < trip.dist_m[0] - 200.0:
                     continue
-                cand = _score(feed, trip, day_ts, dist, off, fix.ts, heading, params)
+                cand = _score(feed, trip, day_ts, dist, off, fix.ts, heading, params,
+                              signed=tid == fix.trip_id)
                 if best is None or cand.cost < best.cost:
                     best = cand
     if best is None or best.cost > params.max_deviation_s:
@@ -178,7 +185,7 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
 
 
 def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: float,
-           heading: float | None, params: MatchParams) -> Candidate:
+           heading: float | None, params: MatchParams, signed: bool = False) -> Candidate:
     start_ts = day_ts + trip.start_s
     layover = dist <= trip.dist_m[0] + params.first_depart_m and ts <= start_ts + 60.0
     if layover:
@@ -189,6 +196,8 @@ def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: f
         if _angle_diff(heading, shape_bearing_deg(feed.shapes[trip.shape_id], dist)) > 100.0:
             cost += params.heading_penalty_s
     cost += off  # tie-break towards the nearer shape
+    if signed:  # the unit says it is on this trip: believe it unless the schedule says otherwise
+        cost -= params.signed_trip_bonus_s
     return Candidate(trip, day_ts, dist, off, cost, layover)
 
 

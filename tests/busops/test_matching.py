@@ -123,3 +123,12 @@ def test_wrong_direction_is_corrected(tiny_feed, speed_mps):
     got = arrivals(events)
     assert got[("W1", "B")] == pytest.approx(at(8, 13, 20) + 500 / speed_mps, abs=0.01)
     assert not any(trip == "E2" and stop in "DE" for trip, stop in got)
+
+
+def test_signed_on_trip_is_preferred_but_not_blindly(tiny_feed):
+    # at C at 08:13:20 with no heading, E2 and W1 tie: the unit's own trip W1 wins
+    state, _ = replay(tiny_feed, [fix(1000.0, at(8, 13, 20), trip="W1")])
+    assert state.trip_id == "W1"
+    # signed on to E3 (due at C at 08:23:20) while the bus is at C at 08:03:20: E1 fits far better
+    state, _ = replay(tiny_feed, [fix(1000.0, at(8, 3, 20), trip="E3", heading=90.0)])
+    assert state.trip_id == "E1"
