@@ -288,3 +288,12 @@ def test_write_functions_return_counts(small, tmp_path):
     assert write_registry_csv(small, tmp_path / "r.csv") == len(small.registry)
     counts = write_gtfs(small, tmp_path / "g")
     assert counts["trips.txt"] == len(small.trips) and counts["routes.txt"] == len(small.routes)
+
+
+def test_cli_is_reachable_from_topis_and_refuses_foreign_folders(tmp_path):
+    from topis.cli import main
+
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    res = CliRunner().invoke(main, ["city", "export", "--out", str(tmp_path), "--scale", "0.2"])
+    assert res.exit_code == 2 and "does not look like a city export" in res.output
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
