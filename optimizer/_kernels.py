@@ -297,3 +297,14 @@ def _att_sum(cost, demand, transfer_min):
     if served == 0.0:
         return np.inf, unserved
     return total / served, unserved
+
+
+def warm_up() -> None:
+    """Load (or compile) the designer's kernels on a tiny input, so a timed search
+    does not spend its first seconds in Numba."""
+    tt = np.array([[0.0, 1.0], [1.0, 0.0]])
+    routes = np.array([[0, 1]], dtype=np.int64)
+    lengths = np.array([2], dtype=np.int64)
+    cost = np.empty((2, 2))
+    att_objective_padded(tt, routes, lengths, tt, 5.0, cost)
+    att_objective_extended(cost, tt, routes, lengths, 0, 0, 1, tt, 5.0)

@@ -75,7 +75,8 @@ def design_network(
     limits : RouteLimits
         Number of routes and node limits per route.
     seconds : float
-        Wall-clock budget, including candidate generation.
+        Wall-clock budget, including candidate generation and the initial set (not
+        the one-off loading of the Numba kernels).
     seed : int
         Random seed.
     max_iterations : int, optional
@@ -98,6 +99,7 @@ def design_network(
     optimizer.instance.InstanceError
         If the limits cannot be met.
     """
+    _kernels.warm_up()  # one-off JIT/cache loading is not part of the search budget
     started = time.perf_counter()
     check_limits(instance, limits.n_routes, limits.min_nodes, limits.max_nodes)
     pool = candidate_routes(instance, limits)
@@ -377,7 +379,20 @@ class _Search:
         return {r1: new_a, r2: new_b}
 
     def _replace(self):
-        r, _ = self._pick()
+        r, old = self._pick()
         # bias towards the best-valued candidates without excluding the rest
         k = int(len(self.pool) * self.rng.random() ** 2)
-        return {r: list(self.pool[k])}
+        route = list(self.pool[k])
+        # candidates are short (demand per minute ranks them); grow the new route to the
+        # old one's length at random ends so a long route is not swapped for a stub
+        while len(route) < len(old):
+            at_end = self.rng.random() < 0.5
+            options = [v for v in self.nbrs[route[-1] if at_end else route[0]] if v not in route]
+            if not options:
+                at_end = not at_end
+                options = [v for v in self.nbrs[route[-1] if at_end else route[0]] if v not in route]
+                if not options:
+                    break
+            v = self.rng.choice(options)
+            route = route + [v] if at_end else [v] + route
+        return {r: route}
