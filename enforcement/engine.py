@@ -159,6 +159,11 @@ class RuleBook:
     def hmac_key(self) -> bytes:
         return self.settings.hmac_key_bytes()
 
+    @cached_property
+    def one_off(self) -> dict[str, list[str]]:
+        """Registry plates by one-character wildcard, built on the first low-confidence unknown plate."""
+        return R.one_off_index(self.registry)
+
 
 @dataclass
 class EngineState:
@@ -271,6 +276,10 @@ def _process_one(state: EngineState, read: PlateRead, out: Outcome) -> None:
     rules = state.rules
     state.watermark_ts = max(state.watermark_ts, read.ts)
     vehicle = rules.registry.get(plate)
+    if vehicle is None and rules.settings.match_misreads and read.confidence < rules.settings.confidence_threshold:
+        match = R.resolve_misread(plate, rules.one_off)
+        if match is not None:  # judged as the registered vehicle; the case still needs a plate check
+            plate, vehicle = match, rules.registry[match]
     ev = Evidence(read.read_id, camera.camera_id, camera.lat, camera.lon, read.ts, float(read.confidence),
                   read.image_ref, read.plate)  # fmt: skip
     alerted = False

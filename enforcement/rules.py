@@ -224,6 +224,30 @@ def needs_plate_check(confidence: float, threshold: float) -> bool:
     return confidence < threshold
 
 
+def one_off_index(plates: Iterable[str]) -> dict[str, list[str]]:
+    """Index of plates by every one-character wildcard ("12가3?56" -> ["12가3456", ...])."""
+    index: dict[str, list[str]] = {}
+    for plate in plates:
+        for i in range(len(plate)):
+            index.setdefault(f"{plate[:i]}?{plate[i + 1:]}", []).append(plate)
+    return index
+
+
+def resolve_misread(text: str, index: Mapping[str, list[str]]) -> str | None:
+    """The one registered plate that differs from ``text`` in exactly one character, if there is exactly one.
+
+    ANPR misreads are mostly one wrong character (3↔8, 가↔거); a low-confidence
+    read of an unregistered plate with a single registered neighbour is most
+    likely that vehicle. Ambiguous (two or more neighbours) → None.
+    """
+    found: set[str] = set()
+    for i in range(len(text)):
+        found.update(index.get(f"{text[:i]}?{text[i + 1:]}", ()))
+        if len(found) > 1:
+            return None
+    return found.pop() if found else None
+
+
 # ---------------------------------------------------------------- plates, ids, fines
 
 

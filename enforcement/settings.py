@@ -58,6 +58,9 @@ class EnforcementSettings(BaseSettings):
     db_url: str | None = None
     #: reads below this confidence make a case that needs a manual plate check
     confidence_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    #: a low-confidence read of an unregistered plate one character away from exactly one
+    #: registered plate is judged as that vehicle (its case still needs a plate check)
+    match_misreads: bool = True
     #: a plate seen by a no-stopping camera for longer than this is a case
     no_stopping_min_s: float = Field(300.0, gt=0.0)
     #: two reads of a plate by a no-stopping camera further apart than this start a new stop

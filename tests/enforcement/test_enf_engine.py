@@ -251,3 +251,20 @@ def test_batch_boundaries_do_not_change_the_cases(rulebook, kst, raw, batch):
         for cid, c in out.cases.items():
             merged[cid] = c if cid not in merged else merged[cid].merged(c)
     assert merged == whole.cases
+
+
+def test_low_confidence_misread_is_matched_to_its_registered_vehicle(rulebook, kst, settings):
+    t = kst(*WED, 9)
+    reads = [read("BM1", t, plate="56다7891", conf=0.5, rid="bus"),  # a misread bus: exempt, no case
+             read("G1", t, plate="34나5679", conf=0.5, rid="g5"),  # a misread grade-5 truck: green-zone case
+             read("BM1", t, plate="56다7891", conf=0.9, rid="sure"),  # confident: taken as read (unregistered car)
+             read("S1A", t, plate="12가3455", conf=0.4, rid="in"), read("S1B", t + 60, rid="out")]  # fmt: skip
+    _, out = run(rulebook, reads)
+    got = {c.rule: (c.plate, [e.read_id for e in c.evidence], c.needs_plate_check) for c in out.cases.values()}
+    assert got == {"green_zone": ("34나5678", ["g5"], True), "bus_lane": ("56다7891", ["sure"], False),
+                   "section_speed": ("12가3456", ["in", "out"], True)}  # fmt: skip
+    assert out.cases[case_id("green_zone", "34나5678", "2026-03-04")].evidence[0].plate_text == "34나5679"
+    off = rulebook.__class__(rulebook.cameras, rulebook.registry, rulebook.holidays,
+                             settings.model_copy(update={"match_misreads": False}))  # fmt: skip
+    _, out = run(off, reads)
+    assert sorted(c.rule for c in out.cases.values()) == ["bus_lane", "bus_lane"]

@@ -183,3 +183,12 @@ def test_geometry_cameras_in_polygon_and_areas():
     assert R.area_of(outside, {"Jongno": square}) is None
     filled = R.with_areas({"in": inside, "out": outside}, {"Jongno": square})
     assert filled["in"].area == "Jongno" and filled["out"].area is None
+
+
+def test_resolve_misread_needs_exactly_one_neighbour():
+    index = R.one_off_index(["12가3456", "12가3457", "34나5678"])
+    assert R.resolve_misread("34나5679", index) == "34나5678"  # one digit off
+    assert R.resolve_misread("34너5678", index) == "34나5678"  # one syllable off
+    assert R.resolve_misread("12가3458", index) is None  # two neighbours: ambiguous
+    assert R.resolve_misread("34나5699", index) is None  # two characters off
+    assert R.resolve_misread("34나56789", index) is None  # another length
