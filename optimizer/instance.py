@@ -144,6 +144,13 @@ def load_csv(prefix: str | Path) -> Instance:
     if min(ids) < 1:
         raise InstanceError(f"{prefix}: node ids must be 1-based, found {min(ids)}")
     n = max(ids)
+    if node_rows and n > len(node_rows):
+        listed = {int(r[0]) for r in node_rows}
+        stray = sorted(set(ids) - listed)
+        raise InstanceError(
+            f"{prefix}: size mismatch: links/demand mention node(s) {stray[:10]} missing from "
+            f"{nodes_path.name} ({len(node_rows)} nodes)"
+        )
     travel = np.full((n, n), np.inf)
     np.fill_diagonal(travel, 0.0)
     for a, b, t in links:

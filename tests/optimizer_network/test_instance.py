@@ -109,3 +109,11 @@ def test_both_copies_of_the_benchmarks_agree(mumford, csv_name):
     b = load_instance(TRNDP / "csv" / csv_name)
     np.testing.assert_array_equal(a.travel_time_min, b.travel_time_min)
     np.testing.assert_array_equal(a.demand, b.demand)
+
+
+def test_csv_size_mismatch_between_files(tmp_path):
+    (tmp_path / "t_links.txt").write_text("from,to,travel_time\n1,2,3\n2,3,4\n")
+    (tmp_path / "t_demand.txt").write_text("from,to,demand\n1,4,10\n")
+    (tmp_path / "t_nodes.txt").write_text("id,lat,lon,terminal\n1,0,0,1\n2,0,1,0\n3,0,2,1\n")
+    with pytest.raises(InstanceError, match=r"size mismatch: links/demand mention node\(s\) \[4\]"):
+        load_instance(tmp_path / "t")
