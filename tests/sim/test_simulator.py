@@ -197,6 +197,7 @@ def test_truth_violations_follow_the_rules_on_the_reads(city, faulty_run):
             assert v.rule == "watch" and veh.watch
     low = [r for r in reads.values() if r.confidence < 0.75]
     assert 0.01 < len(low) / len(reads) < 0.06
+    assert all(r.confidence < 0.75 for r in reads.values() if r.plate not in registry)
     assert any(r.vehicle_class == "bus" and city.camera(r.camera_id).lane_type != "none" for r in reads.values())
 
 
@@ -301,3 +302,11 @@ def test_config_rejects_bad_rates():
         SimConfig(duplicate_rate=1.5)
     with pytest.raises(ValueError, match="tick_s"):
         SimConfig(tick_s=0)
+
+
+def test_garbled_reads_are_not_plates(city):
+    cfg = SimConfig(garbled_rate=0.5, misread_rate=0.0, car_volume_scale=3.0)
+    reads = flat(run(Simulator(city, seed=4, start_ts=START, config=cfg), 300), "reads")
+    garbled = [r for r in reads if "?" in r.plate]
+    assert 0.35 < len(garbled) / len(reads) < 0.65
+    assert all(r.confidence <= 0.30 and r.plate.count("?") == 1 for r in garbled)

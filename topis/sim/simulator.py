@@ -58,13 +58,14 @@ class SimConfig:
     pull_out_s: float = 120.0  #: a bus appears at its first stop this long before departure
     car_volume_scale: float = 1.0  #: multiplier of camera traffic
     misread_rate: float = 0.03  #: reads with one wrong plate character, at low confidence
+    garbled_rate: float = 0.002  #: reads whose text is no plate at all ("?" for the syllable)
     section_tolerance_kph: float = 10.0  #: truth: section speed above limit + tolerance
     no_stopping_limit_s: float = 300.0  #: truth: stopped longer than this
     record_truth: bool = True
 
     def __post_init__(self) -> None:
         for name in ("gap_fraction", "duplicate_rate", "out_of_order_rate", "missing_trip_rate", "no_tap_off_rate",
-                     "transfer_rate", "misread_rate"):
+                     "transfer_rate", "misread_rate", "garbled_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SimConfig.{name} must be within [0, 1], got {getattr(self, name)}")
         for name in ("tick_s", "gps_interval_s", "gap_mean_s", "mean_ride_stops"):
@@ -298,7 +299,10 @@ class Simulator:
         cam_id = self.cams.ids[cam]
         read_id = f"{cam_id}-{n:08d}"
         rng = self.traffic.rng
-        if rng.random() < self.cfg.misread_rate:
+        u = rng.random()
+        if u < self.cfg.garbled_rate:
+            text, conf = "".join("?" if not ch.isdigit() else ch for ch in plate), float(rng.uniform(0.05, 0.30))
+        elif u < self.cfg.garbled_rate + self.cfg.misread_rate:
             text, conf = misread_plate(plate, rng), float(rng.uniform(0.30, 0.70))
         else:
             text, conf = plate, float(rng.uniform(0.80, 0.995))
