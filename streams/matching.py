@@ -58,6 +58,7 @@ class VehicleState(msgspec.Struct):
 
     vehicle_id: str
     block_id: str | None = None  #: block assignment, when the AVL source gives one
+    last_block: str | None = None  #: block of the trip it last completed (a soft hint for the next)
     last_ts: float = 0.0  #: time of the last accepted fix (0: none yet)
     last_x_m: float = 0.0  #: where it was, metres in the feed's projection
     last_y_m: float = 0.0
@@ -86,6 +87,8 @@ class MatchParams:
     max_deviation_s: float = 3600.0  #: farthest from schedule a new match may be
     heading_penalty_s: float = 1800.0  #: cost added when heading opposes the shape
     signed_trip_bonus_s: float = 600.0  #: cost taken off the trip the unit reports it is signed on to
+    same_block_bonus_s: float = 300.0  #: cost taken off trips of the block of the trip last completed
+    sign_switch_max_cost_s: float = 600.0  #: a bus on a trip moves to a newly signed one only this cheap
     early_window_s: float = 2700.0  #: a trip is a candidate from this long before its start
     late_window_s: float = 3600.0  #: ... to this long after its scheduled end
     off_route_limit: int = 3  #: consecutive off-shape (or backward) fixes before the trip is dropped
@@ -176,7 +179,8 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
                 if dist > trip.dist_m[-1] + params.end_tolerance_m or dist < trip.dist_m[0] - 200.0:
                     continue
                 cand = _score(feed, trip, day_ts, dist, off, fix.ts, heading, params,
-                              signed=tid == fix.trip_id)
+                              signed=tid == fix.trip_id,
+                              same_block=bool(state.last_block) and trip.block_id == state.last_block)
                 if best is None or cand.cost < best.cost:
                     best = cand
     if best is None or best.cost > params.max_deviation_s:
@@ -185,7 +189,8 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
 
 
 def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: float,
-           heading: float | None, params: MatchParams, signed: bool = False) -> Candidate:
+           heading: float | None, params: MatchParams, signed: bool = False,
+           same_block: bool = False) -> Candidate:
     start_ts = day_ts + trip.start_s
     layover = dist <= trip.dist_m[0] + params.first_depart_m and ts <= start_ts + 60.0
     if layover:
@@ -198,6 +203,8 @@ def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: f
     cost += off  # tie-break towards the nearer shape
     if signed:  # the unit says it is on this trip: believe it unless the schedule says otherwise
         cost -= params.signed_trip_bonus_s
+    if same_block:  # a bus usually goes on with the next trip of the block it just ran
+        cost -= params.same_block_bonus_s
     return Candidate(trip, day_ts, dist, off, cost, layover)
 
 
@@ -215,6 +222,14 @@ def match_fix(feed: Feed, state: VehicleState, fix: BusPosition,
     x, y = feed.project(fix.lat, fix.lon)
     events: list[Event] = []
     trip = feed.trips.get(state.trip_id) if state.trip_id else None
+    if trip is not None and fix.trip_id and fix.trip_id != trip.trip_id and fix.trip_id in feed.trips:
+        # the unit signed on to another trip (the next one, or ours was a wrong guess): follow it
+        # if it fits where and when the bus is
+        cand = find_trip(feed, fix, x, y, state, params, [fix.trip_id])
+        if cand is not None and cand.cost <= params.sign_switch_max_cost_s:
+            _start_trip(state, cand, fix, params, events)
+            state.last_ts, state.last_x_m, state.last_y_m = fix.ts, x, y
+            return events
     accepted = False
     if trip is not None:
         accepted = _follow(feed, state, trip, fix, x, y, params, events)
@@ -338,6 +353,7 @@ def _complete(state: VehicleState, trip: Trip, ts: float, params: MatchParams, e
     if state.next_arrival <= last:
         _emit_arrivals(state, trip, [last], np.array([ts]), 0.0, events)
     state.completed.append(f"{state.day_ts:.0f}/{trip.trip_id}")
+    state.last_block = trip.block_id
     del state.completed[:-20]
     state.trip_id = None
     state.arrival_ts_by_index = {}

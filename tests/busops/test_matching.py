@@ -132,3 +132,21 @@ def test_signed_on_trip_is_preferred_but_not_blindly(tiny_feed):
     # signed on to E3 (due at C at 08:23:20) while the bus is at C at 08:03:20: E1 fits far better
     state, _ = replay(tiny_feed, [fix(1000.0, at(8, 3, 20), trip="E3", heading=90.0)])
     assert state.trip_id == "E1"
+
+
+def test_unit_signing_on_to_the_next_trip_is_followed(tiny_feed):
+    # mid-route on E2 the unit signs on to E3 (a later trip on the same road): the bus follows the sign
+    fixes = [fix(500.0 + 50.0 * k, at(8, 11, 40) + 10 * k, trip="E2") for k in range(3)]
+    fixes.append(fix(700.0, at(8, 12, 20), trip="E3"))
+    state, _ = replay(tiny_feed, fixes)
+    assert state.trip_id == "E3"
+    # signed on to a trip that cannot be where the bus is (W1 has not left E yet): ignored
+    state, _ = replay(tiny_feed, fixes[:3] + [fix(700.0, at(8, 12, 20), trip="W1", heading=90.0)])
+    assert state.trip_id == "E2"
+
+
+def test_after_a_trip_the_next_of_its_block_is_preferred(tiny_feed):
+    # E1 (block B1) ends at E at 08:06:40; at E from 08:07 the bus could start W1 (B1, 08:10)
+    fixes = eastbound(stop_at_end=True) + [fix(2000.0, at(8, 7, 30) + 30 * k) for k in range(3)]
+    state, _ = replay(tiny_feed, fixes)
+    assert state.last_block == "B1" and state.trip_id == "W1"
