@@ -134,6 +134,10 @@ def test_no_stopping_longer_than_limit(judge):
     short = [judge.judge(cam("NOSTOP"), "12가3456", f"m{j}", "12가3456", t0 + 1000 + 60 * j, j == 5) for j in range(6)]
     assert all(r == [] for r in short)  # exactly 300 s is not longer than the limit
     assert judge.judge(cam("NOSTOP"), "12가3456", "p", "12가3456", t0, None) == []  # passing, not stopping
+    t1 = t0 + 5000
+    long = [judge.judge(cam("NOSTOP"), "34나5678", f"q{j}", "34나5678", t1 + 60 * j, j == 8) for j in range(9)]
+    assert [len(r) for r in long] == [0] * 6 + [1, 0, 0]  # known at the first read past 300 s, reported once
+    assert long[6][0].read_ids == [f"q{j}" for j in range(9)] and long[6][0].duration_s == 480.0
 
 
 def test_watch_list_alert_on_any_camera(judge):

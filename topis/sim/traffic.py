@@ -93,7 +93,7 @@ class ViolationJudge:
         self._by_plate = {v.plate: v for v in city.registry}
         self._green: dict[tuple[str, dt.date], Violation] = {}
         self._entries: dict[tuple[str, str], tuple[str, float, bool]] = {}
-        self._stops: dict[tuple[int, str], Violation] = {}
+        self._stops: dict[tuple[int, str], tuple[Violation, list[bool]]] = {}
 
     def judge(self, cam: int, plate: str, read_id: str, read_plate: str, ts: float,
               stop_episode_end: bool | None = None) -> list[Violation]:
@@ -146,17 +146,22 @@ class ViolationJudge:
                           [entry[0], read_id], entry[2] or wrong, speed_kph=round(speed, 2))]
 
     def _stopping(self, cam: int, plate: str, read_id: str, ts: float, wrong: bool, last: bool) -> list[Violation]:
-        rec = self._stops.get((cam, plate))
-        if rec is None:
-            rec = self._stops[(cam, plate)] = Violation("no_stopping", plate, ts, [], [], False)
+        """A stop becomes a violation at its first read past the limit; later reads join the record."""
+        key = (cam, plate)
+        if key not in self._stops:
+            self._stops[key] = (Violation("no_stopping", plate, ts, [], [], False), [False])
+        rec, emitted = self._stops[key]
         rec.camera_ids.append(self.cams.ids[cam])
         rec.read_ids.append(read_id)
         rec.misread |= wrong
-        if not last:
-            return []
-        del self._stops[(cam, plate)]
         rec.duration_s = round(ts - rec.ts, 3)
-        return [rec] if rec.duration_s > self.no_stopping_limit_s else []
+        out = []
+        if rec.duration_s > self.no_stopping_limit_s and not emitted[0]:
+            emitted[0] = True
+            out.append(rec)
+        if last:
+            del self._stops[key]
+        return out
 
 
 class CarTraffic:

@@ -13,7 +13,8 @@ Violation semantics follow the enforcement rules (issue 5), in local time (KST):
 * ``section_speed`` - one per passage: entry and exit reads of a section
   whose average speed exceeds the limit plus the tolerance.
 * ``no_stopping`` - one per stop: reads of the same plate by one
-  no-stopping camera spanning longer than the limit.
+  no-stopping camera spanning longer than the limit. The record appears with
+  the first read past the limit; later reads of the same stop join it.
 * ``watch`` - one per read of a watch-list plate (an alert, not a case).
 
 ``plate`` is always the true plate; ``misread`` says whether any listed read
