@@ -212,3 +212,27 @@ def read_transitclock_predictions(path: str | Path, tz: ZoneInfo | str = "Americ
             except ValueError as exc:
                 raise AvlFormatError(f"{path}:{reader.line_num}: {exc}") from exc
     return out
+
+
+def read_truth_csv(path: str | Path, tz: ZoneInfo | None = None) -> dict[TruthKey, float]:
+    """Ground-truth arrivals from a CSV with ``trip_id, stop_sequence, arrival_ts`` (epoch seconds or
+    ISO 8601), such as the simulator's ``stop_visits.csv``.
+
+    Raises
+    ------
+    AvlFormatError
+        Missing column or a bad row (file and line named).
+    """
+    path = Path(path)
+    out: dict[TruthKey, float] = {}
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("trip_id", "stop_sequence", "arrival_ts") if c not in (reader.fieldnames or ())]
+        if missing:
+            raise AvlFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+        for row in reader:
+            try:
+                out.setdefault((row["trip_id"], int(row["stop_sequence"])), parse_timestamp(row["arrival_ts"], tz))
+            except ValueError as exc:
+                raise AvlFormatError(f"{path}:{reader.line_num}: {exc}") from exc
+    return out

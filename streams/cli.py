@@ -61,8 +61,11 @@ def _replay(feed, fixes, blocks, method: str):
               help="Ignore ground-truth arrivals interpolated across an AVL gap longer than this (s).")
 @click.option("--predictions-out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write topis's predictions from the replay as CSV.")
+@click.option("--truth", "truth_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ground-truth arrivals to score against instead of the trace's own: a CSV with "
+                   "trip_id, stop_sequence, arrival_ts (e.g. the simulator's stop_visits.csv).")
 def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare: bool, max_gap_s: float,
-             out: Path | None) -> None:
+             out: Path | None, truth_csv: Path | None) -> None:
     """Score arrival predictions with the ETA Accuracy Benchmark buckets.
 
     Ground truth is the time the bus reached each stop, interpolated between the
@@ -81,6 +84,7 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
         ground_truth,
         read_predictions_csv,
         read_transitclock_predictions,
+        read_truth_csv,
         score,
         write_predictions_csv,
     )
@@ -90,9 +94,17 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
 
     feed, fixes, blocks = _load(gtfs, avl)
     result = _replay(feed, fixes, blocks, "topis")
-    truth = ground_truth(result.of(StopArrival), max_gap_s)
+    if truth_csv is not None:
+        try:
+            truth = read_truth_csv(truth_csv, feed.tz)
+        except AvlFormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="--truth") from exc
+        source = f"from {truth_csv.name}"
+    else:
+        truth = ground_truth(result.of(StopArrival), max_gap_s)
+        source = "in the trace"
     ours = result.of(Prediction)
-    click.echo(f"{len(fixes)} fixes, {len(truth)} stop arrivals in the trace; replay {result.fixes_per_s:,.0f} fixes/s")
+    click.echo(f"{len(fixes)} fixes, {len(truth)} stop arrivals {source}; replay {result.fixes_per_s:,.0f} fixes/s")
     if out is not None:
         n = write_predictions_csv(out, ours, feed.tz)
         click.echo(f"wrote {n} predictions to {out}")

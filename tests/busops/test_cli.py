@@ -1,3 +1,5 @@
+import re
+
 from busops_fixtures import at, lonlat
 from click.testing import CliRunner
 
@@ -38,3 +40,20 @@ def test_accuracy_clear_errors(tiny_dir, tmp_path):
     assert res.exit_code == 2 and "b.csv:2" in res.output
     res = runner.invoke(accuracy, ["--help"])
     assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_accuracy_against_a_truth_file(tiny_dir, tmp_path):
+    trace = _trace(tmp_path / "avl.csv")
+    truth = tmp_path / "stop_visits.csv"
+    # the "true" arrival at C is 08:05:20, 120 s after the trace (and topis) put it: the two predictions made
+    # 0-3 min before it are inaccurate (> 90 s late), those made 3-6 and 6-10 min before are accurate
+    truth.write_text("vehicle_id,trip_id,stop_sequence,arrival_ts\n"
+                     f"v1,E1,30,{at(8, 5, 20):.3f}\n")
+    res = CliRunner().invoke(accuracy, ["--gtfs", str(tiny_dir), "--avl", str(trace), "--truth", str(truth)])
+    assert res.exit_code == 0, res.output
+    assert "1 stop arrivals from stop_visits.csv" in res.output
+    assert re.search(r"0-3 min\s+2\s+0\s+0\.0%", res.output) and "score 66.7%" in res.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("trip_id,stop_sequence\nE1,30\n")
+    res = CliRunner().invoke(accuracy, ["--gtfs", str(tiny_dir), "--avl", str(trace), "--truth", str(bad)])
+    assert res.exit_code == 2 and "arrival_ts" in res.output
