@@ -1,94 +1,112 @@
-"""The Dash wall display: built once from settings, city geometry and a read model."""
+"""The control-room app: wall, alerts, route view, plans and the enforcement queue, behind one login.
+
+Pages (a page = its layout + its callbacks, in :mod:`dashboard.pages`):
+
+==========  ============================================  ==========================
+path        page                                          who
+==========  ============================================  ==========================
+/           wall, desk layout (map, tiles, side panel)    anyone on the network [*]
+/wall       wall mode: full screen, large type            anyone on the network [*]
+/alerts     alerts feed, acknowledge                      any logged-in user
+/routes     route view (Marey, headways, load, ETAs)      any logged-in user
+/plans      current vs proposed plans, accept             planners accept
+/cases      enforcement queue                             enforcement, controllers
+==========  ============================================  ==========================
+
+[*] when ``DeskSettings.wall_public`` (default): the wall is meant for the
+control-room network; set ``TOPIS_DESK_WALL_PUBLIC=false`` to require login.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
+import logging
+import secrets
+from urllib.parse import parse_qs
 
 import dash
 from dash import Input, Output, dcc, html
 
-from dashboard import figures, kpis
-from dashboard.basemap import THEME, base_traces
+from dashboard import auth
+from dashboard.basemap import base_traces, points, road_lines
+from dashboard.desk import Desk
+from dashboard.pages import alerts as alerts_page
+from dashboard.pages import cases as cases_page
+from dashboard.pages import plans as plans_page
+from dashboard.pages import routes as routes_page
+from dashboard.pages import wall as wall_page
 from dashboard.readmodel import ReadModel
+from dashboard.settings import DeskSettings
+from dashboard.store import DeskStore
+from enforcement.settings import EnforcementSettings
+from enforcement.store import CaseStore
 from topis.city.geo import Projection
 from topis.settings import DashboardSettings
 
-KST = dt.timezone(dt.timedelta(hours=9))
-_TILE = {"background": "#141b24", "borderRadius": "6px", "padding": "10px 16px", "minWidth": "150px"}
+log = logging.getLogger(__name__)
+
+NAV = (("/", "Wall"), ("/wall", "Wall mode"), ("/alerts", "Alerts"), ("/routes", "Routes"), ("/plans", "Plans"),
+       ("/cases", "Enforcement"))
 
 
-def _tile(tile_id: str, label: str) -> html.Div:
-    return html.Div(
-        [html.Div(label, style={"fontSize": "14px", "opacity": 0.7}),
-         html.Div("–", id=tile_id, style={"fontSize": "30px", "fontWeight": 600})],
-        style=_TILE,
-    )
+def _nav(user) -> html.Div:
+    who = ([html.Span(f"{user.name} ({user.role})", id="nav-user"), html.A("log out", href="/logout")] if user
+           else [html.A("log in", href="/login", id="nav-login")])
+    return html.Div([html.B("topis", className="brand"), *[dcc.Link(label, href=href) for href, label in NAV],
+                     html.Span(className="spacer"), *who], className="nav")
 
 
-def _fmt_age(age_s: float | None, stale_after_s: float) -> tuple[str, dict]:
-    if age_s is None:
-        return "no data", {"color": "#ff5252"}
-    return f"{age_s:.0f} s ago", {"color": "#ff5252" if age_s > stale_after_s else "#69f0ae"}
+def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read_model: ReadModel, *,
+              desk_settings: DeskSettings | None = None, cases: CaseStore | None = None,
+              records: DeskStore | None = None, enforcement: EnforcementSettings | None = None) -> dash.Dash:
+    """The control-room app; ``read_model`` must be started (or fed) by the caller.
 
+    ``cases`` defaults to the case store of ``enforcement`` (default settings:
+    ``.topis/cases.sqlite``); ``records`` (users, acknowledgements, plan
+    decisions) to ``desk_settings.db_url`` or else the case store's database.
+    """
+    desk_settings = desk_settings or DeskSettings()
+    enforcement = enforcement or EnforcementSettings()
+    cases = cases or CaseStore.from_settings(enforcement)
+    records = records or DeskStore(desk_settings.db_url or cases.url)
+    if desk_settings.demo_users:
+        seeded = records.seed_demo_users()
+        for name, (role, password) in seeded.items():
+            log.warning("DEMO ONLY: created user %r (role %s) with password %r; remove it with "
+                        "`topis users remove %s` before real use", name, role, password, name)
+    desk = Desk(settings, proj, base_traces(geojson, proj), road_lines(geojson, proj), points(geojson, "camera", "camera_id"),
+                points(geojson, "stop", "stop_id"), read_model, records, cases, enforcement)
 
-def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read_model: ReadModel) -> dash.Dash:
-    """The wall display app; ``read_model`` must be started by the caller."""
-    app = dash.Dash(__name__, title="topis — city wall", update_title=None)
-    base = base_traces(geojson, proj)
-    bus_index = len(base)
+    app = dash.Dash(__name__, title="topis — control room", update_title=None, suppress_callback_exceptions=True)
+    secret = desk_settings.secret_key.get_secret_value() if desk_settings.secret_key else secrets.token_hex(32)
+    auth.install(app.server, records, secret_key=secret, session_s=desk_settings.session_s,
+                 wall_public=desk_settings.wall_public)
+    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="nav"), html.Div(id="page")], id="root")
 
-    def current_layer() -> figures.BusLayer:
-        state = read_model.state()
-        clock = kpis.compute(state, time.time()).clock_ts or 0.0
-        return figures.bus_layer(state.vehicles_by_route, proj, clock, settings.stale_after_s)
+    @app.callback(Output("page", "children"), Output("nav", "children"), Output("root", "className"),
+                  Input("url", "pathname"), Input("url", "search"))
+    def route(pathname, search):
+        """Show the page of the URL (pages other than the wall need a login)."""
+        query = parse_qs((search or "").lstrip("?"))
+        user = auth.current_user()
+        wall_mode = pathname == "/wall" or query.get("mode") == ["wall"]
+        if pathname in ("/", "/wall", None) and (desk_settings.wall_public or user):
+            return wall_page.layout(desk, wall_mode), ("" if wall_mode else _nav(user)), \
+                "root-wall" if wall_mode else "root-desk"
+        if user is None:
+            return html.Div([html.P("Please log in."), html.A("log in", href=f"/login?next={pathname}")],
+                            className="page"), _nav(None), "root-desk"
+        if pathname == "/alerts":
+            page = alerts_page.layout(desk)
+        elif pathname == "/routes":
+            page = routes_page.layout(desk, (query.get("route") or [None])[0])
+        elif pathname == "/plans":
+            page = plans_page.layout(desk)
+        elif pathname == "/cases":
+            page = cases_page.layout(desk)
+        else:
+            page = html.Div([html.H2("Not found"), dcc.Link("back to the wall", href="/")], className="page")
+        return page, _nav(user), "root-desk"
 
-    def layout() -> html.Div:
-        return html.Div(
-            [
-                html.Div(
-                    [html.H1("topis", style={"margin": 0, "fontSize": "28px"}),
-                     html.Div("city clock –", id="clock", style={"fontSize": "22px", "marginLeft": "auto"})],
-                    style={"display": "flex", "alignItems": "center", "padding": "8px 16px"},
-                ),
-                html.Div(
-                    [_tile("kpi-buses", "buses in service"), _tile("kpi-taps", "card taps / min"),
-                     _tile("kpi-reads", "plate reads / min"), _tile("kpi-dead", "rejected messages"),
-                     _tile("feed-positions", "GPS feed"), _tile("feed-taps", "card feed"),
-                     _tile("feed-reads", "camera feed")],
-                    style={"display": "flex", "gap": "12px", "padding": "0 16px 8px", "flexWrap": "wrap"},
-                ),
-                dcc.Graph(id="city-map", figure=figures.city_figure(base, current_layer()),
-                          style={"height": "calc(100vh - 150px)"}, config={"scrollZoom": True, "displaylogo": False}),
-                html.Div(id="readmodel-error", style={"color": "#ff5252", "padding": "0 16px"}),
-                dcc.Interval(id="tick", interval=settings.refresh_ms),
-            ],
-            style={"background": THEME["background"], "color": THEME["text"], "fontFamily": "sans-serif",
-                   "height": "100vh", "overflow": "hidden"},
-        )
-
-    app.layout = layout
-
-    @app.callback(Output("city-map", "figure"), Input("tick", "n_intervals"), prevent_initial_call=True)
-    def move_buses(_n: int):
-        """Move the buses: patch positions only, the base map stays in the browser."""
-        return figures.bus_patch(current_layer(), bus_index)
-
-    @app.callback(
-        [Output("kpi-buses", "children"), Output("kpi-taps", "children"), Output("kpi-reads", "children"),
-         Output("kpi-dead", "children"), Output("clock", "children"), Output("readmodel-error", "children"),
-         Output("feed-positions", "children"), Output("feed-positions", "style"),
-         Output("feed-taps", "children"), Output("feed-taps", "style"),
-         Output("feed-reads", "children"), Output("feed-reads", "style")],
-        Input("tick", "n_intervals"),
-    )
-    def update_tiles(_n: int):
-        """Refresh the KPI tiles and feed-freshness alarms."""
-        k = kpis.compute(read_model.state(), time.time())
-        clock = "city clock –" if k.clock_ts is None else dt.datetime.fromtimestamp(k.clock_ts, KST).strftime(
-            "city clock %a %Y-%m-%d %H:%M:%S KST")
-        feeds = [part for feed in kpis.FEEDS for part in _fmt_age(k.feed_age_s[feed], settings.stale_after_s)]
-        return (f"{k.buses_in_service:,}", f"{k.taps_per_min:,}", f"{k.reads_per_min:,}", f"{k.dead_letters:,}",
-                clock, read_model.error or "", *feeds)
-
+    for page in (wall_page, alerts_page, routes_page, plans_page, cases_page):
+        page.register(app, desk)
     return app

@@ -77,5 +77,24 @@ def base_traces(geojson: dict, proj: Projection) -> list[go.Scattergl | go.Scatt
         x, y = proj.to_xy(lat, lon)
         traces.append(go.Scattergl(x=x, y=y, mode="markers", name=f"{layer}s",
                                    marker={"color": color, "size": size, "symbol": symbol},
-                                   text=[f["properties"][label] for f in feats], hoverinfo="text"))
+                                   text=[f["properties"][label] for f in feats], hoverinfo="text",
+                                   customdata=[f"{layer}|{f['properties'][label]}" for f in feats]))
     return traces
+
+
+def road_lines(geojson: dict, proj: Projection) -> dict[str, tuple[list, list]]:
+    """Projected polyline of every road link: link_id -> (x list, y list), for colouring by speed."""
+    out = {}
+    for feat in geojson["features"]:
+        props = feat["properties"]
+        if props.get("layer") == "road" and props.get("link_id") is not None:
+            coords = feat["geometry"]["coordinates"]
+            x, y = proj.to_xy([c[1] for c in coords], [c[0] for c in coords])
+            out[str(props["link_id"])] = (x.round(1).tolist(), y.round(1).tolist())
+    return out
+
+
+def points(geojson: dict, layer: str, id_prop: str) -> dict[str, tuple[float, float]]:
+    """(lat, lon) of every point feature of ``layer`` by its ``id_prop`` (stops, cameras)."""
+    return {str(f["properties"][id_prop]): (f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0])
+            for f in geojson["features"] if f["properties"].get("layer") == layer}

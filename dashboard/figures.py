@@ -1,8 +1,18 @@
-"""Figure builders: pure functions from read-model state to plotly figures and patches."""
+"""Figure builders: pure functions from read-model state to plotly figures and patches.
+
+The city map's traces, in order: the static base (:func:`dashboard.basemap.base_traces`),
+one trace per road speed band (:data:`SPEED_BANDS`), the alert markers, the
+buses. Every second only the buses move: :func:`bus_patch` sends their
+positions as base64 float32 and their status as base64 uint8 (a discrete
+colour scale turns codes into colours), and their hover labels only when the
+set of buses changed.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,11 +20,32 @@ import plotly.graph_objects as go
 from dash import Patch
 
 from dashboard.basemap import THEME
+from dashboard.readmodel import STATUSES, Bus, Frame
 from topis.city.geo import Projection
 
-#: bus colour when its last fix is fresh, and when it is stale.
-BUS_FRESH = "#00e5ff"
-BUS_STALE = "#ff5252"
+#: colour of each bus status, in STATUSES order.
+STATUS_COLORS = {
+    "on_headway": "#00e5ff",
+    "bunched": "#ff4081",
+    "gapped": "#ffab40",
+    "off_route": "#b388ff",
+    "stale_gps": "#ff5252",
+    "unassigned": "#90a4ae",
+}
+#: road speed bands: (name, upper bound km/h, colour).
+SPEED_BANDS = (("speed < 15 km/h", 15.0, "#e53935"), ("speed 15–25 km/h", 25.0, "#fb8c00"),
+               ("speed 25–40 km/h", 40.0, "#fdd835"), ("speed ≥ 40 km/h", math.inf, "#43a047"))
+ALERT_COLOR = "#ff1744"
+
+
+def status_colorscale() -> list:
+    """A stepwise colour scale: status code ``k`` (cmin 0, cmax n-1) gets ``STATUS_COLORS[STATUSES[k]]``."""
+    n = len(STATUSES)
+    scale = []
+    for k, status in enumerate(STATUSES):
+        lo, hi = max(k - 0.5, 0) / (n - 1), min(k + 0.5, n - 1) / (n - 1)
+        scale += [[lo, STATUS_COLORS[status]], [hi, STATUS_COLORS[status]]]
+    return scale
 
 
 @dataclass(frozen=True)
@@ -23,52 +54,239 @@ class BusLayer:
 
     x_m: np.ndarray  #: float32 metres east of the centre
     y_m: np.ndarray  #: float32 metres north of the centre
-    stale: np.ndarray  #: bool, last fix older than the stale limit
-    labels: list[str]  #: "vehicle · route"
+    status: np.ndarray  #: uint8 index into STATUSES
+    keys: list[str]  #: "route|vehicle"
+    labels: list[str]  #: hover text
 
 
-def bus_layer(vehicles_by_route: dict[str, dict], proj: Projection, newest_ts: float, stale_after_s: float) -> BusLayer:
-    """Project the latest position of every vehicle; ``newest_ts`` is the feed's clock (event time)."""
-    rows = [v for route in sorted(vehicles_by_route) for v in vehicles_by_route[route]["vehicles"]]
-    lat = np.fromiter((v["lat"] for v in rows), float, len(rows))
-    lon = np.fromiter((v["lon"] for v in rows), float, len(rows))
-    ts = np.fromiter((v["ts"] for v in rows), float, len(rows))
+def _label(b: Bus) -> str:
+    row = b.row
+    parts = [f"bus {b.vehicle_id} · route {b.route_id}", b.status.replace("_", " ")]
+    if row.get("headway_s") is not None:
+        sched = row.get("scheduled_headway_s")
+        parts.append(f"headway {row['headway_s']:.0f} s" + (f" (plan {sched:.0f} s)" if sched else ""))
+    if row.get("hold_s"):
+        parts.append(f"hold {row['hold_s']:.0f} s")
+    if row.get("schedule_deviation_s") is not None:
+        parts.append(f"{row['schedule_deviation_s']:+.0f} s vs timetable")
+    return "<br>".join(parts)
+
+
+def bus_layer(buses: list[Bus], proj: Projection) -> BusLayer:
+    """Project the buses of :func:`dashboard.readmodel.fleet`."""
+    lat = np.fromiter((b.lat for b in buses), float, len(buses))
+    lon = np.fromiter((b.lon for b in buses), float, len(buses))
     x, y = proj.to_xy(lat, lon)
-    labels = [f"{v['vehicle_id']} · {v['route_id']}" for v in rows]
-    return BusLayer(x.astype(np.float32), y.astype(np.float32), (newest_ts - ts) > stale_after_s, labels)
+    status = np.fromiter((STATUSES.index(b.status) for b in buses), np.uint8, len(buses))
+    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), status, [b.key for b in buses],
+                    [_label(b) for b in buses])
 
 
-def typed_array(values: np.ndarray) -> dict:
-    """A plotly typed array (base64), ~4 bytes a float instead of ~10 as JSON text."""
-    arr = np.ascontiguousarray(values, dtype=np.float32)
-    return {"dtype": "f4", "bdata": base64.b64encode(arr.tobytes()).decode()}
+def frame_layer(frame: Frame, proj: Projection) -> BusLayer:
+    """A playback frame as a bus layer (labels: vehicle, route and status only)."""
+    x, y = proj.to_xy(frame.lat, frame.lon)
+    labels = [f"bus {k.split('|', 1)[1]} · route {k.split('|', 1)[0]}<br>{STATUSES[s].replace('_', ' ')}"
+              for k, s in zip(frame.keys, frame.status.tolist())]
+    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), frame.status, list(frame.keys), labels)
+
+
+def keys_signature(keys: list[str]) -> str:
+    """A short digest of the set and order of buses: labels are re-sent only when it changes."""
+    return hashlib.blake2b("\n".join(keys).encode(), digest_size=8).hexdigest()
+
+
+def typed_array(values: np.ndarray, dtype: str = "f4") -> dict:
+    """A plotly typed array (base64): ~4 bytes a float32 (1 a uint8) instead of ~10 as JSON text."""
+    arr = np.ascontiguousarray(values, dtype={"f4": np.float32, "u1": np.uint8}[dtype])
+    return {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode()}
+
+
+def _marker() -> dict:
+    return {"size": 7, "cmin": 0, "cmax": len(STATUSES) - 1, "colorscale": status_colorscale(), "line": {"width": 0}}
 
 
 def bus_trace(layer: BusLayer) -> go.Scattergl:
     """The moving-bus trace (drawn once; later updates patch its arrays)."""
     return go.Scattergl(
-        x=layer.x_m, y=layer.y_m, mode="markers", name="buses", text=layer.labels, hoverinfo="text",
-        marker={"size": 7, "color": np.where(layer.stale, BUS_STALE, BUS_FRESH).tolist(),
-                "line": {"width": 0}},
+        x=layer.x_m, y=layer.y_m, mode="markers", name="buses", text=layer.labels, customdata=layer.keys,
+        hoverinfo="text", marker={**_marker(), "color": layer.status.astype(int)},
     )
 
 
-def bus_patch(layer: BusLayer, trace_index: int) -> Patch:
-    """A Patch that moves the bus trace: positions as float32 base64, colours and labels."""
+def bus_patch(layer: BusLayer, trace_index: int, send_labels: bool) -> Patch:
+    """A Patch that moves the bus trace: float32 positions and uint8 statuses; labels when asked."""
     patch = Patch()
     patch["data"][trace_index]["x"] = typed_array(layer.x_m)
     patch["data"][trace_index]["y"] = typed_array(layer.y_m)
-    patch["data"][trace_index]["text"] = layer.labels
-    patch["data"][trace_index]["marker"]["color"] = np.where(layer.stale, BUS_STALE, BUS_FRESH).tolist()
+    patch["data"][trace_index]["marker"]["color"] = typed_array(layer.status, "u1")
+    if send_labels:
+        patch["data"][trace_index]["text"] = layer.labels
+        patch["data"][trace_index]["customdata"] = layer.keys
     return patch
 
 
-def city_figure(base: list, layer: BusLayer) -> go.Figure:
-    """The wall map: static layers, then buses on top, equal axes, dark theme."""
-    fig = go.Figure(data=[*base, bus_trace(layer)])
-    fig.update_layout(
-        paper_bgcolor=THEME["paper"], plot_bgcolor=THEME["background"], font={"color": THEME["text"]},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, uirevision="city", dragmode="pan",
-        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
-    )
+def speed_band(speed_kph: float) -> int:
+    """Index of the SPEED_BANDS band of a speed."""
+    for k, (_, upper, _) in enumerate(SPEED_BANDS):
+        if speed_kph < upper:
+            return k
+    return len(SPEED_BANDS) - 1
+
+
+def speed_band_lines(roads: dict[str, tuple[list, list]], link_speeds: dict[str, dict]) -> list[tuple[list, list]]:
+    """(x, y) with None separators per speed band, from the newest speed of every link drawn on the map."""
+    out: list[tuple[list, list]] = [([], []) for _ in SPEED_BANDS]
+    for link_id in sorted(link_speeds):
+        line = roads.get(link_id)
+        speed = link_speeds[link_id].get("speed_kph")
+        if line is None or speed is None:
+            continue
+        xs, ys = out[speed_band(float(speed))]
+        xs.extend([*line[0], None])
+        ys.extend([*line[1], None])
+    return out
+
+
+def speed_traces(lines: list[tuple[list, list]]) -> list[go.Scattergl]:
+    return [go.Scattergl(x=x, y=y, mode="lines", name=name, line={"color": color, "width": 3}, hoverinfo="skip")
+            for (x, y), (name, _, color) in zip(lines, SPEED_BANDS)]
+
+
+def speed_patch(lines: list[tuple[list, list]], first_index: int) -> Patch:
+    patch = Patch()
+    for k, (x, y) in enumerate(lines):
+        patch["data"][first_index + k]["x"] = x
+        patch["data"][first_index + k]["y"] = y
+    return patch
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Alert markers on the map."""
+
+    x_m: list[float]
+    y_m: list[float]
+    labels: list[str]
+
+
+def alert_markers(alerts: list[dict], buses: list[Bus], watch_hits: list[dict], cameras: dict[str, tuple[float, float]],
+                  proj: Projection) -> Markers:
+    """Where the open alerts are: at the alerted bus (bunching/gapping) or the camera (watch-list hits)."""
+    where = {b.key: (b.lat, b.lon) for b in buses}
+    lat, lon, labels = [], [], []
+    for a in alerts:
+        obs = a.get("observation", {})
+        pos = where.get(f"{obs.get('route_id')}|{obs.get('vehicle_id')}")
+        if pos is None:
+            continue
+        kind = "bunching" if a.get("schema") == "bus.bunching/1" else "gapping"
+        hold = f", hold {a['hold_s']:.0f} s" if a.get("hold_s") else ""
+        lat.append(pos[0]), lon.append(pos[1])
+        labels.append(f"{kind}: bus {obs.get('vehicle_id')} route {obs.get('route_id')} at stop {obs.get('stop_id')}{hold}")
+    for h in watch_hits:
+        pos = (h["lat"], h["lon"]) if h.get("lat") is not None else cameras.get(str(h.get("camera_id")))
+        if pos is None:
+            continue
+        lat.append(pos[0]), lon.append(pos[1])
+        labels.append(f"watch list ({h.get('reason', 'watch')}) at camera {h.get('camera_id')}")
+    if not lat:
+        return Markers([], [], [])
+    x, y = proj.to_xy(np.array(lat), np.array(lon))
+    return Markers(np.round(x, 1).tolist(), np.round(y, 1).tolist(), labels)
+
+
+def alert_trace(m: Markers) -> go.Scattergl:
+    return go.Scattergl(x=m.x_m, y=m.y_m, mode="markers", name="alerts", text=m.labels, hoverinfo="text",
+                        marker={"size": 18, "symbol": "circle-open", "color": ALERT_COLOR, "line": {"width": 3}})
+
+
+def alert_patch(m: Markers, index: int) -> Patch:
+    patch = Patch()
+    patch["data"][index]["x"] = m.x_m
+    patch["data"][index]["y"] = m.y_m
+    patch["data"][index]["text"] = m.labels
+    return patch
+
+
+def _dark(fig: go.Figure, **layout) -> go.Figure:
+    fig.update_layout(paper_bgcolor=THEME["paper"], plot_bgcolor=THEME["background"], font={"color": THEME["text"]},
+                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, **layout)
     return fig
+
+
+def city_figure(base: list, speed_lines: list[tuple[list, list]], markers: Markers, layer: BusLayer) -> go.Figure:
+    """The wall map: static layers, road speeds, alerts, then buses on top; equal axes, dark theme."""
+    fig = go.Figure(data=[*base, *speed_traces(speed_lines), alert_trace(markers), bus_trace(layer)])
+    _dark(fig, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, uirevision="city", dragmode="pan",
+          clickmode="event", xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1})
+    return fig
+
+
+def marey_figure(route: dict, tz_offset_s: float = 9 * 3600.0) -> go.Figure:
+    """Time-space diagram: distance along the trip against local time, one line per trip."""
+    fig = go.Figure()
+    for trip_id in sorted(route.get("marey", {})):
+        pts = route["marey"][trip_id]
+        t = np.array([p[0] for p in pts], dtype="datetime64[s]") + np.timedelta64(int(tz_offset_s), "s")
+        fig.add_trace(go.Scatter(x=t, y=[p[1] / 1000.0 for p in pts], mode="lines", name=trip_id,
+                                 line={"width": 2}, hovertemplate=f"trip {trip_id}<br>%{{x}}<br>%{{y:.2f}} km"))
+    return _dark(fig, title=f"Route {route.get('route_id')} — time-space (Marey)", showlegend=False,
+                 xaxis={"title": "local time"}, yaxis={"title": "distance along trip (km)"})
+
+
+def headway_figure(route: dict) -> go.Figure:
+    """Mean headway per stop (bars, with ± std) and its coefficient of variation, per direction."""
+    rows = sorted(route.get("headways", {}).items())
+    keys = [k for k, _ in rows]
+    mean = [v.get("mean_headway_s") for _, v in rows]
+    std = [v.get("std_headway_s") for _, v in rows]
+    cv = [v.get("headway_cv") for _, v in rows]
+    fig = go.Figure([go.Bar(x=keys, y=[m / 60 if m is not None else None for m in mean], name="mean headway (min)",
+                            error_y={"type": "data", "array": [s / 60 if s is not None else 0 for s in std]}),
+                     go.Scatter(x=keys, y=cv, name="headway CV", yaxis="y2", mode="lines+markers")])
+    return _dark(fig, title="Headways along the route (direction|stop)", legend={"orientation": "h"},
+                 xaxis={"title": "direction | stop"}, yaxis={"title": "minutes"},
+                 yaxis2={"title": "CV", "overlaying": "y", "side": "right", "showgrid": False})
+
+
+def load_figure(route: dict, vehicles: list[dict]) -> go.Figure | None:
+    """Occupancy of each bus against its distance along the trip; None when no bus reports a load."""
+    rows = [(v.get("dist_m"), v.get("occupancy"), v["vehicle_id"]) for v in vehicles
+            if v.get("occupancy") is not None and v.get("dist_m") is not None]
+    if not rows:
+        return None
+    fig = go.Figure(go.Bar(x=[r[0] / 1000 for r in rows], y=[r[1] for r in rows], text=[r[2] for r in rows],
+                           name="load"))
+    return _dark(fig, title=f"Route {route.get('route_id')} — load profile", xaxis={"title": "km along trip"},
+                 yaxis={"title": "passengers on board"})
+
+
+def plan_map_figure(base: list, plan: dict, proj: Projection) -> go.Figure:
+    """Base map with a plan's proposed lines (GeoJSON LineStrings of ``proposed.geojson``) on top."""
+    fig = go.Figure(data=list(base))
+    features = ((plan.get("proposed") or {}).get("geojson") or {}).get("features", [])
+    for feat in features:
+        coords = feat["geometry"]["coordinates"]
+        x, y = proj.to_xy(np.array([c[1] for c in coords]), np.array([c[0] for c in coords]))
+        props = feat.get("properties", {})
+        fig.add_trace(go.Scattergl(x=x, y=y, mode="lines+markers", name=str(props.get("route", "route")),
+                                   line={"width": 4}, hoverinfo="text",
+                                   text=f"{props.get('route')} · {props.get('buses', '?')} buses · "
+                                        f"every {props.get('headway_min', '?')} min"))
+    return _dark(fig, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, dragmode="pan",
+                 xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1})
+
+
+def camera_figure(base: list, camera: tuple[float, float] | None, label: str, proj: Projection) -> go.Figure:
+    """Base map zoomed on one camera (the evidence of a case)."""
+    fig = go.Figure(data=list(base))
+    layout = {}
+    if camera is not None:
+        x, y = proj.to_xy(np.array([camera[0]]), np.array([camera[1]]))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers+text", name="evidence camera", text=[label],
+                                 textposition="top center", marker={"size": 18, "color": ALERT_COLOR, "symbol": "diamond"}))
+        layout = {"xaxis": {"visible": False, "range": [float(x[0]) - 1500, float(x[0]) + 1500]},
+                  "yaxis": {"visible": False, "scaleanchor": "x", "scaleratio": 1,
+                            "range": [float(y[0]) - 1000, float(y[0]) + 1000]}}
+    return _dark(fig, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+                 **(layout or {"xaxis": {"visible": False}, "yaxis": {"visible": False, "scaleanchor": "x"}}))

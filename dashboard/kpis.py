@@ -1,20 +1,26 @@
-"""KPI tiles of the wall: pure functions of the read-model state."""
+"""KPI tiles: pure functions of the read-model state."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.readmodel import CityState
+from dashboard.readmodel import STATUSES, CityState, fleet
+from topis import topics
 
-FEEDS = ("positions", "taps", "reads")
+#: feeds whose freshness the wall shows, and the read-model topic or counter kind each is judged by.
+FEEDS = ("positions", "taps", "reads", "routes", "link_speeds")
 
 
 @dataclass(frozen=True)
 class Kpis:
-    buses_in_service: int  #: vehicles with a fix in the live state
+    buses_in_service: int  #: buses with a fix in the live state
+    status_counts: dict[str, int]  #: buses per status
+    on_headway_share: float | None  #: on_headway / buses judged on headway (bunched + gapped + on_headway)
+    bunching_events: int  #: bunching alerts among the recent alerts
+    network_speed_kph: float | None  #: probe-weighted mean of the newest link speeds
     taps_per_min: int  #: card taps in the last complete minute (event time)
     reads_per_min: int  #: plate reads in the last complete minute (event time)
-    feed_age_s: dict[str, float | None]  #: wall seconds since each feed last reached a worker
+    feed_age_s: dict[str, float | None]  #: wall seconds since each feed last reached the dashboard
     dead_letters: int  #: rejected messages so far
     clock_ts: float | None  #: newest event time seen (the simulated clock in the demo)
 
@@ -33,22 +39,45 @@ def _age(received: list[float | None], now_wall_ts: float) -> float | None:
     return round(now_wall_ts - max(seen), 1) if seen else None
 
 
-def compute(state: CityState, now_wall_ts: float) -> Kpis:
-    """Headline numbers from ``state`` at wall time ``now_wall_ts``."""
-    vehicles = [v for snap in state.vehicles_by_route.values() for v in snap["vehicles"]]
+def network_speed_kph(link_speeds: dict[str, dict]) -> float | None:
+    """Mean of the newest link speeds weighted by probes (each link at least 1); None without data."""
+    rows = [(s["speed_kph"], max(int(s.get("n_probes") or 1), 1)) for s in link_speeds.values()
+            if s.get("speed_kph") is not None]
+    total = sum(w for _, w in rows)
+    return sum(v * w for v, w in rows) / total if total else None
+
+
+def feed_ages(state: CityState, now_wall_ts: float) -> dict[str, float | None]:
+    """Wall seconds since each feed was last seen (None: never)."""
     counters = state.counters
-    ages = {
+    return {
         "positions": _age([s.get("received_ts") for s in state.vehicles_by_route.values()], now_wall_ts),
-        "taps": _age([s["received_ts"] for (k, _), s in counters.items() if k == "taps"], now_wall_ts),
-        "reads": _age([s["received_ts"] for (k, _), s in counters.items() if k == "reads"], now_wall_ts),
+        "taps": _age([s.get("received_ts") for (k, _), s in counters.items() if k == "taps"], now_wall_ts),
+        "reads": _age([s.get("received_ts") for (k, _), s in counters.items() if k == "reads"], now_wall_ts),
+        "routes": _age([state.received_by_topic.get(topics.STATE_ROUTES.name)], now_wall_ts),
+        "link_speeds": _age([state.received_by_topic.get(topics.LINK_SPEEDS.name)], now_wall_ts),
     }
+
+
+def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) -> Kpis:
+    """Headline numbers from ``state`` at wall time ``now_wall_ts``."""
+    clock = state.clock_ts()
+    buses = fleet(state, clock, stale_after_s)
+    counts = {s: 0 for s in STATUSES}
+    for b in buses:
+        counts[b.status] += 1
+    judged = counts["on_headway"] + counts["bunched"] + counts["gapped"]
     dead = sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
-    dead += sum(s.get("dead_letters", 0) for s in counters.values())
+    dead += sum(s.get("dead_letters", 0) for s in state.counters.values())
     return Kpis(
-        buses_in_service=len(vehicles),
-        taps_per_min=_last_complete_minute(counters, "taps"),
-        reads_per_min=_last_complete_minute(counters, "reads"),
-        feed_age_s=ages,
+        buses_in_service=len(buses),
+        status_counts=counts,
+        on_headway_share=counts["on_headway"] / judged if judged else None,
+        bunching_events=sum(a.get("schema") == "bus.bunching/1" for a in state.bus_alerts.values()),
+        network_speed_kph=network_speed_kph(state.link_speeds),
+        taps_per_min=_last_complete_minute(state.counters, "taps"),
+        reads_per_min=_last_complete_minute(state.counters, "reads"),
+        feed_age_s=feed_ages(state, now_wall_ts),
         dead_letters=dead,
-        clock_ts=max((v["ts"] for v in vehicles), default=None),
+        clock_ts=clock,
     )

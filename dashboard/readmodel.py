@@ -1,9 +1,24 @@
 """The dashboard's read model: the latest state the workers publish.
 
-A background thread consumes ``state.vehicles`` and ``state.counters`` (every
-partition, no consumer group, from the newest messages) and keeps the newest
-snapshot per key. The Dash callbacks read copies; they never touch Kafka or
-the workers' agents.
+A background thread consumes the read-model topics (every partition, no
+consumer group, from the newest messages) and folds each message into a
+:class:`CityState` with :meth:`CityState.apply`. The Dash callbacks read
+copies; they never touch Kafka or the workers' agents.
+
+Topics and what is kept:
+
+* ``state.vehicles`` / ``state.counters`` — newest snapshot per route / counter key;
+* ``state.routes`` — newest route view per route (buses with status, Marey
+  points, alerts, headways, next arrivals);
+* ``bus.events`` — the last :data:`MAX_ALERTS` bunching/gapping alerts;
+* ``traffic.link_speeds`` — newest bin per link;
+* ``enforcement.alerts`` — the last :data:`MAX_ALERTS` watch-list hits;
+* ``plans.proposed`` — every proposal by ``plan_id``.
+
+For playback the state keeps a down-sampled history of every bus
+(:class:`Frame`, one per :attr:`CityState.frame_every_s` of city clock, for
+:attr:`CityState.history_s`). A :class:`ReadModel` can also be fed directly
+(:meth:`ReadModel.feed`), without Kafka, for tests and replays.
 """
 
 from __future__ import annotations
@@ -12,39 +27,182 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from topis import topics
 
 log = logging.getLogger(__name__)
 
+#: alerts and watch-list hits kept for the alerts feed.
+MAX_ALERTS = 300
+#: statuses of a bus on the map, in legend order (the codes of :class:`Frame` index this tuple).
+STATUSES = ("on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassigned")
+STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
+#: the topics the read model consumes.
+TOPICS = (topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name, topics.STATE_ROUTES.name, topics.BUS_EVENTS.name,
+          topics.LINK_SPEEDS.name, topics.ENFORCEMENT_ALERTS.name, topics.PLANS.name)
+_ALERT_SCHEMAS = ("bus.bunching/1", "bus.gapping/1")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Every bus at one moment of the city clock (for playback)."""
+
+    clock_ts: float  #: city clock of the frame, epoch seconds
+    keys: tuple[str, ...]  #: "route|vehicle" per bus
+    lat: np.ndarray  #: float64 degrees
+    lon: np.ndarray  #: float64 degrees
+    status: np.ndarray  #: uint8 index into STATUSES
+
+
+@dataclass(frozen=True)
+class Bus:
+    """One bus as the map shows it."""
+
+    key: str  #: "route|vehicle"
+    route_id: str
+    vehicle_id: str
+    ts: float
+    lat: float
+    lon: float
+    status: str
+    row: dict  #: the published row (trip, headway, deviation, hold advice when known)
+
+
+def alert_id(alert: dict) -> str:
+    """A stable id of a bunching/gapping alert: schema, route, vehicle, stop, time."""
+    obs = alert.get("observation", {})
+    return "|".join(str(x) for x in (alert.get("schema"), obs.get("route_id"), obs.get("vehicle_id"),
+                                     obs.get("stop_id"), obs.get("ts")))
+
+
+def watch_hit_id(hit: dict) -> str:
+    """A stable id of a watch-list hit (its ``alert_id`` when the producer gave one)."""
+    return str(hit.get("alert_id") or f"watch|{hit.get('plate')}|{hit.get('camera_id')}|{hit.get('ts')}")
+
+
+def _as_list(message) -> list:
+    if isinstance(message, list):
+        return message
+    if isinstance(message, dict):
+        for key in ("snapshots", "speeds", "alerts", "items"):
+            if isinstance(message.get(key), list):
+                return message[key]
+    return [message]
+
 
 @dataclass
 class CityState:
-    """What the wall shows: latest snapshot per route and per counter key."""
+    """What the pages show, folded from the read-model topics."""
 
     vehicles_by_route: dict[str, dict] = field(default_factory=dict)
     counters: dict[tuple[str, str], dict] = field(default_factory=dict)  #: (kind, key) -> snapshot
+    routes: dict[str, dict] = field(default_factory=dict)  #: route_id -> state.routes snapshot
+    bus_alerts: dict[str, dict] = field(default_factory=dict)  #: alert id -> bunching/gapping alert (insertion order)
+    link_speeds: dict[str, dict] = field(default_factory=dict)  #: link_id -> newest bin
+    watch_hits: dict[str, dict] = field(default_factory=dict)  #: hit id -> watch-list hit
+    plans: dict[str, dict] = field(default_factory=dict)  #: plan_id -> proposal
+    received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
+    history: deque = field(default_factory=deque)  #: Frames, oldest first
+    frame_every_s: float = 10.0  #: city seconds between playback frames
+    history_s: float = 3 * 3600.0  #: city seconds of playback kept
 
-    def apply(self, topic: str, message: dict, wall_ts: float) -> None:
-        """Fold one read-model message (``{"snapshots": [...]}``) into the state."""
-        for snapshot in message["snapshots"]:
-            if topic == topics.STATE_VEHICLES.name:
-                self.vehicles_by_route[snapshot["route_id"]] = snapshot
-            elif topic == topics.STATE_COUNTERS.name:
-                self.counters[(snapshot["kind"], snapshot["key"])] = snapshot
+    def apply(self, topic: str, message, wall_ts: float) -> None:
+        """Fold one read-model message (decoded JSON) into the state."""
+        if topic == topics.STATE_VEHICLES.name:
+            for snap in _as_list(message):
+                self.vehicles_by_route[snap["route_id"]] = snap
+        elif topic == topics.STATE_COUNTERS.name:
+            for snap in _as_list(message):
+                self.counters[(snap["kind"], snap["key"])] = snap
+        elif topic == topics.STATE_ROUTES.name:
+            for snap in _as_list(message):
+                self.routes[snap["route_id"]] = snap
+                self._add_alerts(snap.get("alerts") or [])
+        elif topic == topics.BUS_EVENTS.name:
+            self._add_alerts(_as_list(message))
+        elif topic == topics.LINK_SPEEDS.name:
+            for s in _as_list(message):
+                held = self.link_speeds.get(s["link_id"])
+                if held is None or s["bin_start_ts"] >= held["bin_start_ts"]:
+                    self.link_speeds[s["link_id"]] = s
+        elif topic == topics.ENFORCEMENT_ALERTS.name:
+            for hit in _as_list(message):
+                self.watch_hits[watch_hit_id(hit)] = hit
+            _trim(self.watch_hits)
+        elif topic == topics.PLANS.name:
+            for plan in _as_list(message):
+                self.plans[str(plan["plan_id"])] = plan
+        self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
 
+    def _add_alerts(self, events: list) -> None:
+        for ev in events:
+            if isinstance(ev, dict) and ev.get("schema") in _ALERT_SCHEMAS:
+                self.bus_alerts.setdefault(alert_id(ev), ev)
+        _trim(self.bus_alerts)
+
+    def clock_ts(self) -> float | None:
+        """Newest event time seen (the simulated clock in the demo)."""
+        ts = [s.get("clock_ts") or 0.0 for s in self.routes.values()]
+        ts += [v["ts"] for s in self.vehicles_by_route.values() for v in s["vehicles"]]
+        return max(ts) if ts else None
+
+    def record_frame(self) -> bool:
+        """Append a playback frame when ``frame_every_s`` of city clock has passed; True when one was added."""
+        clock = self.clock_ts()
+        if clock is None or (self.history and clock - self.history[-1].clock_ts < self.frame_every_s):
+            return False
+        buses = fleet(self, clock)
+        self.history.append(Frame(clock, tuple(b.key for b in buses), np.array([b.lat for b in buses]),
+                                  np.array([b.lon for b in buses]),
+                                  np.array([STATUS_CODE[b.status] for b in buses], dtype=np.uint8)))
+        while self.history and clock - self.history[0].clock_ts > self.history_s:
+            self.history.popleft()
+        return True
+
     def copy(self) -> CityState:
-        return CityState(dict(self.vehicles_by_route), dict(self.counters), self.received_wall_ts)
+        """A shallow copy whose dictionaries can be read while the consumer thread writes the original."""
+        return CityState(dict(self.vehicles_by_route), dict(self.counters), dict(self.routes), dict(self.bus_alerts),
+                         dict(self.link_speeds), dict(self.watch_hits), dict(self.plans), dict(self.received_by_topic),
+                         self.received_wall_ts, deque(self.history), self.frame_every_s, self.history_s)
+
+
+def _trim(items: dict, keep: int = MAX_ALERTS) -> None:
+    for key in list(items)[:-keep] if len(items) > keep else ():
+        del items[key]
+
+
+def fleet(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0) -> list[Bus]:
+    """Every bus in a stable (route, vehicle) order, with its status.
+
+    Routes with a ``state.routes`` snapshot give each bus the bus pipeline's
+    status; other routes fall back to ``state.vehicles`` (``unassigned``, or
+    ``stale_gps`` when the fix is older than ``stale_after_s`` on the city clock).
+    """
+    out = []
+    for route_id in sorted(set(state.routes) | set(state.vehicles_by_route)):
+        snap = state.routes.get(route_id)
+        rows = snap["vehicles"] if snap is not None else state.vehicles_by_route[route_id]["vehicles"]
+        for v in rows:
+            status = v.get("status")
+            if status not in STATUS_CODE:
+                stale = clock_ts is not None and clock_ts - v["ts"] > stale_after_s
+                status = "stale_gps" if stale else "unassigned"
+            out.append(Bus(f"{route_id}|{v['vehicle_id']}", route_id, v["vehicle_id"], v["ts"], v["lat"], v["lon"],
+                           status, v))
+    return out
 
 
 class ReadModel:
-    """Keeps a :class:`CityState` up to date from Kafka in a daemon thread."""
+    """Keeps a :class:`CityState` up to date from Kafka in a daemon thread (or from :meth:`feed`)."""
 
-    def __init__(self, bootstrap_servers: list[str], fetch_max_wait_ms: int = 100):
-        self._servers = bootstrap_servers
+    def __init__(self, bootstrap_servers: list[str] | None = None, fetch_max_wait_ms: int = 100):
+        self._servers = bootstrap_servers or []
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._state = CityState()
         self._lock = threading.Lock()
@@ -58,22 +216,28 @@ class ReadModel:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def state(self) -> CityState:
         """A consistent copy of the current state."""
         with self._lock:
             return self._state.copy()
 
+    def feed(self, topic: str, message, wall_ts: float | None = None) -> None:
+        """Apply one decoded message directly (tests, replays)."""
+        with self._lock:
+            self._state.apply(topic, message, time.time() if wall_ts is None else wall_ts)
+            self._state.record_frame()
+
     def _run(self) -> None:
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
-        names = [topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name]
         while not self._stop.is_set():
             try:
                 consumer = KafkaConsumer(
-                    *names,
+                    *TOPICS,
                     bootstrap_servers=self._servers,
                     group_id=None,
                     auto_offset_reset="latest",
@@ -90,10 +254,16 @@ class ReadModel:
         self.error = None
         try:
             while not self._stop.is_set():
-                for tp, records in consumer.poll(timeout_ms=200).items():
-                    now = time.time()
-                    with self._lock:
+                polled = consumer.poll(timeout_ms=200)
+                now = time.time()
+                with self._lock:
+                    for tp, records in polled.items():
                         for record in records:
-                            self._state.apply(tp.topic, json.loads(record.value), now)
+                            try:
+                                message = json.loads(record.value)
+                                self._state.apply(tp.topic, message, now)
+                            except (ValueError, KeyError, TypeError) as exc:
+                                log.warning("unreadable %s message skipped: %s", tp.topic, exc)
+                    self._state.record_frame()
         finally:
             consumer.close()

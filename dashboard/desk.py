@@ -1,0 +1,36 @@
+"""What every page needs, built once at the entry point and passed to the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from dashboard.readmodel import ReadModel
+from dashboard.store import DeskStore
+from enforcement.settings import EnforcementSettings
+from enforcement.store import CaseStore
+from topis.city.geo import Projection
+from topis.settings import DashboardSettings
+
+KST = dt.timezone(dt.timedelta(hours=9))
+
+
+@dataclass
+class Desk:
+    """Services and static map layers shared by the pages."""
+
+    settings: DashboardSettings
+    proj: Projection
+    base: list  #: static plotly traces of the city (basemap.base_traces)
+    roads: dict[str, tuple[list, list]]  #: link_id -> projected polyline
+    cameras: dict[str, tuple[float, float]]  #: camera_id -> (lat, lon)
+    stops: dict[str, tuple[float, float]]  #: stop_id -> (lat, lon)
+    read_model: ReadModel
+    records: DeskStore
+    cases: CaseStore
+    enforcement: EnforcementSettings
+
+
+def local_time(ts: float | None, fmt: str = "%H:%M:%S") -> str:
+    """Seoul local time of an epoch second ("–" when unknown)."""
+    return "–" if ts is None else dt.datetime.fromtimestamp(ts, KST).strftime(fmt)
