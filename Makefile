@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := chromium chromium-driver postgresql
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: up test setup system-deps bench clean
+.PHONY: up test setup system-deps clean
 
 up: setup
 	$(VENV)/bin/topis up
@@ -30,9 +30,6 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
-
-bench: setup
-	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) .topis .pytest_cache

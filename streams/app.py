@@ -16,7 +16,7 @@ from __future__ import annotations
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from topis.settings import BrokerSettings, StreamSettings
+from topis.settings import BrokerSettings, CitySettings, StreamSettings
 
 
 class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -64,8 +64,13 @@ def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
     )
 
 
-def build_app(broker: BrokerSettings, streams: StreamSettings, **overrides) -> TopisApp:
-    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first)."""
+def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySettings | None = None,
+              **overrides) -> TopisApp:
+    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first).
+
+    ``city`` names the demo city whose feed the bus agent uses when
+    ``streams.gtfs_dir`` is not set.
+    """
     if broker.embedded:
         raise ValueError("build_app needs a kafka:// broker URL; start the embedded broker first")
     (streams.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -74,4 +79,9 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, **overrides) -> T
     from streams import agents
 
     agents.install(app, streams)
+    if streams.bus_operations:
+        from streams import bus_agents
+        from streams.network import network_feed
+
+        bus_agents.install(app, streams, network_feed(streams, city or CitySettings()))
     return app

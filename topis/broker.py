@@ -152,3 +152,24 @@ def running_broker(settings: BrokerSettings, port: int | None = None,
         yield Broker(servers, embedded=True, process=process)
     finally:
         stop_process(process)
+
+
+def group_lag(admin, group: str, end_offsets: dict) -> int:
+    """Messages before ``end_offsets`` (TopicPartition → next offset) that ``group`` has not committed.
+
+    ``admin`` is a kafka-python ``KafkaAdminClient``. End offsets come from the
+    producer's acknowledgements, which every broker reports the same way.
+    """
+    committed = admin.list_group_offsets(group)[group]
+    return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets.items())
+
+
+def acked_end_offsets(acks) -> dict:
+    """TopicPartition → next offset, from producer record metadata."""
+    from kafka import TopicPartition
+
+    end: dict = {}
+    for meta in acks:
+        tp = TopicPartition(meta.topic, meta.partition)
+        end[tp] = max(end.get(tp, 0), meta.offset + 1)
+    return end

@@ -8,6 +8,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import click
 
@@ -67,9 +68,11 @@ def broker(port: int | None) -> None:
 
 @click.command()
 @_broker_option
+@click.option("--gtfs", "gtfs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="GTFS feed of the bus network (default: the demo city's).")
 @click.option("--loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Faust log level.")
-def worker(broker_url: str | None, loglevel: str) -> None:
+def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None:
     """Run a Faust stream worker: consumes positions, taps and plate reads, keeps the live state.
 
     Start more workers (same command, same broker) to share the partitions.
@@ -83,7 +86,10 @@ def worker(broker_url: str | None, loglevel: str) -> None:
     from streams.app import build_app
 
     settings = _external_broker(broker_url)
-    app = build_app(settings, StreamSettings())
+    streams = StreamSettings()
+    if gtfs_dir:
+        streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
+    app = build_app(settings, streams, CitySettings())
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

@@ -32,6 +32,8 @@ class Publisher:
         )
         self.messages_sent = 0
         self.events_sent = 0
+        self._futures: list = []
+        self.keep_acks = False  #: keep send futures so acked() can report offsets (benchmarks)
 
     def send(self, topic: str, by_key: Mapping[str, Sequence]) -> None:
         """Send the events of each key as one batch message on ``topic``."""
@@ -39,7 +41,9 @@ class Publisher:
         for key, events in by_key.items():
             if not events:
                 continue
-            self._producer.send(topic, key=key.encode(), value=wire.encode(batch_type(list(events))))
+            future = self._producer.send(topic, key=key.encode(), value=wire.encode(batch_type(list(events))))
+            if self.keep_acks:
+                self._futures.append(future)
             self.messages_sent += 1
             self.events_sent += len(events)
 
@@ -47,6 +51,10 @@ class Publisher:
         """Send one already-encoded message (replay of recordings, bad-input tests)."""
         self._producer.send(topic, key=key.encode(), value=value)
         self.messages_sent += 1
+
+    def acked(self) -> list:
+        """Record metadata (topic, partition, offset) of every message sent while ``keep_acks`` was on."""
+        return [f.get(timeout=30) for f in self._futures]
 
     def flush(self, timeout_s: float = 30.0) -> None:
         self._producer.flush(timeout=timeout_s)

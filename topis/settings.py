@@ -141,7 +141,10 @@ class StreamSettings(_Section):
 
     app_id: str = "topis"  #: consumer group and changelog prefix
     snapshot_interval_s: float = Field(default=1.0, gt=0)  #: how often the read model is published
-    data_dir: Path = Path(".topis")  #: local state (case store, recordings)
+    data_dir: Path = Path(".topis")  #: local state (demo feed, case store, recordings)
+    #: GTFS feed of the network to match buses against; empty = the demo city's
+    gtfs_dir: Path | None = None
+    bus_operations: bool = True  #: run the matching/arrivals/predictions agent
 
 
 class DashboardSettings(_Section):

@@ -27,6 +27,23 @@ class TopicSpec:
 BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", "bus.position/1 batch", 6 * HOUR_MS)
 CARD_TAPS = TopicSpec("card.taps", 8, "route_id", "card.tap/1 batch", 6 * HOUR_MS)
 PLATE_READS = TopicSpec("plate.reads", 8, "camera_id", "plate.read/1 batch", 6 * HOUR_MS)
+BUS_EVENTS = TopicSpec(
+    "bus.events", 8, "route_id", "JSON list: stop arrivals/departures, headways, bunching/gapping alerts", 24 * HOUR_MS
+)
+BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", "JSON list: arrival predictions", 6 * HOUR_MS)
+STATE_ROUTES = TopicSpec(
+    "state.routes", 8, "route_id", "JSON: a route's buses with status, Marey points, alerts, next arrivals", HOUR_MS
+)
+CARD_LOCATED = TopicSpec(
+    "card.located", 8, "card bucket (CRC-32 of card_hash mod 256)", "card.located_tap/1 batch", 24 * HOUR_MS
+)
+CARD_RIDES = TopicSpec("card.rides", 8, "route_id", "rides (boarding → alighting) batch", 24 * HOUR_MS)
+DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", "demand.squirrel/1: peak load by segment", 7 * 24 * HOUR_MS)
+DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", "demand.owl/1: night (00–05 h) OD", 7 * 24 * HOUR_MS)
+LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", "JSON: link speeds per 5-min bin", 24 * HOUR_MS)
+ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", "JSON: watch-list hits", 7 * 24 * HOUR_MS)
+PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", "JSON: current vs proposed plan + KPIs",
+                  7 * 24 * HOUR_MS)
 STATE_VEHICLES = TopicSpec(
     "state.vehicles", 8, "route_id", "JSON: latest position of each vehicle of the route", 1 * HOUR_MS
 )
@@ -40,6 +57,16 @@ ALL: tuple[TopicSpec, ...] = (
     BUS_POSITIONS,
     CARD_TAPS,
     PLATE_READS,
+    BUS_EVENTS,
+    BUS_PREDICTIONS,
+    CARD_LOCATED,
+    CARD_RIDES,
+    DEMAND_SQUIRREL,
+    DEMAND_OWL,
+    LINK_SPEEDS,
+    ENFORCEMENT_ALERTS,
+    PLANS,
+    STATE_ROUTES,
     STATE_VEHICLES,
     STATE_COUNTERS,
     DEAD_LETTERS,

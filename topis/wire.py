@@ -22,10 +22,10 @@ type checking in one pass.
 
 from __future__ import annotations
 
-import numbers
 from typing import Literal, TypeVar
 
 import msgspec
+import numpy as np
 
 #: Current major version of every schema below. Bump on a breaking change.
 VERSION = 1
@@ -43,6 +43,7 @@ class BusPosition(msgspec.Struct, frozen=True, omit_defaults=True):
     speed_kph: float | None = None  #: ground speed, km/h
     heading_deg: float | None = None  #: bearing, degrees clockwise from north
     occupancy: int | None = None  #: passengers on board, if the unit counts them
+    block_id: str | None = None  #: block (run) the bus is assigned to, if the AVL source says
 
 
 class CardTap(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -91,16 +92,14 @@ class ReadBatch(msgspec.Struct, frozen=True, tag="plate.read/1", tag_field="sche
 Batch = PositionBatch | TapBatch | ReadBatch
 B = TypeVar("B", PositionBatch, TapBatch, ReadBatch)
 
-def _plain_number(obj: object) -> object:
-    """Encode numpy scalars (simulators and replays compute with numpy) as plain JSON numbers."""
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        return float(obj)
+def plain(obj: object) -> object:
+    """msgspec ``enc_hook``: numpy scalars (simulators and pipelines compute with numpy) as plain values."""
+    if isinstance(obj, np.generic):
+        return obj.item()
     raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
-_encoder = msgspec.json.Encoder(enc_hook=_plain_number)
+_encoder = msgspec.json.Encoder(enc_hook=plain)
 _decoders = {
     PositionBatch: msgspec.json.Decoder(PositionBatch),
     TapBatch: msgspec.json.Decoder(TapBatch),

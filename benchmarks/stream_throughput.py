@@ -1,0 +1,118 @@
+"""Simulator and stream-worker throughput at a given city scale (default: Seoul, 18.5).
+
+Measures, in one run on the embedded broker:
+
+1. city generation time;
+2. simulator events/s (pure stepping, no I/O), and how many simulated seconds
+   it runs per real second — above 1 means it keeps up with real time;
+3. publishing events/s and messages/s (kafka-python producer);
+4. a Faust worker process's sustained events/s: a warm-up is consumed first,
+   then the whole recorded load is published and the worker's committed
+   offsets are polled until they reach the end of every partition.
+
+    .venv/bin/python -m benchmarks.stream_throughput [--scale 18.5] [--sim-seconds 300] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from topis import topics
+from topis.broker import acked_end_offsets, group_lag, running_broker
+from topis.feeder import start_ts
+from topis.publish import Publisher
+from topis.settings import BrokerSettings, SimSettings
+
+INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name)
+
+
+def simulate(scale: float, sim_seconds: float, step_s: float = 5.0):
+    from topis.city.generate import generate_city
+    from topis.sim.simulator import Simulator
+
+    t0 = time.perf_counter()
+    city = generate_city(seed=7, scale=scale)
+    gen_s = time.perf_counter() - t0
+    sim = Simulator(city, seed=1, start_ts=start_ts(SimSettings(start_date="2026-11-24", start_time="08:00")))
+    t1 = time.perf_counter()
+    outputs = [sim.step(step_s) for _ in range(int(sim_seconds / step_s))]
+    step_wall_s = time.perf_counter() - t1
+    return city, gen_s, outputs, step_wall_s
+
+
+def wait_drained(admin, group: str, end: dict, timeout_s: float) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if group_lag(admin, group, end) == 0:
+            return time.perf_counter() - t0
+        time.sleep(0.25)
+    raise TimeoutError(f"worker still behind by {group_lag(admin, group, end)} messages after {timeout_s} s")
+
+
+def publish(servers, outputs, end: dict) -> tuple[int, int, float]:
+    """Publish every step's batches; record the next offset of each partition in ``end``."""
+    t0 = time.perf_counter()
+    with Publisher(servers) as pub:
+        pub.keep_acks = True
+        for out in outputs:
+            pub.send(topics.BUS_POSITIONS.name, out.positions)
+            pub.send(topics.CARD_TAPS.name, out.taps)
+            pub.send(topics.PLATE_READS.name, out.reads)
+        pub.flush()
+        for tp, offset in acked_end_offsets(pub.acked()).items():
+            end[tp] = max(end.get(tp, 0), offset)
+    return pub.messages_sent, pub.events_sent, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=18.5)
+    parser.add_argument("--sim-seconds", type=float, default=300.0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    city, gen_s, outputs, step_wall_s = simulate(args.scale, args.sim_seconds)
+    n_events = sum(len(v) for o in outputs for d in (o.positions, o.taps, o.reads) for v in d.values())
+    rows = [("city generation", f"{gen_s:.1f} s", f"{len(city.routes)} routes, {city.fleet_size} buses, "
+             f"{len(city.stops)} stops, {len(city.cameras)} cameras"),
+            ("simulator (no I/O)", f"{n_events / step_wall_s:,.0f} events/s",
+             f"{args.sim_seconds / step_wall_s:.1f} simulated s per real s")]
+
+    from kafka import KafkaAdminClient
+
+    with running_broker(BrokerSettings(url="embedded")) as broker:
+        servers = broker.bootstrap_servers
+        group = f"bench-{uuid.uuid4().hex[:8]}"
+        env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group}
+        workers = [subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(args.workers)]
+        admin = KafkaAdminClient(bootstrap_servers=servers)
+        end: dict = {}
+        try:
+            publish(servers, outputs[:2], end)  # warm-up: group joined, tables ready
+            wait_drained(admin, group, end, timeout_s=300)
+            msgs, events, pub_s = publish(servers, outputs, end)
+            rows.append(("publish (kafka-python)", f"{events / pub_s:,.0f} events/s", f"{msgs / pub_s:,.0f} messages/s"))
+            drain_s = pub_s + wait_drained(admin, group, end, timeout_s=900)
+            rows.append((f"Faust worker x{args.workers}", f"{events / drain_s:,.0f} events/s",
+                         f"{msgs / drain_s:,.0f} messages/s; {events:,} events in {drain_s:.1f} s "
+                         f"(publish + drain; offsets committed every 2.8 s)"))
+        finally:
+            for w in workers:
+                w.terminate()
+                w.wait(30)
+            admin.close()
+
+    print(f"\nstream throughput, scale {args.scale}, {args.sim_seconds:.0f} simulated s, {os.cpu_count()} CPUs\n")
+    width = max(len(r[0]) for r in rows)
+    for name, rate, note in rows:
+        print(f"  {name:<{width}}  {rate:>20}  {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Bus operations agent: positions → matching, arrivals, headways, predictions, per route.
+
+``track_routes`` is a loop over :func:`streams.bus_pipeline.advance` and
+:func:`streams.route_view.fold`. Its outputs:
+
+* ``bus.events`` — arrivals, departures, headway observations, bunching and
+  gapping alerts with holding advice (JSON list of tagged events per message);
+* ``bus.predictions`` — every arrival prediction made (JSON list per message);
+* ``state.routes`` — the read model of each route for the dashboard, once a
+  second (vehicles with status, Marey points, alerts, headways, next arrivals).
+
+State. A route's pipeline state is large (matching state of every bus,
+travel-time history) and changes with every fix, so writing it to the table's
+changelog per message would dominate the worker. The live object is kept in
+the table's in-memory mapping of this worker's partitions and *checkpointed*
+to the changelog at most every ``CHECKPOINT_S`` (by the agent, so the write
+lands in the route's own partition); after a rebalance or restart a route
+resumes from its last checkpoint (at most that much learning is lost; buses
+re-match on their next fix).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+import msgspec
+
+from streams import route_view
+from streams.bus_pipeline import RouteModel, RouteState, advance, route_model
+from streams.gtfs import Feed
+from streams.headways import HeadwayParams
+from topis import topics, wire
+from topis.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+
+#: seconds between checkpoints of every route's state to the changelog.
+CHECKPOINT_S = 30.0
+
+_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
+_decode_live = msgspec.json.Decoder(route_view.LiveRoute).decode
+
+
+def _models(feed: Feed) -> dict[str, RouteModel]:
+    return {route_id: route_model(feed, route_id) for route_id in feed.routes}
+
+
+def _blocks(fixes: list[wire.BusPosition]) -> dict[str, str] | None:
+    blocks = {f.vehicle_id: f.block_id for f in fixes if f.block_id}
+    return blocks or None
+
+
+def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
+    """Declare the bus operations agent, its tables and topics on ``app``."""
+    models = _models(feed)
+    params = HeadwayParams()
+    positions = app.topic(topics.BUS_POSITIONS.name, value_type=bytes, key_type=bytes)
+    events_topic = app.topic(topics.BUS_EVENTS.name, value_type=bytes, key_type=bytes)
+    predictions_topic = app.topic(topics.BUS_PREDICTIONS.name, value_type=bytes, key_type=bytes)
+    routes_topic = app.topic(topics.STATE_ROUTES.name, value_type=bytes, key_type=bytes)
+    # checkpoints: route_id -> msgspec JSON of LiveRoute (as text, so Faust's JSON codec carries it)
+    checkpoints = app.Table("bus_state_by_route", default=str, partitions=topics.BUS_POSITIONS.partitions,
+                            key_type=str)
+    live: dict[str, route_view.LiveRoute] = {}  # working copies of this worker's routes; see module docstring
+    checkpointed: dict[str, float] = {}  # route -> monotonic time of its last checkpoint
+    changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
+
+    def live_route(route_id: str) -> route_view.LiveRoute:
+        if route_id not in live:
+            saved = checkpoints[route_id]
+            live[route_id] = _decode_live(saved) if saved else route_view.LiveRoute(RouteState(route_id))
+        return live[route_id]
+
+    @app.on_partitions_revoked.connect
+    async def forget_routes(sender, revoked, **kwargs) -> None:
+        """Another worker may own these routes now: drop the working copies."""
+        live.clear()
+        checkpointed.clear()
+
+    @app.agent(positions)
+    async def track_routes(stream):
+        """Match every fix, emit arrivals, headways, alerts and predictions, per route."""
+        async for key, value in stream.items():
+            route_id = (key or b"").decode()
+            model = models.get(route_id)
+            try:
+                batch = wire.decode(value, wire.PositionBatch)
+            except wire.WireError:
+                continue  # dead-lettered and counted by track_vehicles
+            if model is None:
+                continue  # a route the feed does not know: only the live map shows it
+            state = live_route(route_id)
+            _, events = advance(state.pipeline, batch.events, model, _blocks(batch.events))
+            route_view.fold(state.view, batch.events, events)
+            changed.add(route_id)
+            published, predictions = route_view.emitted(events)
+            if published:
+                await events_topic.send(key=key, value=_encode(published))
+            if predictions:
+                await predictions_topic.send(key=key, value=_encode(predictions))
+            if time.monotonic() - checkpointed.get(route_id, 0.0) > CHECKPOINT_S:
+                checkpoints[route_id] = _encode(state).decode()  # in the event's partition
+                checkpointed[route_id] = time.monotonic()
+
+    @app.timer(interval=settings.snapshot_interval_s)
+    async def publish_routes():
+        """Publish the read model of this worker's routes that changed since the last tick."""
+        now = time.time()
+        routes = [r for r in changed if r in live]
+        changed.clear()
+        for route_id in routes:
+            snap = route_view.snapshot(route_id, live[route_id], params, now)
+            await routes_topic.send(key=route_id.encode(), value=_encode(snap))
