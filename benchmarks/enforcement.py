@@ -28,11 +28,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from enforcement.engine import RuleBook, new_state, process
-from enforcement.rules import Camera, Vehicle
-from enforcement.settings import EnforcementSettings
-from enforcement.store import CaseStore
-from topis.wire import PlateRead
+if __name__ == "__main__" and not __package__:
+    # run as a script: this file's folder would shadow the ``enforcement`` package
+    import sys
+
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from enforcement.engine import RuleBook, new_state, process  # noqa: E402
+from enforcement.rules import Camera, Vehicle  # noqa: E402
+from enforcement.settings import EnforcementSettings  # noqa: E402
+from enforcement.store import CaseStore  # noqa: E402
+from topis.wire import PlateRead  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HANGUL = "가나다라마바사아자차카타파하"
