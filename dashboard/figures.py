@@ -209,8 +209,9 @@ def alert_patch(m: Markers, index: int) -> Patch:
 
 
 def _dark(fig: go.Figure, **layout) -> go.Figure:
+    layout = {"margin": {"l": 50, "r": 10, "t": 40, "b": 40}, **layout}
     fig.update_layout(paper_bgcolor=THEME["paper"], plot_bgcolor=THEME["background"], font={"color": THEME["text"]},
-                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, **layout)
+                      **layout)
     return fig
 
 
@@ -227,7 +228,7 @@ def marey_figure(route: dict, tz_offset_s: float = 9 * 3600.0) -> go.Figure:
     fig = go.Figure()
     for trip_id in sorted(route.get("marey", {})):
         pts = route["marey"][trip_id]
-        t = np.array([p[0] for p in pts], dtype="datetime64[s]") + np.timedelta64(int(tz_offset_s), "s")
+        t = (np.round((np.array([p[0] for p in pts], float) + tz_offset_s) * 1000)).astype("datetime64[ms]")
         fig.add_trace(go.Scatter(x=t, y=[p[1] / 1000.0 for p in pts], mode="lines", name=trip_id,
                                  line={"width": 2}, hovertemplate=f"trip {trip_id}<br>%{{x}}<br>%{{y:.2f}} km"))
     return _dark(fig, title=f"Route {route.get('route_id')} — time-space (Marey)", showlegend=False,

@@ -84,13 +84,12 @@ def watch_hit_id(hit: dict) -> str:
     return str(hit.get("alert_id") or f"watch|{hit.get('plate')}|{hit.get('camera_id')}|{hit.get('ts')}")
 
 
-def _as_list(message) -> list:
+def _as_list(message, wrapper: str) -> list:
+    """A message's items: a JSON list, ``{wrapper: [...]}``, or one object."""
     if isinstance(message, list):
         return message
-    if isinstance(message, dict):
-        for key in ("snapshots", "speeds", "alerts", "items"):
-            if isinstance(message.get(key), list):
-                return message[key]
+    if isinstance(message, dict) and isinstance(message.get(wrapper), list):
+        return message[wrapper]
     return [message]
 
 
@@ -114,28 +113,28 @@ class CityState:
     def apply(self, topic: str, message, wall_ts: float) -> None:
         """Fold one read-model message (decoded JSON) into the state."""
         if topic == topics.STATE_VEHICLES.name:
-            for snap in _as_list(message):
+            for snap in _as_list(message, "snapshots"):
                 self.vehicles_by_route[snap["route_id"]] = snap
         elif topic == topics.STATE_COUNTERS.name:
-            for snap in _as_list(message):
+            for snap in _as_list(message, "snapshots"):
                 self.counters[(snap["kind"], snap["key"])] = snap
         elif topic == topics.STATE_ROUTES.name:
-            for snap in _as_list(message):
+            for snap in _as_list(message, "snapshots"):
                 self.routes[snap["route_id"]] = snap
                 self._add_alerts(snap.get("alerts") or [])
         elif topic == topics.BUS_EVENTS.name:
-            self._add_alerts(_as_list(message))
+            self._add_alerts(_as_list(message, "events"))
         elif topic == topics.LINK_SPEEDS.name:
-            for s in _as_list(message):
+            for s in _as_list(message, "speeds"):
                 held = self.link_speeds.get(s["link_id"])
                 if held is None or s["bin_start_ts"] >= held["bin_start_ts"]:
                     self.link_speeds[s["link_id"]] = s
         elif topic == topics.ENFORCEMENT_ALERTS.name:
-            for hit in _as_list(message):
+            for hit in _as_list(message, "alerts"):
                 self.watch_hits[watch_hit_id(hit)] = hit
             _trim(self.watch_hits)
         elif topic == topics.PLANS.name:
-            for plan in _as_list(message):
+            for plan in _as_list(message, "plans"):
                 self.plans[str(plan["plan_id"])] = plan
         self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
