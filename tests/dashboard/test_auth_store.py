@@ -1,0 +1,147 @@
+"""Users, login, session expiry, CSRF and role checks, on a real SQLite file, through Flask's test client."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from dashboard_fixtures import feed_city, make_cases
+
+from dashboard.app import build_app
+from dashboard.readmodel import ReadModel
+from dashboard.settings import DeskSettings
+from dashboard.store import DeskStore, UserError
+from enforcement.store import CaseStore
+from topis.settings import DashboardSettings
+
+
+@pytest.fixture
+def stores(tmp_path):
+    cases = CaseStore(f"sqlite:///{tmp_path / 'cases.sqlite'}")
+    records = DeskStore(cases.url)
+    yield cases, records
+    records.close()
+    cases.close()
+
+
+def test_users_are_stored_with_hashed_passwords_and_checked(stores):
+    _, records = stores
+    records.add_user("kim", "enforcement", "correct horse")
+    with pytest.raises(UserError, match="exists"):
+        records.add_user("kim", "controller", "another one")
+    with pytest.raises(UserError, match="unknown role"):
+        records.add_user("lee", "admin", "long enough")
+    with pytest.raises(UserError, match="8 characters"):
+        records.add_user("lee", "planner", "short")
+    assert records.authenticate("kim", "correct horse").role == "enforcement"
+    assert records.authenticate("kim", "wrong") is None
+    assert records.authenticate("nobody", "correct horse") is None
+    with records.session() as s:
+        stored = s.execute(__import__("sqlalchemy").text("select password_hash from dashboard_users")).scalar()
+    assert "correct horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_demo_users_are_seeded_only_into_an_empty_table(stores):
+    _, records = stores
+    assert set(records.seed_demo_users()) == {"enforcer", "controller", "planner"}
+    assert records.seed_demo_users() == {}
+    records2 = DeskStore(records.url)
+    assert {u.role for u in records2.users()} == {"enforcement", "controller", "planner"}
+
+
+def test_acknowledgements_and_plan_decisions_are_durable(stores):
+    _, records = stores
+    records.acknowledge("bus.bunching/1|R1|B2|S2|1", "bunching", "kim", "10.0.0.5", now=100.0)
+    records.acknowledge("bus.bunching/1|R1|B2|S2|1", "bunching", "lee", "10.0.0.6", now=200.0)
+    records.accept_plan("hw-1", "headways", "park", "10.0.0.7", now=300.0)
+    again = DeskStore(records.url)
+    ack = again.acks()["bus.bunching/1|R1|B2|S2|1"]
+    assert (ack.actor, ack.origin, ack.ts) == ("kim", "10.0.0.5", 100.0)  # the first acknowledgement counts
+    d = again.plan_decisions()["hw-1"]
+    assert (d.actor, d.decision, d.ts) == ("park", "accepted", 300.0)
+
+
+@pytest.fixture
+def app(stores, mini_geojson, proj):
+    cases, records = stores
+    make_cases(cases)
+    records.add_user("kim", "enforcement", "kim-password")
+    records.add_user("cho", "controller", "cho-password")
+    rm = ReadModel()
+    feed_city(rm)
+    return build_app(DashboardSettings(), mini_geojson, proj, rm, cases=cases, records=records,
+                     desk_settings=DeskSettings(session_s=2.0, demo_users=False))
+
+
+def _login(client, name, password):
+    client.get("/login")
+    token = client.get_cookie("_csrf_token").value
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": token, "next": "/cases"})
+
+
+def _callback(client, body, token):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["X-CSRFToken"] = token
+    return client.post("/_dash-update-component", data=json.dumps(body), headers=headers)
+
+
+def _text(response) -> str:
+    return json.dumps(response.get_json(), ensure_ascii=False)
+
+
+LIST_BODY = {"output": "..case-list.children...case-counts.children..",
+             "outputs": [{"id": "case-list", "property": "children"}, {"id": "case-counts", "property": "children"}],
+             "inputs": [{"id": "case-rule", "property": "value", "value": None},
+                        {"id": "case-area", "property": "value", "value": None},
+                        {"id": "case-status", "property": "value", "value": "new"},
+                        {"id": "case-selected", "property": "data", "value": None},
+                        {"id": "case-version", "property": "data", "value": 0}],
+             "changedPropIds": ["case-status.value"], "state": []}
+
+
+def test_pages_other_than_the_wall_need_a_login(app):
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/wall").status_code == 200
+    for path in ("/cases", "/alerts", "/routes", "/plans"):
+        r = client.get(path)
+        assert r.status_code == 302 and r.headers["Location"] == f"/login?next={path}"
+    assert _login(client, "kim", "wrong password").status_code == 200  # the form again, with the error
+    assert client.get("/cases").status_code == 302
+    r = _login(client, "kim", "kim-password")
+    assert r.status_code == 302 and r.headers["Location"] == "/cases"
+    assert client.get("/cases").status_code == 200
+
+
+def test_login_form_and_callbacks_need_the_csrf_token(app):
+    client = app.server.test_client()
+    client.get("/login")
+    r = client.post("/login", data={"username": "kim", "password": "kim-password", "csrf_token": "forged"})
+    assert r.status_code == 403
+    _login(client, "kim", "kim-password")
+    token = client.get_cookie("_csrf_token").value
+    assert _callback(client, LIST_BODY, None).status_code == 403
+    assert _callback(client, LIST_BODY, "forged").status_code == 403
+    ok = _callback(client, LIST_BODY, token)
+    assert ok.status_code == 200
+    assert "34나5678" in _text(ok)  # enforcement staff see full plates
+
+
+def test_controller_sees_masked_plates_and_counts(app):
+    client = app.server.test_client()
+    _login(client, "cho", "cho-password")
+    body = _text(_callback(client, LIST_BODY, client.get_cookie("_csrf_token").value))
+    assert "34나**78" in body and "34나5678" not in body
+    assert "new: 3" in body
+
+
+def test_sessions_expire(app):
+    client = app.server.test_client()
+    _login(client, "kim", "kim-password")
+    assert client.get("/cases").status_code == 200
+    time.sleep(2.2)
+    assert client.get("/cases").status_code == 302
+    body = _text(_callback(client, LIST_BODY, client.get_cookie("_csrf_token").value))
+    assert "login required" in body and "34나" not in body
