@@ -84,4 +84,10 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
         from streams.network import network_feed
 
         bus_agents.install(app, streams, network_feed(streams, city or CitySettings()))
+    if streams.enforcement:
+        from streams import enforcement_agents
+        from streams.network import enforcement_inputs
+
+        rules, store = enforcement_inputs(streams, city or CitySettings())
+        enforcement_agents.install(app, rules, store)
     return app

@@ -28,7 +28,7 @@ import faust
 import msgspec
 
 from streams import route_view
-from streams.bus_pipeline import RouteModel, RouteState, advance, route_model
+from streams.bus_pipeline import RouteModel, RouteState, advance, observe_taps, route_model
 from streams.gtfs import Feed
 from streams.headways import HeadwayParams
 from topis import topics, wire
@@ -57,6 +57,7 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
     models = _models(feed)
     params = HeadwayParams()
     positions = app.topic(topics.BUS_POSITIONS.name, value_type=bytes, key_type=bytes)
+    taps = app.topic(topics.CARD_TAPS.name, value_type=bytes, key_type=bytes)
     events_topic = app.topic(topics.BUS_EVENTS.name, value_type=bytes, key_type=bytes)
     predictions_topic = app.topic(topics.BUS_PREDICTIONS.name, value_type=bytes, key_type=bytes)
     routes_topic = app.topic(topics.STATE_ROUTES.name, value_type=bytes, key_type=bytes)
@@ -103,6 +104,19 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
             if time.monotonic() - checkpointed.get(route_id, 0.0) > CHECKPOINT_S:
                 checkpoints[route_id] = _encode(state).decode()  # in the event's partition
                 checkpointed[route_id] = time.monotonic()
+
+    @app.agent(taps)
+    async def learn_boardings(stream):
+        """Fold card taps into each route's boarding rates (dwell in the predictions)."""
+        async for key, value in stream.items():
+            route_id = (key or b"").decode()
+            model = models.get(route_id)
+            try:
+                batch = wire.decode(value, wire.TapBatch)
+            except wire.WireError:
+                continue  # dead-lettered and counted by count_taps
+            if model is not None:
+                observe_taps(live_route(route_id).pipeline, batch.events, model)
 
     @app.timer(interval=settings.snapshot_interval_s)
     async def publish_routes():

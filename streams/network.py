@@ -1,4 +1,4 @@
-"""The route network the workers match buses against: a GTFS feed.
+"""What the workers serve: the bus network (a GTFS feed) and the enforcement rule book.
 
 With ``streams.gtfs_dir`` set, that feed is used (a real city's GTFS). Without
 it, the demo city's feed is exported once into the data directory (keyed by
@@ -43,3 +43,22 @@ def network_feed(streams: StreamSettings, city: CitySettings) -> Feed:
     folder = streams.gtfs_dir or demo_feed_dir(streams, city)
     log.info("loading GTFS feed from %s", folder)
     return load_feed(folder)
+
+
+def enforcement_inputs(streams: StreamSettings, city: CitySettings):
+    """The rule book (cameras, registry, holidays of the demo city) and the case store from settings.
+
+    The store is ``TOPIS_ENFORCEMENT_DB_URL`` when set, else SQLite in the data directory.
+    """
+    from enforcement.engine import RuleBook
+    from enforcement.inputs import from_city
+    from enforcement.settings import EnforcementSettings
+    from enforcement.store import CaseStore
+    from topis.city.generate import generate_city
+
+    settings = EnforcementSettings()
+    if not settings.db_url:
+        streams.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = settings.model_copy(update={"db_url": f"sqlite:///{(streams.data_dir / 'cases.sqlite').resolve()}"})
+    cameras, registry, holidays = from_city(generate_city(seed=city.seed, scale=city.scale))
+    return RuleBook(cameras, registry, frozenset(holidays), settings), CaseStore.from_settings(settings)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from streams.bus_pipeline import route_for_fix
+from streams.bus_pipeline import match_unassigned
 from streams.gtfs import Feed
 from streams.predictions import Prediction
 from topis import topics
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: fixes per Kafka message when replaying as fast as possible.
 BATCH_FIXES = 50
+#: the replay is over when the worker has committed everything and no prediction came for this long, s.
+QUIET_S = 5.0
 
 _decode_predictions = msgspec.json.Decoder(list[Prediction]).decode
 
@@ -46,7 +48,7 @@ def assign_routes(feed: Feed, fixes: list[BusPosition], blocks: dict[str, str] |
     out: list[BusPosition] = []
     unrouted = 0
     for fix in sorted(fixes, key=lambda f: f.ts):
-        route = route_for_fix(feed, fix, vehicle_routes, blocks)
+        route = match_unassigned(feed, fix, vehicle_routes, blocks)
         if route is None:
             unrouted += 1
             continue
@@ -89,7 +91,7 @@ def publish_trace(publisher, fixes: list[BusPosition], speed: float | None) -> f
     return time.monotonic() - t0
 
 
-def collect_predictions(consumer, done, quiet_s: float = 5.0, timeout_s: float = 3600.0) -> list[Prediction]:
+def collect_predictions(consumer, done, quiet_s: float = QUIET_S, timeout_s: float = 3600.0) -> list[Prediction]:
     """Read ``bus.predictions`` until ``done()`` is true and nothing new came for ``quiet_s``."""
     out: list[Prediction] = []
     last_new = time.monotonic()

@@ -61,7 +61,7 @@ def replay(gtfs_dir: Path, avl_path: Path, speed: float | None, predictions_out:
     except (BrokerError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"replayed {len(routed.fixes)} fixes in {wall_s:.1f} s ({len(routed.fixes) / wall_s:,.0f} fixes/s "
-               f"end to end, worker start-up included); {len(predictions)} predictions")
+               f"through Kafka and the worker, from first publish to last prediction); {len(predictions)} predictions")
     if predictions_out:
         write_predictions_csv(predictions_out, sorted(predictions, key=lambda p: p.made_at_ts), feed.tz)
         click.echo(f"predictions written to {predictions_out}")
@@ -87,8 +87,9 @@ def _run(broker, gtfs_dir: Path, fixes, speed: float | None):
         env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group,
                "TOPIS_STREAMS_DATA_DIR": data_dir}
         worker = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(gtfs_dir)], env=env)
-        t0 = time.monotonic()
         try:
+            _wait_until_consuming(admin, group, broker.bootstrap_servers, worker)
+            t0 = time.monotonic()
             with Publisher(broker.bootstrap_servers) as publisher:
                 publisher.keep_acks = True
                 rp.publish_trace(publisher, fixes, speed)
@@ -100,9 +101,30 @@ def _run(broker, gtfs_dir: Path, fixes, speed: float | None):
                 return group_lag(admin, group, end) == 0
 
             predictions = rp.collect_predictions(consumer, done)
+            wall_s = time.monotonic() - t0 - rp.QUIET_S
         finally:
             worker.terminate()
             worker.wait(60)
             admin.close()
             consumer.close()
-    return predictions, time.monotonic() - t0
+    return predictions, wall_s
+
+
+def _wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_s: float = 300.0) -> None:
+    """Send an empty position batch and wait until the worker has committed it (it is then consuming)."""
+    from topis import topics, wire
+    from topis.broker import acked_end_offsets, group_lag
+    from topis.publish import Publisher
+
+    with Publisher(servers) as publisher:
+        publisher.keep_acks = True
+        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
+        publisher.flush()
+        end = acked_end_offsets(publisher.acked())
+    deadline = time.monotonic() + timeout_s
+    while group_lag(admin, group, end):
+        if worker.poll() is not None:
+            raise click.ClickException(f"the worker exited with code {worker.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker did not start consuming within {timeout_s:.0f} s")
+        time.sleep(0.25)

@@ -160,7 +160,7 @@ def group_lag(admin, group: str, end_offsets: dict) -> int:
     ``admin`` is a kafka-python ``KafkaAdminClient``. End offsets come from the
     producer's acknowledgements, which every broker reports the same way.
     """
-    committed = admin.list_group_offsets(group)[group]
+    committed = admin.list_group_offsets(group).get(group, {})
     return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets.items())
 
 
@@ -173,3 +173,4 @@ def acked_end_offsets(acks) -> dict:
         tp = TopicPartition(meta.topic, meta.partition)
         end[tp] = max(end.get(tp, 0), meta.offset + 1)
     return end
+

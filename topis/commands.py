@@ -103,14 +103,17 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
 @click.option("--date", "start_date", metavar="YYYY-MM-DD", help="Local date to simulate (default: next weekday).")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0), help="Stop after this many simulated seconds.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Also record every message to this file.")
+@click.option("--truth-out", type=click.Path(file_okay=False),
+              help="Keep the ground truth (true stop visits, violations) and write it here at the end.")
 @click.option("--replay", type=click.Path(exists=True, dir_okay=False), help="Publish a recorded file instead of simulating.")
-def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, duration_s, record, replay) -> None:
+def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, duration_s, record, truth_out,
+             replay) -> None:
     """Simulate the demo city (buses, passengers, cars at cameras) and publish it to Kafka.
 
     \b
     Examples:
         topis simulate --broker kafka://127.0.0.1:9092 --speed 60
-        topis simulate --broker kafka://127.0.0.1:9092 --duration 3600 --record morning.jsonl
+        topis simulate --broker kafka://127.0.0.1:9092 --duration 3600 --record morning.jsonl --truth-out truth/
         topis simulate --broker kafka://127.0.0.1:9092 --replay morning.jsonl --speed 10
     """
     from topis import feeder
@@ -124,7 +127,8 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
         if replay:
             feeder.replay_recording(settings.bootstrap_servers, replay, sim.speed)
         else:
-            feeder.run_simulation(settings.bootstrap_servers, city, sim, duration_s=duration_s, record_path=record)
+            feeder.run_simulation(settings.bootstrap_servers, city, sim, duration_s=duration_s, record_path=record,
+                                  truth_dir=truth_out)
     except feeder.FeederError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

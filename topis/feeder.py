@@ -56,15 +56,21 @@ def _publish_step(publisher: Publisher, out, recorder) -> int:
 
 
 def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSettings,
-                   duration_s: float | None = None, record_path: str | None = None) -> int:
-    """Simulate and publish until ``duration_s`` simulated seconds (or forever); return events sent."""
+                   duration_s: float | None = None, record_path: str | None = None,
+                   truth_dir: str | None = None) -> int:
+    """Simulate and publish until ``duration_s`` simulated seconds (or forever); return events sent.
+
+    Ground truth (true stop visits and violations) is kept only when ``truth_dir``
+    is given, and written there at the end: on an endless run it would grow
+    without bound.
+    """
     from topis.city.generate import generate_city
     from topis.sim import recording
-    from topis.sim.simulator import Simulator
+    from topis.sim.simulator import SimConfig, Simulator
 
     t0 = start_ts(sim)
     city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
-    simulator = Simulator(city, seed=sim.seed, start_ts=t0)
+    simulator = Simulator(city, seed=sim.seed, start_ts=t0, config=SimConfig(record_truth=truth_dir is not None))
     log.info("simulating %d buses from %s at x%g", city.fleet_size, dt.datetime.fromtimestamp(t0, KST), sim.speed)
     recorder = recording.Recorder(Path(record_path)) if record_path else None
     sent = 0
@@ -88,6 +94,8 @@ def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSett
     finally:
         if recorder is not None:
             recorder.close()
+        if truth_dir is not None:
+            simulator.write_truth(truth_dir)
     return sent
 
 

@@ -49,7 +49,9 @@ class Publisher:
 
     def send_raw(self, topic: str, key: str, value: bytes) -> None:
         """Send one already-encoded message (replay of recordings, bad-input tests)."""
-        self._producer.send(topic, key=key.encode(), value=value)
+        future = self._producer.send(topic, key=key.encode(), value=value)
+        if self.keep_acks:
+            self._futures.append(future)
         self.messages_sent += 1
 
     def acked(self) -> list:

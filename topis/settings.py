@@ -145,6 +145,7 @@ class StreamSettings(_Section):
     #: GTFS feed of the network to match buses against; empty = the demo city's
     gtfs_dir: Path | None = None
     bus_operations: bool = True  #: run the matching/arrivals/predictions agent
+    enforcement: bool = True  #: run the plate-read rules into the case store
 
 
 class DashboardSettings(_Section):

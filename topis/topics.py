@@ -41,6 +41,10 @@ CARD_RIDES = TopicSpec("card.rides", 8, "route_id", "rides (boarding → alighti
 DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", "demand.squirrel/1: peak load by segment", 7 * 24 * HOUR_MS)
 DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", "demand.owl/1: night (00–05 h) OD", 7 * 24 * HOUR_MS)
 LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", "JSON: link speeds per 5-min bin", 24 * HOUR_MS)
+ENFORCEMENT_READS = TopicSpec(
+    "enforcement.reads", 8, "rule zone: section:<id> for section cameras, else camera_id", "plate.read/1 batch",
+    24 * HOUR_MS,
+)
 ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", "JSON: watch-list hits", 7 * 24 * HOUR_MS)
 PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", "JSON: current vs proposed plan + KPIs",
                   7 * 24 * HOUR_MS)
@@ -64,6 +68,7 @@ ALL: tuple[TopicSpec, ...] = (
     DEMAND_SQUIRREL,
     DEMAND_OWL,
     LINK_SPEEDS,
+    ENFORCEMENT_READS,
     ENFORCEMENT_ALERTS,
     PLANS,
     STATE_ROUTES,

@@ -1,0 +1,81 @@
+"""The route read model: folding pipeline events, bus status, snapshots."""
+
+from streams import route_view
+from streams.bus_pipeline import RouteState
+from streams.headways import BunchingAlert, HeadwayObservation, HeadwayParams
+from streams.matching import MatchedPosition, VehicleState
+from topis.wire import BusPosition
+
+PARAMS = HeadwayParams(bunching_ratio=0.5, gapping_ratio=1.5)
+
+
+def fix(vid, ts):
+    return BusPosition(vid, "r", ts, 37.5, 127.0)
+
+
+def matched(vid, ts, dist):
+    return MatchedPosition(vid, "r", f"t-{vid}", 0, ts, dist, 37.5, 127.0, 3.0, 0.0)
+
+
+def headway(vid, ratio):
+    return HeadwayObservation("r", 0, "s1", vid, f"t-{vid}", "lead", "t-lead", 100.0, 600 * ratio, 600.0, ratio)
+
+
+def live_with(vehicles):
+    pipeline = RouteState("r")
+    for vid, trip, off in vehicles:
+        pipeline.vehicles[vid] = VehicleState(vid, trip_id=trip, off_route=off)
+    return route_view.LiveRoute(pipeline)
+
+
+def test_fold_keeps_newest_fix_and_marey_points_by_trip():
+    view = route_view.RouteView()
+    route_view.fold(view, [fix("a", 10), fix("a", 5)], [matched("a", 10, 100.4), matched("a", 20, 250.6)])
+    assert view.last_fix["a"][0] == 10
+    assert view.marey == {"t-a": [(10, 100), (20, 251)]}
+    assert view.clock_ts == 10
+
+
+def test_marey_points_older_than_the_window_are_dropped():
+    view = route_view.RouteView()
+    route_view.fold(view, [fix("a", 0)], [matched("a", 0, 0)])
+    later = route_view.MAREY_WINDOW_S + 1
+    route_view.fold(view, [fix("a", later)], [matched("a", later, 10)])
+    assert view.marey == {"t-a": [(round(later), 10)]}
+
+
+def test_alerts_are_capped_newest_kept():
+    view = route_view.RouteView()
+    alerts = [BunchingAlert(headway(f"v{i}", 0.2), 0.5, False, None) for i in range(route_view.MAX_ALERTS + 5)]
+    route_view.fold(view, [], alerts)
+    assert len(view.alerts) == route_view.MAX_ALERTS
+    assert view.alerts[-1].observation.vehicle_id == f"v{route_view.MAX_ALERTS + 4}"
+
+
+def test_status_of_each_kind():
+    live = live_with([("ok", "t", 0), ("bun", "t", 0), ("gap", "t", 0), ("off", "t", 2), ("none", None, 0),
+                      ("old", "t", 0)])
+    now = 1000.0
+    fixes = [fix(v, now) for v in ("ok", "bun", "gap", "off", "none")] + [fix("old", now - route_view.STALE_GPS_S - 1)]
+    route_view.fold(live.view, fixes, [headway("ok", 1.0), headway("bun", 0.3), headway("gap", 1.8)])
+    got = {v: route_view.status_of(v, live.view, live.pipeline, PARAMS) for v in live.view.last_fix}
+    assert got == {"ok": "on_headway", "bun": "bunched", "gap": "gapped", "off": "off_route", "none": "unassigned",
+                   "old": "stale_gps"}
+
+
+def test_snapshot_is_json_ready_and_next_arrivals_sorted():
+    live = live_with([("a", "t", 0), ("b", "t", 0)])
+    route_view.fold(live.view, [fix("a", 100), fix("b", 100)], [matched("a", 100, 5)])
+    live.pipeline.predicted = {"a": {"0|s2": 400.0, "0|s1": 50.0}, "b": {"0|s2": 300.0}}
+    snap = route_view.snapshot("r", live, PARAMS, published_ts=1.0)
+    assert [v["vehicle_id"] for v in snap["vehicles"]] == ["a", "b"]
+    assert snap["vehicles"][0]["dist_m"] == 5
+    assert snap["next_arrivals"] == {"0|s2": [("b", 300.0), ("a", 400.0)]}  # s1 at 50 s is in the past
+
+
+def test_emitted_splits_predictions_and_drops_matched_positions():
+    from streams.predictions import Prediction
+
+    p = Prediction("a", "r", "t", "s", 1, 0.0, 60.0)
+    published, predictions = route_view.emitted([matched("a", 1, 1), headway("a", 1.0), p])
+    assert predictions == [p] and len(published) == 1
