@@ -1,0 +1,203 @@
+"""Every page in a real headless Chromium: what a controller, an enforcement officer and a planner look for.
+
+The app is fed hand-made read-model messages (dashboard_fixtures) and runs on
+real SQLite stores in a temporary folder; screenshots go to artifacts/.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from dashboard_fixtures import LiveServer, feed_city, make_cases
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from dashboard.app import build_app
+from dashboard.readmodel import ReadModel
+from dashboard.settings import DeskSettings
+from dashboard.store import DeskStore
+from enforcement.store import CaseStore
+from topis.settings import DashboardSettings
+
+pytestmark = pytest.mark.integration
+
+USERS = {"kim": ("enforcement", "kim-password"), "cho": ("controller", "cho-password"),
+         "park": ("planner", "park-password")}
+BUSES_JS = """
+const plot = document.querySelector('#city-map .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+const buses = plot._fullData.find(t => t.name === 'buses');
+if (!buses) return null;
+return {x: Array.from(buses.x || []), names: plot.data.map(t => t.name)};
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, mini_geojson, proj):
+    folder = tmp_path_factory.mktemp("desk")
+    cases = CaseStore(f"sqlite:///{folder / 'cases.sqlite'}")
+    make_cases(cases)
+    records = DeskStore(cases.url)
+    for name, (role, password) in USERS.items():
+        records.add_user(name, role, password)
+    rm = ReadModel()
+    feed_city(rm)
+    app = build_app(DashboardSettings(refresh_ms=500), mini_geojson, proj, rm, cases=cases, records=records,
+                    desk_settings=DeskSettings(demo_users=False))
+    server = LiveServer(app)
+    yield server.url, rm, cases, records
+    server.stop()
+    records.close()
+    cases.close()
+
+
+def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+        except Exception:  # noqa: BLE001 - a page still rendering raises selenium's errors; retry until the deadline
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def login(driver, url, name):
+    driver.get(f"{url}/login")
+    driver.find_element(By.ID, "username").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(USERS[name][1])
+    driver.find_element(By.ID, "login-submit").click()
+    wait_for(lambda: "/login" not in driver.current_url, what="login")
+
+
+def text_of(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def press(driver, key):
+    ActionChains(driver).send_keys(key).perform()
+
+
+def test_wall_shows_buses_by_status_road_speeds_and_moves(site, chromium, artifacts_dir):
+    url, rm, _, _ = site
+    chromium.get(url + "/")
+    first = wait_for(lambda: (d := chromium.execute_script(BUSES_JS)) and len(d["x"]) == 4 and d, what="4 buses")
+    assert {"roads", "Han River", "cameras", "green zone", "alerts", "buses", "speed < 15 km/h"} <= set(first["names"])
+    wait_for(lambda: text_of(chromium, "kpi-buses") == "4", what="kpi-buses")
+    assert text_of(chromium, "kpi-onheadway") == "33 %"
+    assert text_of(chromium, "kpi-speed") == "20.2 km/h"  # (12·3 + 45·1) / 4 probes
+    assert text_of(chromium, "kpi-cases") in ("3", "2")  # another test may have confirmed one
+    assert "hold 90 s" in text_of(chromium, "wall-alerts")
+    chromium.save_screenshot(str(artifacts_dir / "desk_wall.png"))
+    feed_city(rm, shift_deg=0.002)  # every bus 0.002° (~176 m) east
+    moved = wait_for(lambda: (d := chromium.execute_script(BUSES_JS)) and d["x"] != first["x"] and d, what="move")
+    assert all(b - a == pytest.approx(176.0, abs=2.0) for a, b in zip(first["x"], moved["x"]))
+
+
+def test_click_a_bus_opens_its_panel(site, chromium):
+    url, _, _, _ = site
+    chromium.get(url + "/")
+    wait_for(lambda: chromium.execute_script(BUSES_JS), what="map")
+    chromium.execute_script("""
+        const plot = document.querySelector('#city-map .js-plotly-plot');
+        const i = plot.data.findIndex(t => t.name === 'buses');
+        plot.emit('plotly_click', {points: [{curveNumber: i, pointNumber: 1, customdata: 'R1|B2'}]});""")
+    wait_for(lambda: text_of(chromium, "panel-title") == "Bus B2", what="bus panel")
+    panel = text_of(chromium, "map-panel")
+    assert "bunched" in panel and "hold advice 90" in panel
+
+
+def test_wall_mode_fills_the_screen_without_scrolling(site, chromium, artifacts_dir):
+    url, _, _, _ = site
+    chromium.get(url + "/wall")
+    wait_for(lambda: chromium.execute_script(BUSES_JS), what="map")
+    assert not chromium.find_elements(By.CSS_SELECTOR, ".nav")
+    assert chromium.execute_script("return document.documentElement.scrollHeight <= window.innerHeight + 1")
+    chromium.save_screenshot(str(artifacts_dir / "wall_mode.png"))
+
+
+def test_pages_redirect_to_login(site, chromium):
+    url, _, _, _ = site
+    chromium.get(url + "/cases")
+    assert "/login?next=/cases" in chromium.current_url
+    assert chromium.find_element(By.ID, "password")
+
+
+def test_enforcement_officer_claims_and_confirms_with_the_keyboard(site, chromium, artifacts_dir):
+    url, _, cases, _ = site
+    login(chromium, url, "kim")
+    chromium.get(url + "/cases")
+    wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".case-row"), what="queue")
+    first_id = cases.list_cases(status="new")[0].case_id
+    press(chromium, "j")
+    wait_for(lambda: first_id in text_of(chromium, "case-detail"), what="case detail")
+    plate = text_of(chromium, "case-plate")
+    assert plate == cases.get_case(first_id).plate  # full plate for enforcement staff
+    press(chromium, "c")
+    wait_for(lambda: "under review" in text_of(chromium, "case-message"), what="claimed")
+    press(chromium, "y")
+    wait_for(lambda: "confirmed" in text_of(chromium, "case-message"), what="confirmed")
+    chromium.save_screenshot(str(artifacts_dir / "cases_confirmed.png"))
+    case = cases.get_case(first_id)
+    assert case.status == "confirmed" and case.decided_by == "kim"
+    audit = [(a.action, a.actor, a.origin) for a in cases.audit_log(first_id)]
+    assert audit[-2:] == [("claim", "kim", "127.0.0.1"), ("confirm", "kim", "127.0.0.1")]
+
+
+def test_controller_sees_counts_and_masked_plates_only(site, chromium, artifacts_dir):
+    url, _, cases, _ = site
+    login(chromium, url, "cho")
+    chromium.get(url + "/cases")
+    wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".case-row"), what="queue")
+    assert "new:" in text_of(chromium, "case-counts")
+    listed = text_of(chromium, "case-list")
+    assert "22사**33" in listed
+    chromium.find_elements(By.CSS_SELECTOR, ".case-row")[-1].click()
+    wait_for(lambda: "**" in text_of(chromium, "case-plate"), what="masked detail")
+    source = chromium.page_source
+    for c in cases.list_cases():
+        assert c.plate not in source
+    assert not chromium.find_elements(By.ID, "case-claim")
+    chromium.save_screenshot(str(artifacts_dir / "cases_controller.png"))
+
+
+def test_route_view_draws_marey_headways_and_predictions(site, chromium, artifacts_dir):
+    url, _, _, _ = site
+    login(chromium, url, "cho")
+    chromium.get(url + "/routes?route=R1")
+    names = wait_for(lambda: chromium.execute_script(
+        "const p = document.querySelector('#route-marey .js-plotly-plot'); return p && p.data.length && "
+        "p.data.map(t => t.name)"), what="Marey diagram")
+    assert names == ["T1", "T2"]
+    table = wait_for(lambda: text_of(chromium, "predictions-table"), what="predictions")
+    assert "S3" in table and "B2" in table
+    assert "3 buses" in text_of(chromium, "route-summary")
+    chromium.save_screenshot(str(artifacts_dir / "route_view.png"))
+
+
+def test_planner_accepts_a_plan(site, chromium, artifacts_dir):
+    url, _, _, records = site
+    login(chromium, url, "park")
+    chromium.get(url + "/plans")
+    button = wait_for(lambda: chromium.find_element(By.CSS_SELECTOR, "button.accept"), what="plan")
+    assert "waiting_pax_min_per_h" in chromium.find_element(By.CSS_SELECTOR, ".kpi-table").text
+    button.click()
+    wait_for(lambda: "accepted by park" in text_of(chromium, "plan-message"), what="accepted")
+    chromium.save_screenshot(str(artifacts_dir / "plans.png"))
+    assert records.plan_decisions()["hw-1"].actor == "park"
+
+
+def test_controller_acknowledges_an_alert(site, chromium, artifacts_dir):
+    url, _, _, records = site
+    login(chromium, url, "cho")
+    chromium.get(url + "/alerts")
+    table = wait_for(lambda: text_of(chromium, "alerts-table"), what="alerts")
+    assert "hold 90 s at control stop S2" in table and "11바**22" in table and "11바2222" not in table
+    chromium.find_elements(By.CSS_SELECTOR, "button.ack")[0].click()
+    wait_for(lambda: "acknowledged by cho" in text_of(chromium, "alerts-message"), what="acknowledged")
+    wait_for(lambda: "acknowledged by cho at" in text_of(chromium, "alerts-table"), what="ack shown")
+    chromium.save_screenshot(str(artifacts_dir / "alerts.png"))
+    assert any(a.actor == "cho" and a.origin == "127.0.0.1" for a in records.acks().values())
