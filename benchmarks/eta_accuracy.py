@@ -243,15 +243,12 @@ def demo_city(minutes: int = 45, n_routes: int = 8) -> None:
         print(_row(name, score(r.of(Prediction), truth)) + f"   ({r.fixes / cpu:,.0f} fixes per CPU s)")
         res = res or r
     ours = {(a.trip_id, a.stop_sequence): a.ts for a in res.of(StopArrival)}
-    mid = [k for k in truth if k not in first_stop]
-    found = [k for k in mid if k in ours]
-    err = np.abs(np.array([ours[k] - truth[k] for k in found]))
-    print(f"stop arrivals (mid-route stops): {len(found)}/{len(mid)} found, "
-          f"{100 * np.mean(err <= 30):.1f}% within 30 s, median |error| {np.median(err):.1f} s, "
-          f"95th percentile {np.percentile(err, 95):.1f} s")
-    firsts = [k for k in first_stop if k in ours]
-    print(f"  first stops: the simulator's 'arrival' there is the scheduled departure; topis reports the bus "
-          f"when first seen there ({len(firsts)} visits, median {np.median([ours[k] - truth[k] for k in firsts]):.0f} s)")
+    for name, keys in (("mid-route stops", [k for k in truth if k not in first_stop]),
+                       ("first stops (service start)", sorted(first_stop))):
+        found = [k for k in keys if k in ours]
+        err = np.abs(np.array([ours[k] - truth[k] for k in found]))
+        print(f"stop arrivals, {name}: {len(found)}/{len(keys)} found, {100 * np.mean(err <= 30):.1f}% within 30 s, "
+              f"median |error| {np.median(err):.1f} s, 95th percentile {np.percentile(err, 95):.1f} s")
     alerts = {(a.observation.trip_id, a.observation.stop_id) for a in res.of(BunchingAlert)}
     real = true_bunching(feed, visits)
     tp = len(alerts & real)

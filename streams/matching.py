@@ -59,6 +59,7 @@ class VehicleState(msgspec.Struct):
     vehicle_id: str
     block_id: str | None = None  #: block assignment, when the AVL source gives one
     last_block: str | None = None  #: block of the trip it last completed (a soft hint for the next)
+    layover_since: float | None = None  #: waiting at its trip's first stop since (arrival not yet reported)
     last_ts: float = 0.0  #: time of the last accepted fix (0: none yet)
     last_x_m: float = 0.0  #: where it was, metres in the feed's projection
     last_y_m: float = 0.0
@@ -87,6 +88,9 @@ class MatchParams:
     max_deviation_s: float = 3600.0  #: farthest from schedule a new match may be
     heading_penalty_s: float = 1800.0  #: cost added when heading opposes the shape
     signed_trip_bonus_s: float = 600.0  #: cost taken off the trip the unit reports it is signed on to
+    #: cost per second of waiting at a first stop before the trip's departure, against 1 per second
+    #: of running late: a bus 2 min late at the terminal is late for its trip, not 8 min early for the next
+    layover_weight: float = 0.5
     same_block_bonus_s: float = 300.0  #: cost taken off trips of the block of the trip last completed
     sign_switch_max_cost_s: float = 600.0  #: a bus on a trip moves to a newly signed one only this cheap
     early_window_s: float = 2700.0  #: a trip is a candidate from this long before its start
@@ -194,7 +198,7 @@ def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: f
     start_ts = day_ts + trip.start_s
     layover = dist <= trip.dist_m[0] + params.first_depart_m and ts <= start_ts + 60.0
     if layover:
-        cost = 0.1 * (start_ts - ts)  # waiting for its own departure; nearer departures preferred
+        cost = params.layover_weight * (start_ts - ts)  # waiting for its departure: nearer ones preferred
     else:
         cost = abs(ts - (day_ts + trip.scheduled_s_at(dist)))
     if heading is not None and not layover:
@@ -272,6 +276,11 @@ def _follow(feed: Feed, state: VehicleState, trip: Trip, fix: BusPosition, x: fl
         state.off_route = params.off_route_limit
         return False
     dist = max(dist, state.dist_m)
+    if state.layover_since is not None:
+        marks = departure_marks(trip, params)
+        leaving = float(crossing_times(state.dist_ts, state.dist_m, fix.ts, dist, marks[:1])[0]) \
+            if dist > marks[0] else None
+        _first_stop_service(state, trip, fix.ts, leaving, events)
     _emit_stops(state, trip, state.dist_ts, state.dist_m, fix.ts, dist, params, events)
     state.dist_m, state.dist_ts = dist, fix.ts
     _remember(state, fix.ts, dist, params)
@@ -298,11 +307,32 @@ def _start_trip(state: VehicleState, cand: Candidate, fix: BusPosition, params: 
     # stops already behind the bus when it is first seen are not reported
     state.next_arrival = int(np.searchsorted(trip.dist_m - params.approach_m, cand.dist_m, side="right"))
     state.next_departure = int(np.searchsorted(departure_marks(trip, params), cand.dist_m, side="right"))
+    state.layover_since = None
     if state.next_arrival == 1 and state.next_departure == 0:
-        # standing at the first stop (layover): it has arrived; its departure is still to come
+        # standing at the first stop (layover): its service there starts at the scheduled departure
+        # (or when it shows up, if later); the arrival is reported then, or when it leaves
         state.next_arrival = 0
-        _emit_arrivals(state, trip, [0], np.array([fix.ts]), 0.0, events)
+        state.layover_since = fix.ts
+        _first_stop_service(state, trip, fix.ts, None, events)
     events.append(_position(state, trip, fix, cand.dist_m, cand.offset_m, cand.layover))
+
+
+def _first_stop_service(state: VehicleState, trip: Trip, now_ts: float, leaving_ts: float | None,
+                        events: list[Event]) -> None:
+    """Report the arrival at a trip's first stop of a bus on layover there, once service starts.
+
+    Service starts at the scheduled departure, or when the bus showed up if that is later; never
+    after the bus is seen leaving (``leaving_ts``).
+    """
+    if state.layover_since is None:
+        return
+    start = max(state.layover_since, state.day_ts + float(trip.departure_s[0]))
+    if leaving_ts is not None:
+        start = min(start, leaving_ts)
+    elif start > now_ts:
+        return
+    state.layover_since = None
+    _emit_arrivals(state, trip, [0], np.array([start]), 0.0, events)
 
 
 def _emit_stops(state: VehicleState, trip: Trip, ts0: float, d0: float, ts1: float, d1: float,
@@ -312,10 +342,20 @@ def _emit_stops(state: VehicleState, trip: Trip, ts0: float, d0: float, ts1: flo
     start = len(events)
     arr_marks = trip.dist_m - params.approach_m
     idx = [i for i in passed_between(arr_marks, d0, d1) if i >= state.next_arrival]
+    dep_marks = departure_marks(trip, params)
     if idx:
         times = crossing_times(ts0, d0, ts1, d1, arr_marks[idx])
-        _emit_arrivals(state, trip, idx, times, ts1 - ts0, events)
-    dep_marks = departure_marks(trip, params)
+        if idx[0] == 0:
+            # the first stop: service there starts at the scheduled departure (see _first_stop_service)
+            state.layover_since = float(times[0])
+            leaving = [float(crossing_times(ts0, d0, ts1, d1, dep_marks[:1])[0])] if d1 >= dep_marks[0] else []
+            if len(idx) > 1:
+                leaving.append(float(times[1]))
+            if leaving:
+                _first_stop_service(state, trip, ts1, min(leaving), events)
+            idx, times = idx[1:], times[1:]
+        if idx:
+            _emit_arrivals(state, trip, idx, times, ts1 - ts0, events)
     idx = [i for i in passed_between(dep_marks, d0, d1) if i >= state.next_departure]
     if idx:
         times = crossing_times(ts0, d0, ts1, d1, dep_marks[idx])

@@ -375,10 +375,10 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
         else float(np.interp(dist_m, trip.dist_m, cum))
     eta = now_ts + cum[next_index:] - here
     if not departed_first:
-        # a bus on layover leaves its first stop no earlier than scheduled
+        # a bus on layover starts service at its first stop no earlier than scheduled
         leave = max(now_ts + cum[0] - here, day_ts + float(trip.departure_s[0]))
         js = np.arange(next_index, n)
-        eta = np.where(js >= 1, np.maximum(eta, leave + cum[js] - cum[0]), eta)
+        eta = np.maximum(eta, leave + cum[js] - cum[0])
     if topis and leader_arrival_ts and scheduled_headway_s:
         eta = _bus_ahead_dwell(trip, eta, next_index, tt, leader_arrival_ts, scheduled_headway_s, params)
     out = []

@@ -36,13 +36,14 @@ def arrivals(events):
 def test_arrivals_interpolated_between_fixes(tiny_feed):
     state, events = replay(tiny_feed, eastbound())
     got = arrivals(events)
-    # A: first seen there at 07:58 (layover); B..E reached at 5 m/s from 08:00, i.e. every 100 s
-    assert got[("E1", "A")] == at(7, 58)
+    # A: waiting there from 07:58 (layover), in service from its scheduled 08:00 departure;
+    # B..E reached at 5 m/s from 08:00, i.e. every 100 s
+    assert got[("E1", "A")] == at(8, 0)
     for k, stop in enumerate("BCDE", start=1):
         assert got[("E1", stop)] == pytest.approx(at(8, 0) + 100 * k, abs=0.01)
     deps = {e.stop_id: e for e in events if isinstance(e, StopDeparture)}
-    # leaving A = passing 60 m beyond it (layover jitter margin): 08:00:12; dwell = 132 s
-    assert deps["A"].ts == pytest.approx(at(8, 0, 12)) and deps["A"].dwell_s == pytest.approx(132)
+    # leaving A = passing 60 m beyond it (layover jitter margin): 08:00:12; dwell = 12 s
+    assert deps["A"].ts == pytest.approx(at(8, 0, 12)) and deps["A"].dwell_s == pytest.approx(12)
     assert deps["B"].ts == pytest.approx(at(8, 1, 45))  # 25 m past B
     assert state.trip_id is None  # completed at E
     assert all(e.layover for e in events if isinstance(e, MatchedPosition) and e.ts < at(8, 0))
@@ -150,3 +151,23 @@ def test_after_a_trip_the_next_of_its_block_is_preferred(tiny_feed):
     fixes = eastbound(stop_at_end=True) + [fix(2000.0, at(8, 7, 30) + 30 * k) for k in range(3)]
     state, _ = replay(tiny_feed, fixes)
     assert state.last_block == "B1" and state.trip_id == "W1"
+
+
+def test_late_bus_at_first_stop_is_in_service_when_it_shows_up(tiny_feed):
+    # E2 is due to leave A at 08:10; the bus shows up there at 08:12 and leaves at once
+    fixes = [fix(0.0, at(8, 12)), fix(150.0, at(8, 12, 30))]
+    _, events = replay(tiny_feed, fixes)
+    assert arrivals(events)[("E2", "A")] == at(8, 12)
+    # one that leaves early (08:09:00) is in service from when it left, not from 08:10
+    fixes = [fix(0.0, at(8, 5)), fix(0.0, at(8, 8, 30)), fix(150.0, at(8, 9, 0))]
+    _, events = replay(tiny_feed, fixes)
+    assert arrivals(events)[("E2", "A")] == pytest.approx(at(8, 8, 42))  # passes 60 m at 08:08:42
+
+
+def test_bus_pulling_in_to_the_first_stop_is_in_service_at_departure_time(tiny_feed):
+    # E1's shape starts 100 m before A: the bus pulls in at 07:58, waits, and is in service from 08:00
+    fixes = [fix(-80.0, at(7, 57, 30)), fix(0.0, at(7, 58)), fix(0.0, at(7, 59)), fix(0.0, at(8, 0, 30)),
+             fix(150.0, at(8, 1))]
+    _, events = replay(tiny_feed, fixes)
+    arr = [e for e in events if isinstance(e, StopArrival) and e.stop_id == "A"]
+    assert len(arr) == 1 and arr[0].ts == at(8, 0)
