@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
-from busops_fixtures import WMATA, write_feed
+
+# the test modules share plain helpers in busops_fixtures.py; with --import-mode=importlib
+# pytest does not put this folder on sys.path, so do it here (conftest loads first)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from busops_fixtures import WMATA, write_feed  # noqa: E402
 
 
 @pytest.fixture(scope="session")
