@@ -64,8 +64,10 @@ def _replay(feed, fixes, blocks, method: str):
 @click.option("--truth", "truth_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ground-truth arrivals to score against instead of the trace's own: a CSV with "
                    "trip_id, stop_sequence, arrival_ts (e.g. the simulator's stop_visits.csv).")
+@click.option("--method", type=click.Choice(["topis", "transitclock"]), default="topis", show_default=True,
+              help="Predictor of the replay: topis's, or TheTransitClock's Kalman filter alone.")
 def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare: bool, max_gap_s: float,
-             out: Path | None, truth_csv: Path | None) -> None:
+             out: Path | None, truth_csv: Path | None, method: str) -> None:
     """Score arrival predictions with the ETA Accuracy Benchmark buckets.
 
     Ground truth is the time the bus reached each stop, interpolated between the
@@ -93,7 +95,7 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
     from streams.predictions import Prediction
 
     feed, fixes, blocks = _load(gtfs, avl)
-    result = _replay(feed, fixes, blocks, "topis")
+    result = _replay(feed, fixes, blocks, method)
     if truth_csv is not None:
         try:
             truth = read_truth_csv(truth_csv, feed.tz)
@@ -109,7 +111,7 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
         n = write_predictions_csv(out, ours, feed.tz)
         click.echo(f"wrote {n} predictions to {out}")
     if predictions is None:
-        click.echo(score(ours, truth).table("topis"))
+        click.echo(score(ours, truth).table(f"topis ({method})"))
         return
     try:
         theirs = (read_transitclock_predictions(predictions, feed.tz) if fmt == "transitclock"
@@ -122,7 +124,7 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
     theirs, ours = common_pairs(theirs, ours, [f.ts for f in fixes])
     click.echo(f"compared on {len(theirs)} common (made-at fix, trip, stop) pairs")
     click.echo(score(theirs, truth).table(predictions.name))
-    click.echo(score(ours, truth).table("topis"))
+    click.echo(score(ours, truth).table(f"topis ({method})"))
 
 
 def common_pairs(theirs, ours, fix_ts: list[float], tolerance_s: float = 1.0):

@@ -22,7 +22,7 @@ def test_accuracy_scores_own_predictions_and_a_file(tiny_dir, tmp_path):
     runner = CliRunner()
     res = runner.invoke(accuracy, ["--gtfs", str(tiny_dir), "--avl", str(trace), "--predictions-out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "5 stop arrivals" in res.output and "topis: score 100.0%" in res.output
+    assert "5 stop arrivals" in res.output and "topis (topis): score 100.0%" in res.output
     assert out.read_text().startswith("vehicle_id,trip_id,stop_id,stop_sequence,made_at,predicted_arrival")
     res = runner.invoke(accuracy, ["--gtfs", str(tiny_dir), "--avl", str(trace), "--predictions", str(out),
                                    "--compare"])
