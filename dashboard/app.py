@@ -109,4 +109,5 @@ def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read
 
     for page in (wall_page, alerts_page, routes_page, plans_page, cases_page):
         page.register(app, desk)
+    app.desk = desk  # the services and map layers, for benchmarks and tests
     return app

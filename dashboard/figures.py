@@ -4,7 +4,7 @@ The city map's traces, in order: the static base (:func:`dashboard.basemap.base_
 one trace per road speed band (:data:`SPEED_BANDS`), the alert markers, the
 buses. Every second only the buses move: :func:`bus_patch` sends their
 positions as base64 float32 and their status as base64 uint8 (a discrete
-colour scale turns codes into colours), and their hover labels only when the
+colour scale turns codes into colours), and the bus keys (hover text, click target) only when the
 set of buses changed.
 """
 
@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from dash import Patch
 
 from dashboard.basemap import THEME
-from dashboard.readmodel import STATUSES, Bus, Frame
+from dashboard.readmodel import STATUSES, Bus, Fleet, Frame
 from topis.city.geo import Projection
 
 #: colour of each bus status, in STATUSES order.
@@ -55,21 +55,7 @@ class BusLayer:
     x_m: np.ndarray  #: float32 metres east of the centre
     y_m: np.ndarray  #: float32 metres north of the centre
     status: np.ndarray  #: uint8 index into STATUSES
-    keys: list[str]  #: "route|vehicle"
-    labels: list[str]  #: hover text
-
-
-def _label(b: Bus) -> str:
-    row = b.row
-    parts = [f"bus {b.vehicle_id} · route {b.route_id}", b.status.replace("_", " ")]
-    if row.get("headway_s") is not None:
-        sched = row.get("scheduled_headway_s")
-        parts.append(f"headway {row['headway_s']:.0f} s" + (f" (plan {sched:.0f} s)" if sched else ""))
-    if row.get("hold_s"):
-        parts.append(f"hold {row['hold_s']:.0f} s")
-    if row.get("schedule_deviation_s") is not None:
-        parts.append(f"{row['schedule_deviation_s']:+.0f} s vs timetable")
-    return "<br>".join(parts)
+    keys: list[str]  #: "route|vehicle", the hover text and what a click reports
 
 
 def bus_layer(buses: list[Bus], proj: Projection) -> BusLayer:
@@ -77,21 +63,25 @@ def bus_layer(buses: list[Bus], proj: Projection) -> BusLayer:
     lat = np.fromiter((b.lat for b in buses), float, len(buses))
     lon = np.fromiter((b.lon for b in buses), float, len(buses))
     x, y = proj.to_xy(lat, lon)
-    status = np.fromiter((STATUSES.index(b.status) for b in buses), np.uint8, len(buses))
-    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), status, [b.key for b in buses],
-                    [_label(b) for b in buses])
+    codes = {s: k for k, s in enumerate(STATUSES)}
+    status = np.fromiter((codes[b.status] for b in buses), np.uint8, len(buses))
+    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), status, [b.key for b in buses])
+
+
+def fleet_layer(buses: Fleet, proj: Projection) -> BusLayer:
+    """Project the buses of :func:`dashboard.readmodel.fleet_arrays` (the fast path of every update)."""
+    x, y = proj.to_xy(buses.lat, buses.lon)
+    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), buses.status, buses.keys)
 
 
 def frame_layer(frame: Frame, proj: Projection) -> BusLayer:
-    """A playback frame as a bus layer (labels: vehicle, route and status only)."""
+    """A playback frame as a bus layer."""
     x, y = proj.to_xy(frame.lat, frame.lon)
-    labels = [f"bus {k.split('|', 1)[1]} · route {k.split('|', 1)[0]}<br>{STATUSES[s].replace('_', ' ')}"
-              for k, s in zip(frame.keys, frame.status.tolist())]
-    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), frame.status, list(frame.keys), labels)
+    return BusLayer(np.asarray(x, np.float32), np.asarray(y, np.float32), frame.status, list(frame.keys))
 
 
 def keys_signature(keys: list[str]) -> str:
-    """A short digest of the set and order of buses: labels are re-sent only when it changes."""
+    """A short digest of the set and order of buses: keys are re-sent only when it changes."""
     return hashlib.blake2b("\n".join(keys).encode(), digest_size=8).hexdigest()
 
 
@@ -108,19 +98,19 @@ def _marker() -> dict:
 def bus_trace(layer: BusLayer) -> go.Scattergl:
     """The moving-bus trace (drawn once; later updates patch its arrays)."""
     return go.Scattergl(
-        x=layer.x_m, y=layer.y_m, mode="markers", name="buses", text=layer.labels, customdata=layer.keys,
-        hoverinfo="text", marker={**_marker(), "color": layer.status.astype(int)},
+        x=layer.x_m, y=layer.y_m, mode="markers", name="buses", customdata=layer.keys,
+        hovertemplate="route|bus %{customdata}<br>click for details<extra></extra>",
+        marker={**_marker(), "color": layer.status.astype(int)},
     )
 
 
-def bus_patch(layer: BusLayer, trace_index: int, send_labels: bool) -> Patch:
-    """A Patch that moves the bus trace: float32 positions and uint8 statuses; labels when asked."""
+def bus_patch(layer: BusLayer, trace_index: int, send_keys: bool) -> Patch:
+    """A Patch that moves the bus trace: float32 positions and uint8 statuses; the bus keys when asked."""
     patch = Patch()
     patch["data"][trace_index]["x"] = typed_array(layer.x_m)
     patch["data"][trace_index]["y"] = typed_array(layer.y_m)
     patch["data"][trace_index]["marker"]["color"] = typed_array(layer.status, "u1")
-    if send_labels:
-        patch["data"][trace_index]["text"] = layer.labels
+    if send_keys:
         patch["data"][trace_index]["customdata"] = layer.keys
     return patch
 
@@ -169,10 +159,13 @@ class Markers:
     labels: list[str]
 
 
-def alert_markers(alerts: list[dict], buses: list[Bus], watch_hits: list[dict], cameras: dict[str, tuple[float, float]],
-                  proj: Projection) -> Markers:
+def alert_markers(alerts: list[dict], buses: Fleet | list[Bus], watch_hits: list[dict],
+                  cameras: dict[str, tuple[float, float]], proj: Projection) -> Markers:
     """Where the open alerts are: at the alerted bus (bunching/gapping) or the camera (watch-list hits)."""
-    where = {b.key: (b.lat, b.lon) for b in buses}
+    if isinstance(buses, Fleet):
+        where = {k: (buses.lat[i], buses.lon[i]) for i, k in enumerate(buses.keys)}
+    else:
+        where = {b.key: (b.lat, b.lon) for b in buses}
     lat, lon, labels = [], [], []
     for a in alerts:
         obs = a.get("observation", {})

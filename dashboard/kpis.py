@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.readmodel import STATUSES, CityState, fleet
+import numpy as np
+
+from dashboard.readmodel import STATUSES, CityState, fleet_arrays
 from topis import topics
 
 #: feeds whose freshness the wall shows, and the read-model topic or counter kind each is judged by.
@@ -62,10 +64,9 @@ def feed_ages(state: CityState, now_wall_ts: float) -> dict[str, float | None]:
 def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) -> Kpis:
     """Headline numbers from ``state`` at wall time ``now_wall_ts``."""
     clock = state.clock_ts()
-    buses = fleet(state, clock, stale_after_s)
-    counts = {s: 0 for s in STATUSES}
-    for b in buses:
-        counts[b.status] += 1
+    buses = fleet_arrays(state, clock, stale_after_s)
+    per_code = np.bincount(buses.status, minlength=len(STATUSES))
+    counts = {s: int(per_code[k]) for k, s in enumerate(STATUSES)}
     judged = counts["on_headway"] + counts["bunched"] + counts["gapped"]
     dead = sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
     dead += sum(s.get("dead_letters", 0) for s in state.counters.values())

@@ -59,6 +59,32 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Fleet:
+    """Buses as parallel arrays (what the map draws); built per route when a snapshot arrives."""
+
+    keys: list[str]  #: "route|vehicle"
+    lat: np.ndarray  #: float64 degrees
+    lon: np.ndarray  #: float64 degrees
+    ts: np.ndarray  #: float64 epoch seconds of each bus's last fix
+    status: np.ndarray  #: uint8 index into STATUSES; UNKNOWN when the snapshot has no status
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+#: status code of a bus whose snapshot gives no status (state.vehicles): decided by :func:`fleet_arrays`.
+UNKNOWN = 255
+
+
+def _fleet_of(route_id: str, rows: list[dict]) -> Fleet:
+    n = len(rows)
+    return Fleet([f"{route_id}|{v['vehicle_id']}" for v in rows],
+                 np.fromiter((v["lat"] for v in rows), float, n), np.fromiter((v["lon"] for v in rows), float, n),
+                 np.fromiter((v["ts"] for v in rows), float, n),
+                 np.fromiter((STATUS_CODE.get(v.get("status"), UNKNOWN) for v in rows), np.uint8, n))
+
+
+@dataclass(frozen=True)
 class Bus:
     """One bus as the map shows it."""
 
@@ -106,6 +132,8 @@ class CityState:
     plans: dict[str, dict] = field(default_factory=dict)  #: plan_id -> proposal
     received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
+    route_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.routes
+    vehicle_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.vehicles
     history: deque = field(default_factory=deque)  #: Frames, oldest first
     frame_every_s: float = 10.0  #: city seconds between playback frames
     history_s: float = 3 * 3600.0  #: city seconds of playback kept
@@ -115,12 +143,14 @@ class CityState:
         if topic == topics.STATE_VEHICLES.name:
             for snap in _as_list(message, "snapshots"):
                 self.vehicles_by_route[snap["route_id"]] = snap
+                self.vehicle_fleets[snap["route_id"]] = _fleet_of(snap["route_id"], snap["vehicles"])
         elif topic == topics.STATE_COUNTERS.name:
             for snap in _as_list(message, "snapshots"):
                 self.counters[(snap["kind"], snap["key"])] = snap
         elif topic == topics.STATE_ROUTES.name:
             for snap in _as_list(message, "snapshots"):
                 self.routes[snap["route_id"]] = snap
+                self.route_fleets[snap["route_id"]] = _fleet_of(snap["route_id"], snap["vehicles"])
                 self._add_alerts(snap.get("alerts") or [])
         elif topic == topics.BUS_EVENTS.name:
             self._add_alerts(_as_list(message, "events"))
@@ -148,7 +178,7 @@ class CityState:
     def clock_ts(self) -> float | None:
         """Newest event time seen (the simulated clock in the demo)."""
         ts = [s.get("clock_ts") or 0.0 for s in self.routes.values()]
-        ts += [v["ts"] for s in self.vehicles_by_route.values() for v in s["vehicles"]]
+        ts += [float(f.ts.max()) for f in self.vehicle_fleets.values() if len(f)]
         return max(ts) if ts else None
 
     def record_frame(self) -> bool:
@@ -156,10 +186,8 @@ class CityState:
         clock = self.clock_ts()
         if clock is None or (self.history and clock - self.history[-1].clock_ts < self.frame_every_s):
             return False
-        buses = fleet(self, clock)
-        self.history.append(Frame(clock, tuple(b.key for b in buses), np.array([b.lat for b in buses]),
-                                  np.array([b.lon for b in buses]),
-                                  np.array([STATUS_CODE[b.status] for b in buses], dtype=np.uint8)))
+        buses = fleet_arrays(self, clock)
+        self.history.append(Frame(clock, tuple(buses.keys), buses.lat, buses.lon, buses.status))
         while self.history and clock - self.history[0].clock_ts > self.history_s:
             self.history.popleft()
         return True
@@ -168,7 +196,8 @@ class CityState:
         """A shallow copy whose dictionaries can be read while the consumer thread writes the original."""
         return CityState(dict(self.vehicles_by_route), dict(self.counters), dict(self.routes), dict(self.bus_alerts),
                          dict(self.link_speeds), dict(self.watch_hits), dict(self.plans), dict(self.received_by_topic),
-                         self.received_wall_ts, deque(self.history), self.frame_every_s, self.history_s)
+                         self.received_wall_ts, dict(self.route_fleets), dict(self.vehicle_fleets), deque(self.history),
+                         self.frame_every_s, self.history_s)
 
 
 def _trim(items: dict, keep: int = MAX_ALERTS) -> None:
@@ -195,6 +224,23 @@ def fleet(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0
             out.append(Bus(f"{route_id}|{v['vehicle_id']}", route_id, v["vehicle_id"], v["ts"], v["lat"], v["lon"],
                            status, v))
     return out
+
+
+def fleet_arrays(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0) -> Fleet:
+    """:func:`fleet` as arrays, by concatenating the per-route arrays kept by :meth:`CityState.apply`."""
+    parts = [state.route_fleets.get(r) or state.vehicle_fleets[r]
+             for r in sorted(set(state.route_fleets) | set(state.vehicle_fleets))]
+    if not parts:
+        return Fleet([], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8))
+    ts = np.concatenate([p.ts for p in parts])
+    status = np.concatenate([p.status for p in parts])
+    unknown = status == UNKNOWN
+    if unknown.any():
+        stale = (clock_ts - ts > stale_after_s) if clock_ts is not None else np.zeros(len(ts), bool)
+        status = np.where(unknown, np.where(stale, STATUS_CODE["stale_gps"], STATUS_CODE["unassigned"]),
+                          status).astype(np.uint8)
+    return Fleet([k for p in parts for k in p.keys], np.concatenate([p.lat for p in parts]),
+                 np.concatenate([p.lon for p in parts]), ts, status)
 
 
 class ReadModel:

@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from dashboard import alerts, figures, kpis
 from dashboard.desk import Desk, local_time
-from dashboard.readmodel import STATUSES, CityState, fleet
+from dashboard.readmodel import STATUSES, CityState, fleet_arrays
 
 #: (id, label) of the KPI tiles; "kpi-buses" is what the foundation test reads.
 TILES = (("kpi-buses", "buses in service"), ("kpi-onheadway", "on headway"), ("kpi-bunching", "bunching alerts"),
@@ -40,12 +40,11 @@ def _legend() -> html.Div:
 
 
 def initial_figure(desk: Desk, state: CityState):
-    clock = state.clock_ts()
-    buses = fleet(state, clock, desk.settings.stale_after_s)
+    buses = fleet_arrays(state, state.clock_ts(), desk.settings.stale_after_s)
     markers = figures.alert_markers(list(state.bus_alerts.values()), buses, list(state.watch_hits.values()),
                                     desk.cameras, desk.proj)
     return figures.city_figure(desk.base, figures.speed_band_lines(desk.roads, state.link_speeds), markers,
-                               figures.bus_layer(buses, desk.proj))
+                               figures.fleet_layer(buses, desk.proj))
 
 
 def layout(desk: Desk, wall_mode: bool) -> html.Div:
@@ -132,15 +131,15 @@ def register(app, desk: Desk) -> None:
         state = desk.read_model.state()
         frame = frame_at(state, minutes_back or 0)
         if frame is None:
-            buses = fleet(state, state.clock_ts(), desk.settings.stale_after_s)
-            layer = figures.bus_layer(buses, desk.proj)
+            buses = fleet_arrays(state, state.clock_ts(), desk.settings.stale_after_s)
+            layer = figures.fleet_layer(buses, desk.proj)
             label = "live"
         else:
             buses = []
             layer = figures.frame_layer(frame, desk.proj)
             label = f"playback {local_time(frame.clock_ts, '%a %H:%M:%S')}"
         sig = figures.keys_signature(layer.keys)
-        patch = figures.bus_patch(layer, bus_index, send_labels=sig != bus_sig)
+        patch = figures.bus_patch(layer, bus_index, send_keys=sig != bus_sig)
         markers = figures.alert_markers(list(state.bus_alerts.values()), buses, list(state.watch_hits.values()),
                                         desk.cameras, desk.proj)
         patch["data"][alert_index]["x"] = markers.x_m

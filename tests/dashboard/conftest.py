@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from dashboard_fixtures import CENTER, _line, _point
+import sys
+from pathlib import Path
 
-from topis.city.geo import Projection
+import pytest
+
+# the test modules share plain helpers in dashboard_fixtures.py; with --import-mode=importlib
+# pytest does not put this folder on sys.path, so do it here (conftest loads first)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dashboard_fixtures import CENTER, _line, _point  # noqa: E402
+
+from topis.city.geo import Projection  # noqa: E402
 
 
 @pytest.fixture(scope="session")

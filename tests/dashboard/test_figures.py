@@ -47,20 +47,20 @@ def test_status_colour_scale_gives_each_code_its_colour():
         assert colour == figures.STATUS_COLORS[status], status
 
 
-def test_bus_patch_sends_float32_positions_and_uint8_status_and_labels_only_when_asked(proj):
+def test_bus_patch_sends_float32_positions_and_uint8_status_and_keys_only_when_asked(proj):
     state = fed()
     layer = figures.bus_layer(fleet(state, T0), proj)
     x, y = proj.to_xy(np.array([37.55]), np.array([126.972]))
     assert layer.x_m[0] == pytest.approx(x[0], abs=0.01) and layer.y_m[0] == pytest.approx(y[0], abs=0.01)
     assert layer.status.tolist() == [0, 1, 2, 5]
-    assert "headway 120 s (plan 600 s)" in layer.labels[1] and "hold 90 s" in layer.labels[1]
-    patch = figures.bus_patch(layer, 9, send_labels=False).to_plotly_json()
+    assert layer.keys == ["R1|B1", "R1|B2", "R1|B3", "R2|B9"]
+    patch = figures.bus_patch(layer, 9, send_keys=False).to_plotly_json()
     ops = {tuple(op["location"]): op["params"]["value"] for op in patch["operations"]}
     assert decode(ops[("data", 9, "x")]).tolist() == layer.x_m.tolist()
     assert decode(ops[("data", 9, "marker", "color")]).tolist() == [0, 1, 2, 5]
-    assert ("data", 9, "text") not in ops
+    assert ("data", 9, "customdata") not in ops
     with_labels = {tuple(op["location"]) for op in figures.bus_patch(layer, 9, True).to_plotly_json()["operations"]}
-    assert {("data", 9, "text"), ("data", 9, "customdata")} <= with_labels
+    assert ("data", 9, "customdata") in with_labels
 
 
 def test_keys_signature_changes_only_with_the_set_of_buses():
