@@ -53,8 +53,8 @@ class Frame:
 
     clock_ts: float  #: city clock of the frame, epoch seconds
     keys: tuple[str, ...]  #: "route|vehicle" per bus
-    lat: np.ndarray  #: float64 degrees
-    lon: np.ndarray  #: float64 degrees
+    lat: np.ndarray  #: float32 degrees
+    lon: np.ndarray  #: float32 degrees
     status: np.ndarray  #: uint8 index into STATUSES
 
 
@@ -187,7 +187,12 @@ class CityState:
         if clock is None or (self.history and clock - self.history[-1].clock_ts < self.frame_every_s):
             return False
         buses = fleet_arrays(self, clock)
-        self.history.append(Frame(clock, tuple(buses.keys), buses.lat, buses.lon, buses.status))
+        keys = tuple(buses.keys)
+        if self.history and self.history[-1].keys == keys:
+            keys = self.history[-1].keys  # one tuple shared while the set of buses stays the same
+        # float32 degrees (~0.4 m) keep 3 h of 7,400 buses every 10 s in ~70 MB
+        self.history.append(Frame(clock, keys, buses.lat.astype(np.float32), buses.lon.astype(np.float32),
+                                  buses.status))
         while self.history and clock - self.history[0].clock_ts > self.history_s:
             self.history.popleft()
         return True

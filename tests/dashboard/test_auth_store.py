@@ -145,3 +145,42 @@ def test_sessions_expire(app):
     assert client.get("/cases").status_code == 302
     body = _text(_callback(client, LIST_BODY, client.get_cookie("_csrf_token").value))
     assert "login required" in body and "34나" not in body
+
+
+def _move(client, token, bus_sig, minutes_back=0):
+    body = {"output": "..city-map.figure...bus-sig.data...speed-sig.data...playback-label.children..",
+            "outputs": [{"id": "city-map", "property": "figure"}, {"id": "bus-sig", "property": "data"},
+                        {"id": "speed-sig", "property": "data"}, {"id": "playback-label", "property": "children"}],
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}], "changedPropIds": ["tick.n_intervals"],
+            "state": [{"id": "playback", "property": "value", "value": minutes_back},
+                      {"id": "bus-sig", "property": "data", "value": bus_sig},
+                      {"id": "speed-sig", "property": "data", "value": None}]}
+    r = _callback(client, body, token)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.get_json()["response"]
+
+
+def test_wall_update_is_a_patch_that_resends_keys_only_when_buses_change_and_plays_back(app):
+    from dashboard_fixtures import T0, route_snapshot
+
+    from topis import topics
+
+    client = app.server.test_client()
+    client.get("/")  # anonymous: the wall is public, the CSRF cookie still applies
+    token = client.get_cookie("_csrf_token").value
+    first = _move(client, token, None)
+    ops = {tuple(op["location"][2:]) for op in first["city-map"]["figure"]["operations"]}
+    assert {("x",), ("y",), ("marker", "color"), ("customdata",)} <= ops
+    again = _move(client, token, first["bus-sig"]["data"])
+    assert ("customdata",) not in {tuple(op["location"][2:]) for op in again["city-map"]["figure"]["operations"]}
+    assert again["playback-label"]["children"] == "live"
+    rm = app.desk.read_model
+    for k in range(1, 13):  # two more minutes of city clock, a frame every 10 s
+        snap = route_snapshot(shift_deg=k * 1e-4)
+        snap["clock_ts"] = T0 + 10 * k
+        for v in snap["vehicles"]:
+            v["ts"] = T0 + 10 * k
+        rm.feed(topics.STATE_ROUTES.name, snap)
+    back = _move(client, token, again["bus-sig"]["data"], minutes_back=1)
+    assert back["playback-label"]["children"].startswith("playback ")
+    assert back["playback-label"]["children"].endswith("20:07:40")  # T0 + 120 s - 60 s; T0 is 20:06:40 in Seoul

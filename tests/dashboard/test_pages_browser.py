@@ -10,6 +10,7 @@ import time
 
 import pytest
 from dashboard_fixtures import LiveServer, feed_city, make_cases
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -57,7 +58,7 @@ def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
     while time.monotonic() < deadline:
         try:
             value = fn()
-        except Exception:  # noqa: BLE001 - a page still rendering raises selenium's errors; retry until the deadline
+        except WebDriverException:  # the page is still rendering (element missing or replaced): retry
             value = None
         if value:
             return value
