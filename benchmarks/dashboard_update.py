@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -164,6 +165,7 @@ def latency(samples: int = 10) -> list[float]:
     from topis.city.geo import Projection
     from topis.settings import BrokerSettings, DashboardSettings
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per callback
     out = []
     with running_broker(BrokerSettings(url="embedded")) as broker:
         rm = ReadModel(broker.bootstrap_servers, 100).start()
