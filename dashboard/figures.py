@@ -256,8 +256,13 @@ def load_figure(route: dict, vehicles: list[dict]) -> go.Figure | None:
 
 
 def plan_map_figure(base: list, plan: dict, proj: Projection) -> go.Figure:
-    """Base map with a plan's proposed lines (GeoJSON LineStrings of ``proposed.geojson``) on top."""
+    """Base map with a plan's current lines (grey, dashed) and proposed lines (colour) on top."""
     fig = go.Figure(data=list(base))
+    for feat in ((plan.get("current") or {}).get("geojson") or {}).get("features", []):
+        coords = feat["geometry"]["coordinates"]
+        x, y = proj.to_xy(np.array([c[1] for c in coords]), np.array([c[0] for c in coords]))
+        fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=f"current {feat.get('properties', {}).get('route')}",
+                                   line={"width": 3, "color": "#9e9e9e", "dash": "dash"}, hoverinfo="name"))
     features = ((plan.get("proposed") or {}).get("geojson") or {}).get("features", [])
     for feat in features:
         coords = feat["geometry"]["coordinates"]

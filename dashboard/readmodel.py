@@ -23,13 +23,13 @@ For playback the state keeps a down-sampled history of every bus
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from topis import topics
@@ -310,9 +310,9 @@ class ReadModel:
                     for tp, records in polled.items():
                         for record in records:
                             try:
-                                message = json.loads(record.value)
+                                message = msgspec.json.decode(record.value)  # ~3x faster than json on big snapshots
                                 self._state.apply(tp.topic, message, now)
-                            except (ValueError, KeyError, TypeError) as exc:
+                            except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
                                 log.warning("unreadable %s message skipped: %s", tp.topic, exc)
                     self._state.record_frame()
         finally:

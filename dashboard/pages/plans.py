@@ -4,7 +4,7 @@ A ``plans.proposed`` message (JSON) is read as::
 
     {"plan_id": "squirrel-2026-11-23", "kind": "headways" | "squirrel" | "owl",
      "created_ts": 1795000000.0, "title": "AM peak short-turns",
-     "current":  {"rows": [{"route": "R1", "buses": 8, "headway_min": 10.0}, ...]},
+     "current":  {"rows": [{"route": "R1", "buses": 8, "headway_min": 10.0}, ...], "geojson": ... (optional)},
      "proposed": {"rows": [...], "geojson": FeatureCollection of LineStrings (optional)},
      "kpis": {"waiting_pax_min_per_h": {"current": 5400, "proposed": 4900, "unit": "pax·min/h",
                                         "better": "lower"}, ...}}

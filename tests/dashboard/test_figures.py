@@ -179,3 +179,17 @@ def test_plan_comparison_and_kpi_changes():
     k = {r["kpi"]: r for r in plans_page.kpi_changes(PLAN["kpis"])}
     assert k["waiting_pax_min_per_h"]["change"] == -500.0 and k["waiting_pax_min_per_h"]["improves"] is True
     assert k["fleet"]["improves"] is False
+
+
+def test_plan_map_draws_current_lines_dashed_and_proposed_lines_on_the_base(mini_geojson, proj):
+    base = base_traces(mini_geojson, proj)
+    plan = {**PLAN, "current": {**PLAN["current"], "geojson": {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"route": "R1"},
+         "geometry": {"type": "LineString", "coordinates": [[126.97, 37.55], [126.98, 37.55]]}}]}}}
+    fig = figures.plan_map_figure(base, plan, proj)
+    extra = fig.data[len(base):]
+    assert [t.name for t in extra] == ["current R1", "R1"]
+    assert extra[0].line.dash == "dash"
+    x, _ = proj.to_xy(np.array([37.55, 37.55]), np.array([126.97, 126.99]))
+    assert list(extra[1].x) == pytest.approx(list(x))
+    assert "10 buses" in extra[1].text and "every 8.0 min" in extra[1].text
