@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import msgspec
 import numpy as np
@@ -98,6 +98,28 @@ class Bus:
     row: dict  #: the published row (trip, headway, deviation, hold advice when known)
 
 
+class _RouteHead(msgspec.Struct):
+    """A state.routes message without its Marey points, which are most of its bytes (kept raw, decoded on demand)."""
+
+    route_id: str
+    published_ts: float | None = None
+    clock_ts: float | None = None
+    vehicles: list[dict] = []
+    alerts: list[dict] = []
+    headways: dict = {}
+    next_arrivals: dict = {}
+
+
+_decode_route_head = msgspec.json.Decoder(_RouteHead).decode
+
+
+def decode_message(topic: str, value: bytes) -> tuple[object, bytes | None]:
+    """A read-model message as JSON values; state.routes skips its Marey points and also returns the raw bytes."""
+    if topic == topics.STATE_ROUTES.name:
+        return msgspec.structs.asdict(_decode_route_head(value)), value
+    return msgspec.json.decode(value), None
+
+
 def alert_id(alert: dict) -> str:
     """A stable id of a bunching/gapping alert: schema, route, vehicle, stop, time."""
     obs = alert.get("observation", {})
@@ -132,14 +154,15 @@ class CityState:
     plans: dict[str, dict] = field(default_factory=dict)  #: plan_id -> proposal
     received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
+    route_raw: dict[str, bytes] = field(default_factory=dict)  #: route_id -> newest state.routes message, undecoded
     route_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.routes
     vehicle_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.vehicles
     history: deque = field(default_factory=deque)  #: Frames, oldest first
     frame_every_s: float = 10.0  #: city seconds between playback frames
     history_s: float = 3 * 3600.0  #: city seconds of playback kept
 
-    def apply(self, topic: str, message, wall_ts: float) -> None:
-        """Fold one read-model message (decoded JSON) into the state."""
+    def apply(self, topic: str, message, wall_ts: float, raw: bytes | None = None) -> None:
+        """Fold one read-model message (decoded JSON; ``raw``: its bytes, for state.routes) into the state."""
         if topic == topics.STATE_VEHICLES.name:
             for snap in _as_list(message, "snapshots"):
                 self.vehicles_by_route[snap["route_id"]] = snap
@@ -150,6 +173,10 @@ class CityState:
         elif topic == topics.STATE_ROUTES.name:
             for snap in _as_list(message, "snapshots"):
                 self.routes[snap["route_id"]] = snap
+                if raw is not None:
+                    self.route_raw[snap["route_id"]] = raw
+                else:
+                    self.route_raw.pop(snap["route_id"], None)
                 self.route_fleets[snap["route_id"]] = _fleet_of(snap["route_id"], snap["vehicles"])
                 self._add_alerts(snap.get("alerts") or [])
         elif topic == topics.BUS_EVENTS.name:
@@ -168,6 +195,14 @@ class CityState:
                 self.plans[str(plan["plan_id"])] = plan
         self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
+
+    def route(self, route_id: str) -> dict | None:
+        """The newest state.routes snapshot of a route with its Marey points (decoded now when kept raw)."""
+        snap = self.routes.get(route_id)
+        raw = self.route_raw.get(route_id)
+        if snap is None or raw is None or "marey" in snap:
+            return snap
+        return {**snap, "marey": msgspec.json.decode(raw).get("marey", {})}
 
     def _add_alerts(self, events: list) -> None:
         for ev in events:
@@ -199,10 +234,8 @@ class CityState:
 
     def copy(self) -> CityState:
         """A shallow copy whose dictionaries can be read while the consumer thread writes the original."""
-        return CityState(dict(self.vehicles_by_route), dict(self.counters), dict(self.routes), dict(self.bus_alerts),
-                         dict(self.link_speeds), dict(self.watch_hits), dict(self.plans), dict(self.received_by_topic),
-                         self.received_wall_ts, dict(self.route_fleets), dict(self.vehicle_fleets), deque(self.history),
-                         self.frame_every_s, self.history_s)
+        copied = {f.name: dict(getattr(self, f.name)) for f in fields(self) if isinstance(getattr(self, f.name), dict)}
+        return replace(self, history=deque(self.history), **copied)
 
 
 def _trim(items: dict, keep: int = MAX_ALERTS) -> None:
@@ -275,9 +308,13 @@ class ReadModel:
             return self._state.copy()
 
     def feed(self, topic: str, message, wall_ts: float | None = None) -> None:
-        """Apply one decoded message directly (tests, replays)."""
+        """Apply one message directly (tests, replays): decoded JSON, or its bytes as on the topic."""
+        if isinstance(message, bytes):
+            message, raw = decode_message(topic, message)
+        else:
+            raw = None
         with self._lock:
-            self._state.apply(topic, message, time.time() if wall_ts is None else wall_ts)
+            self._state.apply(topic, message, time.time() if wall_ts is None else wall_ts, raw)
             self._state.record_frame()
 
     def _run(self) -> None:
@@ -310,8 +347,8 @@ class ReadModel:
                     for tp, records in polled.items():
                         for record in records:
                             try:
-                                message = msgspec.json.decode(record.value)  # ~3x faster than json on big snapshots
-                                self._state.apply(tp.topic, message, now)
+                                message, raw = decode_message(tp.topic, record.value)
+                                self._state.apply(tp.topic, message, now, raw)
                             except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
                                 log.warning("unreadable %s message skipped: %s", tp.topic, exc)
                     self._state.record_frame()

@@ -44,7 +44,7 @@ def register(app, desk: Desk) -> None:
     def show_route(route_id, _n):
         """Draw the chosen route's diagrams from its newest state.routes snapshot."""
         state = desk.read_model.state()
-        route = state.routes.get(route_id or "")
+        route = state.route(route_id or "")
         if route is None:
             empty = figures.marey_figure({"route_id": route_id})
             return "no data for this route yet", empty, figures.headway_figure({}), "", ""

@@ -193,3 +193,15 @@ def test_plan_map_draws_current_lines_dashed_and_proposed_lines_on_the_base(mini
     x, _ = proj.to_xy(np.array([37.55, 37.55]), np.array([126.97, 126.99]))
     assert list(extra[1].x) == pytest.approx(list(x))
     assert "10 buses" in extra[1].text and "every 8.0 min" in extra[1].text
+
+
+def test_state_routes_bytes_keep_marey_raw_until_a_page_asks():
+    rm = ReadModel()
+    rm.feed(topics.STATE_ROUTES.name, json.dumps(route_snapshot()).encode())
+    state = rm.state()
+    assert "marey" not in state.routes["R1"]  # not decoded on the hot path
+    assert [b.key for b in fleet(state, T0)] == ["R1|B1", "R1|B2", "R1|B3"]
+    assert state.route("R1")["marey"]["T2"] == [[T0 - 900, 0.0], [T0 - 300, 500.0], [T0, 700.0]]
+    assert len(state.bus_alerts) == 1
+    rm.feed(topics.STATE_ROUTES.name, route_snapshot())  # a decoded message replaces the raw one
+    assert "marey" in rm.state().route("R1")
