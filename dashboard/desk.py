@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from dashboard.readmodel import ReadModel
+from sqlalchemy import select
+
+from dashboard.readmodel import CityState, ReadModel, watch_hit_id
 from dashboard.store import DeskStore
+from enforcement.models import AlertRow
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
 from topis.city.geo import Projection
@@ -34,3 +37,19 @@ class Desk:
 def local_time(ts: float | None, fmt: str = "%H:%M:%S") -> str:
     """Seoul local time of an epoch second ("–" when unknown)."""
     return "–" if ts is None else dt.datetime.fromtimestamp(ts, KST).strftime(fmt)
+
+
+def with_store_hits(state: CityState, desk: Desk, limit: int = 100) -> CityState:
+    """``state`` (a copy) with the newest watch-list hits of the case store added to those from the topic.
+
+    The enforcement agent writes every hit to the store's ``alerts`` table, so
+    the feed shows them even when nothing publishes ``enforcement.alerts``;
+    a hit seen both ways has the same ``alert_id`` and is listed once.
+    """
+    with desk.cases.session() as s:
+        rows = list(s.scalars(select(AlertRow).order_by(AlertRow.ts.desc()).limit(limit)))
+    for r in reversed(rows):
+        hit = {"alert_id": r.alert_id, "reason": r.reason, "plate": r.plate, "camera_id": r.camera_id, "ts": r.ts,
+               "lat": r.lat, "lon": r.lon}
+        state.watch_hits.setdefault(watch_hit_id(hit), hit)
+    return state

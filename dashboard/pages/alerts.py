@@ -11,7 +11,7 @@ import time
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import alerts, auth, kpis
-from dashboard.desk import Desk, local_time
+from dashboard.desk import Desk, local_time, with_store_hits
 
 
 def layout(desk: Desk) -> html.Div:
@@ -35,7 +35,7 @@ def register(app, desk: Desk) -> None:
         if user is None:
             return "login required"
         now = time.time()
-        state = desk.read_model.state()
+        state = with_store_hits(desk.read_model.state(), desk)
         k = kpis.compute(state, now, desk.settings.stale_after_s)
         items = [a for a in alerts.feed(state, k, now, desk.settings.stale_after_s,
                                         full_plates=user.role == "enforcement") if a.kind in (kinds or [])]

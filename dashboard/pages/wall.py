@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from sqlalchemy import func, select
 
 from dashboard import alerts, figures, kpis
-from dashboard.desk import Desk, local_time
+from dashboard.desk import Desk, local_time, with_store_hits
 from dashboard.readmodel import STATUSES, CityState, fleet_arrays
 from enforcement.models import Case
 
@@ -135,8 +135,8 @@ def register(app, desk: Desk) -> None:
                   Input("tick", "n_intervals"), State("playback", "value"), State("bus-sig", "data"),
                   State("speed-sig", "data"), prevent_initial_call=True)
     def move_buses(_n, minutes_back, bus_sig, speed_sig):
-        """Move the buses (patch: positions, statuses, labels when the set changed), alerts and road speeds."""
-        state = desk.read_model.state()
+        """Move the buses (patch: positions, statuses, keys when the set changed), alerts and road speeds."""
+        state = with_store_hits(desk.read_model.state(), desk)
         frame = frame_at(state, minutes_back or 0)
         if frame is None:
             buses = fleet_arrays(state, state.clock_ts(), desk.settings.stale_after_s)
@@ -185,7 +185,7 @@ def register(app, desk: Desk) -> None:
     @app.callback(Output("wall-alerts", "children"), Input("tick", "n_intervals"))
     def wall_alerts(_n):
         """The five newest alerts (plates masked on the wall)."""
-        state = desk.read_model.state()
+        state = with_store_hits(desk.read_model.state(), desk)
         k = kpis.compute(state, time.time(), desk.settings.stale_after_s)
         items = alerts.feed(state, k, time.time(), desk.settings.stale_after_s, full_plates=False)[:5]
         return [html.Div([html.B(a.kind.replace("_", " ")), f" {local_time(a.ts)} — {a.text}",

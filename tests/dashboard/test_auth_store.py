@@ -184,3 +184,19 @@ def test_wall_update_is_a_patch_that_resends_keys_only_when_buses_change_and_pla
     back = _move(client, token, again["bus-sig"]["data"], minutes_back=1)
     assert back["playback-label"]["children"].startswith("playback ")
     assert back["playback-label"]["children"].endswith("20:07:40")  # T0 + 120 s - 60 s; T0 is 20:06:40 in Seoul
+
+
+def test_watch_list_hits_come_from_the_case_store_too_and_are_listed_once(app):
+    from dashboard_fixtures import T0
+
+    from dashboard.desk import with_store_hits
+    from enforcement.engine import Alert, Outcome
+
+    desk = app.desk
+    outcome = Outcome()
+    outcome.alerts += [Alert("W1", "watch", "11바2222", "r1", "C1", 37.556, 126.981, T0 - 60, 0.9),  # also on the topic
+                       Alert("W2", "watch", "99허9999", "r2", "C2", 37.55, 126.975, T0 - 5, 0.9)]
+    desk.cases.commit(outcome, now=T0)
+    state = with_store_hits(desk.read_model.state(), desk)
+    assert sorted(state.watch_hits) == ["W1", "W2"]
+    assert state.watch_hits["W2"]["plate"] == "99허9999" and state.watch_hits["W2"]["lat"] == 37.55
