@@ -10,11 +10,12 @@ counts and masked plates and cannot act; planners do not see the queue.
 from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from sqlalchemy import select
 
 from dashboard import auth, figures
 from dashboard.desk import Desk, local_time
 from enforcement import review
-from enforcement.models import STATUSES
+from enforcement.models import STATUSES, Case
 from enforcement.privacy import mask_plate
 
 RULES = ("bus_lane", "green_zone", "section_speed", "no_stopping")
@@ -35,7 +36,8 @@ def layout(desk: Desk) -> html.Div:
     if user is None or not can_see(user.role):
         return html.Div([html.H2("Enforcement queue"), html.P("enforcement staff and controllers only")],
                         className="page")
-    areas = sorted({c.area for c in desk.cases.list_cases(limit=5000) if c.area})
+    with desk.cases.session() as s:
+        areas = sorted(a for a in s.scalars(select(Case.area).distinct()) if a)
     actions = html.Div([
         html.Button("Claim [c]", id="case-claim", **{"data-hotkey": "c"}),
         html.Button("Confirm [y]", id="case-confirm", **{"data-hotkey": "y"}),
@@ -107,11 +109,12 @@ def register(app, desk: Desk) -> None:
         rows = [html.Tr([html.Td(e.read_id), html.Td(e.camera_id), html.Td(local_time(e.ts, "%Y-%m-%d %H:%M:%S")),
                          html.Td(f"{e.confidence:.2f}"), html.Td(shown_plate(e.plate_text or case.plate, user.role)),
                          html.Td(e.image_ref or "–")]) for e in case.evidence]
+        notes = [("needs a manual plate check" if case.needs_plate_check else ""),
+                 (f"claimed by {case.claimed_by}" if case.claimed_by else ""), case.detail or ""]
         info = [html.H3([f"Case {case.case_id} · ", html.Span(plate, id="case-plate")]),
-                html.P(f"{case.rule} · fine {case.fine_krw:,} KRW · area {case.area or '–'} · status ",
-                       ), html.B(case.status, id="case-status-text"),
-                html.P(("needs a manual plate check · " if case.needs_plate_check else "") +
-                       (f"claimed by {case.claimed_by}" if case.claimed_by else "") + (f" · {case.detail}" if case.detail else "")),
+                html.P([f"{case.rule} · fine {case.fine_krw:,} KRW · area {case.area or '–'} · status ",
+                        html.B(case.status, id="case-status-text")]),
+                html.P(" · ".join(n for n in notes if n)),
                 html.Table([html.Tr([html.Th(h) for h in ("read", "camera", "time", "confidence", "plate read",
                                                           "image")]), *rows], className="evidence")]
         first = case.evidence[0] if case.evidence else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 from topis import topics
-from topis.city.geo import Projection
 
 CENTER = (37.55, 126.98)
 T0 = 1_795_000_000.0  # city clock of the fixtures (epoch seconds)

@@ -98,7 +98,7 @@ def test_wall_shows_buses_by_status_road_speeds_and_moves(site, chromium, artifa
     assert all(b - a == pytest.approx(176.0, abs=2.0) for a, b in zip(first["x"], moved["x"]))
 
 
-def test_click_a_bus_opens_its_panel(site, chromium):
+def test_click_a_bus_or_a_stop_opens_its_panel(site, chromium):
     url, _, _, _ = site
     chromium.get(url + "/")
     wait_for(lambda: chromium.execute_script(BUSES_JS), what="map")
@@ -109,6 +109,13 @@ def test_click_a_bus_opens_its_panel(site, chromium):
     wait_for(lambda: text_of(chromium, "panel-title") == "Bus B2", what="bus panel")
     panel = text_of(chromium, "map-panel")
     assert "bunched" in panel and "hold advice 90" in panel
+    chromium.execute_script("""
+        const plot = document.querySelector('#city-map .js-plotly-plot');
+        const i = plot.data.findIndex(t => t.name === 'stops');
+        plot.emit('plotly_click', {points: [{curveNumber: i, pointNumber: 2, customdata: 'stop|S3'}]});""")
+    wait_for(lambda: text_of(chromium, "panel-title") == "Stop S3", what="stop panel")
+    rows = text_of(chromium, "map-panel").splitlines()
+    assert [r.split()[1:] for r in rows if r.count(":") == 2] == [["R1", "B2"], ["R1", "B1"]]  # soonest first
 
 
 def test_wall_mode_fills_the_screen_without_scrolling(site, chromium, artifacts_dir):
