@@ -91,16 +91,16 @@ def typed_array(values: np.ndarray, dtype: str = "f4") -> dict:
     return {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode()}
 
 
-def _marker() -> dict:
-    return {"size": 7, "cmin": 0, "cmax": len(STATUSES) - 1, "colorscale": status_colorscale(), "line": {"width": 0}}
+def _marker(size: float = 7) -> dict:
+    return {"size": size, "cmin": 0, "cmax": len(STATUSES) - 1, "colorscale": status_colorscale(), "line": {"width": 0}}
 
 
-def bus_trace(layer: BusLayer) -> go.Scattergl:
+def bus_trace(layer: BusLayer, marker_size: float = 7) -> go.Scattergl:
     """The moving-bus trace (drawn once; later updates patch its arrays)."""
     return go.Scattergl(
         x=layer.x_m, y=layer.y_m, mode="markers", name="buses", customdata=layer.keys,
         hovertemplate="route|bus %{customdata}<br>click for details<extra></extra>",
-        marker={**_marker(), "color": layer.status.astype(int)},
+        marker={**_marker(marker_size), "color": layer.status.astype(int)},
     )
 
 
@@ -208,9 +208,10 @@ def _dark(fig: go.Figure, **layout) -> go.Figure:
     return fig
 
 
-def city_figure(base: list, speed_lines: list[tuple[list, list]], markers: Markers, layer: BusLayer) -> go.Figure:
+def city_figure(base: list, speed_lines: list[tuple[list, list]], markers: Markers, layer: BusLayer,
+                bus_size: float = 7) -> go.Figure:
     """The wall map: static layers, road speeds, alerts, then buses on top; equal axes, dark theme."""
-    fig = go.Figure(data=[*base, *speed_traces(speed_lines), alert_trace(markers), bus_trace(layer)])
+    fig = go.Figure(data=[*base, *speed_traces(speed_lines), alert_trace(markers), bus_trace(layer, bus_size)])
     _dark(fig, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, uirevision="city", dragmode="pan",
           clickmode="event", xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1})
     return fig

@@ -41,12 +41,12 @@ def _legend() -> html.Div:
                      for s in STATUSES], className="legend")
 
 
-def initial_figure(desk: Desk, state: CityState):
+def initial_figure(desk: Desk, state: CityState, bus_size: float = 7):
     buses = fleet_arrays(state, state.clock_ts(), desk.settings.stale_after_s)
     markers = figures.alert_markers(list(state.bus_alerts.values()), buses, list(state.watch_hits.values()),
                                     desk.cameras, desk.proj)
     return figures.city_figure(desk.base, figures.speed_band_lines(desk.roads, state.link_speeds), markers,
-                               figures.fleet_layer(buses, desk.proj))
+                               figures.fleet_layer(buses, desk.proj), bus_size)
 
 
 def layout(desk: Desk, wall_mode: bool) -> html.Div:
@@ -59,8 +59,8 @@ def layout(desk: Desk, wall_mode: bool) -> html.Div:
                       html.Div(id="readmodel-error", className="error")], className="wall-header"),
             html.Div([_tile(i, label) for i, label in TILES] + [_feed_tile(f) for f in kpis.FEEDS], className="tiles"),
             _legend(),
-            html.Div([dcc.Graph(id="city-map", figure=initial_figure(desk, state), className="city-map",
-                                config={"scrollZoom": True, "displaylogo": False}),
+            html.Div([dcc.Graph(id="city-map", figure=initial_figure(desk, state, 14 if wall_mode else 7),
+                                className="city-map", config={"scrollZoom": True, "displaylogo": False}),
                       *([] if wall_mode else [side])], className="map-row"),
             html.Div([html.Span("live", id="playback-label", className="playback-label"),
                       dcc.Slider(id="playback", min=0, max=PLAYBACK_MAX_MIN, step=1, value=0, included=False,

@@ -120,11 +120,18 @@ def test_click_a_bus_or_a_stop_opens_its_panel(site, chromium):
 
 def test_wall_mode_fills_the_screen_without_scrolling(site, chromium, artifacts_dir):
     url, _, _, _ = site
-    chromium.get(url + "/wall")
+    chromium.set_window_size(3840, 2160)  # a 4K wall
+    chromium.get(url + "/?mode=wall")
     wait_for(lambda: chromium.execute_script(BUSES_JS), what="map")
     assert not chromium.find_elements(By.CSS_SELECTOR, ".nav")
     assert chromium.execute_script("return document.documentElement.scrollHeight <= window.innerHeight + 1")
-    chromium.save_screenshot(str(artifacts_dir / "wall_mode.png"))
+    map_height = chromium.execute_script("return document.querySelector('#city-map').getBoundingClientRect().height")
+    inner = chromium.execute_script("return window.innerHeight")
+    assert map_height > 0.6 * inner  # the map takes most of the wall
+    tile_px = chromium.execute_script(
+        "return parseFloat(getComputedStyle(document.getElementById('kpi-buses')).fontSize)")
+    assert tile_px >= 60  # readable across the room: 1.9vw of 3840 px
+    chromium.save_screenshot(str(artifacts_dir / "wall_mode_4k.png"))
 
 
 def test_pages_redirect_to_login(site, chromium):
