@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, dcc, html
+from dash import Input, Output, dcc, html, no_update
 
-from dashboard import figures
+from dashboard import auth, figures
 from dashboard.desk import Desk, local_time
 
 
@@ -42,7 +42,9 @@ def register(app, desk: Desk) -> None:
                   Output("route-predictions", "children"),
                   Input("route-pick", "value"), Input("route-tick", "n_intervals"))
     def show_route(route_id, _n):
-        """Draw the chosen route's diagrams from its newest state.routes snapshot."""
+        """Draw the chosen route's diagrams from its newest state.routes snapshot (logged-in users only)."""
+        if auth.current_user() is None:
+            return "login required", no_update, no_update, "", ""
         state = desk.read_model.state()
         route = state.route(route_id or "")
         if route is None:

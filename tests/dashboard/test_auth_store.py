@@ -200,3 +200,20 @@ def test_watch_list_hits_come_from_the_case_store_too_and_are_listed_once(app):
     state = with_store_hits(desk.read_model.state(), desk)
     assert sorted(state.watch_hits) == ["W1", "W2"]
     assert state.watch_hits["W2"]["plate"] == "99허9999" and state.watch_hits["W2"]["lat"] == 37.55
+
+
+def test_desk_callbacks_answer_nothing_without_a_login(app):
+    client = app.server.test_client()
+    client.get("/")
+    token = client.get_cookie("_csrf_token").value
+    body = {"output": "..route-summary.children...route-marey.figure...route-headways.figure...route-load.children..."
+                      "route-predictions.children..",
+            "outputs": [{"id": i, "property": p} for i, p in (("route-summary", "children"), ("route-marey", "figure"),
+                                                              ("route-headways", "figure"), ("route-load", "children"),
+                                                              ("route-predictions", "children"))],
+            "inputs": [{"id": "route-pick", "property": "value", "value": "R1"},
+                       {"id": "route-tick", "property": "n_intervals", "value": 1}],
+            "changedPropIds": ["route-pick.value"], "state": []}
+    text = _text(_callback(client, body, token))
+    assert "login required" in text and "T2" not in text
+    assert "34나" not in _text(_callback(client, LIST_BODY, token))
