@@ -160,6 +160,18 @@ def test_enforcement_officer_claims_and_confirms_with_the_keyboard(site, chromiu
     assert case.status == "confirmed" and case.decided_by == "kim"
     audit = [(a.action, a.actor, a.origin) for a in cases.audit_log(first_id)]
     assert audit[-2:] == [("claim", "kim", "127.0.0.1"), ("confirm", "kim", "127.0.0.1")]
+    # next case: j, claim, then d focuses the reason box; Enter there dismisses
+    second_id = cases.list_cases(status="new")[0].case_id
+    wait_for(lambda: first_id not in text_of(chromium, "case-list"), what="queue refreshed")
+    press(chromium, "j")
+    wait_for(lambda: second_id in text_of(chromium, "case-detail"), what="next case")
+    press(chromium, "c")
+    wait_for(lambda: "under review" in text_of(chromium, "case-message"), what="claimed")
+    press(chromium, "d")
+    wait_for(lambda: chromium.switch_to.active_element.get_attribute("id") == "case-reason", what="reason focus")
+    press(chromium, "emergency vehicle on duty\n")
+    wait_for(lambda: "dismissed" in text_of(chromium, "case-message"), what="dismissed")
+    assert cases.get_case(second_id).dismiss_reason == "emergency vehicle on duty"
 
 
 def test_controller_sees_counts_and_masked_plates_only(site, chromium, artifacts_dir):
