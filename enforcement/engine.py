@@ -334,29 +334,49 @@ def _bus_lane(rules, camera, plate, vehicle, read, local, ev, out) -> bool:
 
 
 def _section(state: EngineState, camera, plate, vehicle, ev: Evidence, out: Outcome) -> bool:
+    """Pair a section's entry and exit reads of a plate, in whichever order they arrive.
+
+    The two cameras' reads travel in different Kafka partitions, so an exit can
+    be processed before its entry: the early one waits in ``pending`` (as
+    ``sec|`` for an entry, ``secx|`` for an exit) until its partner comes.
+    """
     rules = state.rules
-    key = f"sec|{camera.section_id}|{plate}"
+    entry_key, exit_key = f"sec|{camera.section_id}|{plate}", f"secx|{camera.section_id}|{plate}"
     if camera.section_role == "entry":
-        p = Pending(key, "section_entry", plate, ev, ev.ts, ev.ts + rules.settings.section_max_s)
-        state.pending[key] = p
+        early_exit = state.pending.get(exit_key)
+        if early_exit is not None and ev.ts < early_exit.first.ts <= ev.ts + rules.settings.section_max_s:
+            del state.pending[exit_key]
+            out.drop(exit_key)
+            exit_cam = rules.cameras.get(early_exit.first.camera_id, camera)
+            return _judge_section(rules, exit_cam, plate, vehicle, ev, early_exit.first, out)
+        p = Pending(entry_key, "section_entry", plate, ev, ev.ts, ev.ts + rules.settings.section_max_s)
+        state.pending[entry_key] = p
         out.put(p)
         return False
-    entry = state.pending.get(key)
+    entry = state.pending.get(entry_key)
     if entry is None or ev.ts <= entry.first.ts:
-        return False  # exit without a usable entry (lost, or already consumed by a redelivery)
-    del state.pending[key]
-    out.drop(key)
-    elapsed_s = ev.ts - entry.first.ts
+        # no usable entry yet: it may still come (other partition), or was lost or consumed by a redelivery
+        p = Pending(exit_key, "section_exit", plate, ev, ev.ts, ev.ts + rules.settings.section_max_s)
+        state.pending[exit_key] = p
+        out.put(p)
+        return False
+    del state.pending[entry_key]
+    out.drop(entry_key)
+    return _judge_section(rules, camera, plate, vehicle, entry.first, ev, out)
+
+
+def _judge_section(rules: RuleBook, exit_cam, plate, vehicle, entry: Evidence, exit_: Evidence, out: Outcome) -> bool:
+    elapsed_s = exit_.ts - entry.ts
     if elapsed_s > rules.settings.section_max_s:
         return False
-    limit = camera.section_limit_kph
-    if not R.section_speeding(camera.section_length_m, elapsed_s, limit, rules.settings.speed_tolerance_kph):
+    limit = exit_cam.section_limit_kph
+    if not R.section_speeding(exit_cam.section_length_m, elapsed_s, limit, rules.settings.speed_tolerance_kph):
         return False
-    speed = R.average_speed_kph(camera.section_length_m, elapsed_s)
-    entry_cam = rules.cameras.get(entry.first.camera_id, camera)
-    _emit(rules, out, "section_speed", plate, vehicle, (camera.section_id, entry.first.read_id), entry_cam,
-          (entry.first, ev), over_kph=speed - limit,
-          detail=f"average {speed:.1f} km/h over {camera.section_length_m:.0f} m, limit {limit:.0f}")  # fmt: skip
+    speed = R.average_speed_kph(exit_cam.section_length_m, elapsed_s)
+    entry_cam = rules.cameras.get(entry.camera_id, exit_cam)
+    _emit(rules, out, "section_speed", plate, vehicle, (exit_cam.section_id, entry.read_id), entry_cam,
+          (entry, exit_), over_kph=speed - limit,
+          detail=f"average {speed:.1f} km/h over {exit_cam.section_length_m:.0f} m, limit {limit:.0f}")  # fmt: skip
     return True
 
 

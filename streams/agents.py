@@ -70,7 +70,7 @@ def install(app: faust.App, settings: StreamSettings) -> None:
             vehicles = livestate.drop_stale(vehicles, newest_ts, VEHICLE_TIMEOUT_S)
             vehicles_by_route[route_id] = {**entry, "vehicles": vehicles, "received_ts": time.time()}
 
-    async def count_events(stream, kind: type[wire.TapBatch] | type[wire.ReadBatch], table: faust.Table):
+    async def count_events(stream, kind: type[wire.TapBatch] | type[wire.ReadBatch], table: faust.Table, by):
         async for key, value in stream.items():
             key_text = (key or b"").decode()
             try:
@@ -78,21 +78,23 @@ def install(app: faust.App, settings: StreamSettings) -> None:
             except wire.WireError as exc:
                 await reject(stream.channel.get_topic_name(), key_text, value, str(exc), table)
                 continue
-            entry = _entry(table[key_text])
-            event_ts = [e.ts for e in batch.events]
-            last_ts = max([*event_ts, entry["last_event_ts"] or 0.0])
-            per_minute = livestate.count_per_minute(entry["per_minute"], event_ts, last_ts)
-            table[key_text] = {**entry, "per_minute": per_minute, "last_event_ts": last_ts, "received_ts": time.time()}
+            for counted_key, events in livestate.group_by(batch.events, by).items():
+                entry = _entry(table[counted_key])
+                event_ts = [e.ts for e in events]
+                last_ts = max([*event_ts, entry["last_event_ts"] or 0.0])
+                per_minute = livestate.count_per_minute(entry["per_minute"], event_ts, last_ts)
+                table[counted_key] = {**entry, "per_minute": per_minute, "last_event_ts": last_ts,
+                                      "received_ts": time.time()}
 
     @app.agent(taps)
     async def count_taps(stream):
         """Count card taps per route per minute."""
-        await count_events(stream, wire.TapBatch, taps_by_route)
+        await count_events(stream, wire.TapBatch, taps_by_route, by=lambda tap: tap.route_id)
 
     @app.agent(reads)
     async def count_reads(stream):
         """Count plate reads per camera per minute."""
-        await count_events(stream, wire.ReadBatch, reads_by_camera)
+        await count_events(stream, wire.ReadBatch, reads_by_camera, by=lambda read: read.camera_id)
 
     @app.timer(interval=settings.snapshot_interval_s)
     async def publish_read_model():

@@ -1,13 +1,14 @@
 """Enforcement agents: plate reads → rules → the durable case queue.
 
-Two hops:
+``plate.reads`` is keyed by *rule zone* (:func:`topis.topics.plate_read_key`:
+the section for section-speed cameras, so a section's entry and exit reads
+meet in one partition and one engine; the camera otherwise).
 
-* ``route_reads_to_rules`` re-keys ``plate.reads`` (keyed by camera) onto
-  ``enforcement.reads`` keyed by *rule zone*: the section id for section-speed
-  cameras (so a section's entry and exit reads meet in one partition, hence one
-  engine), the camera id otherwise.
-* ``detect_violations`` runs :func:`enforcement.engine.process` on each batch
-  and commits the outcome (cases with evidence, alerts, pending reads, no-case
+* ``detect_violations`` runs :func:`enforcement.engine.process` on each batch,
+  with one engine state per rule zone (a zone's pending reads and its
+  event-time watermark move only with its own reads: partitions are consumed
+  at different paces, and one zone running ahead must not expire another
+  zone's pending section entries or stops), and commits the outcome (cases with evidence, alerts, pending reads, no-case
   counts) to the store in one transaction, in a worker thread so the event
   loop never blocks. Only then does the loop move on, so no read is
   acknowledged to Kafka before its outcome is committed. Redelivered reads map
@@ -28,20 +29,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from enforcement import engine
 from enforcement.privacy import mask_plate
-from enforcement.rules import Camera
 from enforcement.store import CaseStore
 from topis import topics, wire
 
 log = logging.getLogger(__name__)
 
 
-def rule_zone(camera: Camera | None, camera_id: str) -> str:
-    """Partition key of a camera's reads for the rules: its section, else itself."""
-    if camera is not None and camera.section_id:
-        return f"section:{camera.section_id}"
-    return camera_id
+def zone_state(saved: engine.EngineState, zone: str, rules: engine.RuleBook) -> engine.EngineState:
+    """The engine state of one rule zone: the saved pending reads of its own cameras."""
+    pending = {key: p for key, p in saved.pending.items()
+               if _zone_of(rules, p.first.camera_id) == zone}
+    return engine.EngineState(rules=rules, pending=pending)
+
+
+def _zone_of(rules: engine.RuleBook, camera_id: str) -> str:
+    camera = rules.cameras.get(camera_id)
+    return topics.plate_read_key(camera_id, camera.section_id if camera else None)
 
 
 def alert_message(alert: engine.Alert) -> dict:
@@ -59,43 +66,42 @@ def dead_letter_message(letter: engine.DeadLetter) -> dict:
 def install(app: faust.App, rules: engine.RuleBook, store: CaseStore) -> None:
     """Declare the enforcement agents on ``app``; ``store`` is built by the entry point."""
     reads = app.topic(topics.PLATE_READS.name, value_type=bytes, key_type=bytes)
-    zoned = app.topic(topics.ENFORCEMENT_READS.name, value_type=bytes, key_type=bytes,
-                      partitions=topics.ENFORCEMENT_READS.partitions)
     alerts = app.topic(topics.ENFORCEMENT_ALERTS.name, value_type=bytes, key_type=bytes)
     dead_letters = app.topic(topics.DEAD_LETTERS.name, value_type=bytes, key_type=bytes)
     db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")  # one writer: ordered commits
-    holder: dict[str, engine.EngineState] = {}  # this worker's engine; pending reads live in the store
+    by_zone: dict[str, engine.EngineState] = {}  # working copies; pending reads live in the store
+    saved: dict[str, engine.EngineState] = {}  # the store's pending reads, loaded once after (re)assignment
 
-    async def engine_state() -> engine.EngineState:
-        if "state" not in holder:
-            holder["state"] = await asyncio.get_running_loop().run_in_executor(db, store.load_state, rules)
-        return holder["state"]
+    async def engine_state(zone: str) -> engine.EngineState:
+        if zone not in by_zone:
+            if "all" not in saved:
+                saved["all"] = await asyncio.get_running_loop().run_in_executor(db, store.load_state, rules)
+            by_zone[zone] = zone_state(saved["all"], zone, rules)
+        return by_zone[zone]
 
     @app.on_partitions_revoked.connect
     async def reload_engine(sender, revoked, **kwargs) -> None:
-        """Partitions moved: rebuild the engine from the store on the next batch."""
-        holder.clear()
+        """Partitions moved: rebuild the engines from the store on the next batch."""
+        by_zone.clear()
+        saved.clear()
 
     @app.agent(reads)
-    async def route_reads_to_rules(stream):
-        """Re-key plate reads so each rule zone's reads meet in one partition."""
+    async def detect_violations(stream):
+        """Turn reads into cases, alerts and dead letters; commit before moving on."""
         async for key, value in stream.items():
             try:
                 batch = wire.decode(value, wire.ReadBatch)
             except wire.WireError:
                 continue  # dead-lettered and counted by count_reads
-            camera_id = (key or b"").decode()
-            zone = rule_zone(rules.cameras.get(camera_id), camera_id)
-            await zoned.send(key=zone.encode(), value=value if zone == camera_id else wire.encode(batch))
-
-    @app.agent(zoned)
-    async def detect_violations(stream):
-        """Turn reads into cases, alerts and dead letters; commit before moving on."""
-        async for value in stream:
-            batch = wire.decode(value, wire.ReadBatch)
-            state = await engine_state()
+            zone = (key or b"").decode()
+            state = await engine_state(zone)
             _, outcome = engine.process(state, batch.events)
-            await asyncio.get_running_loop().run_in_executor(db, store.commit, outcome)
+            try:
+                await asyncio.get_running_loop().run_in_executor(db, store.commit, outcome)
+            except SQLAlchemyError:
+                by_zone.clear()  # the working state is ahead of the store: rebuild it before retrying
+                saved.clear()
+                raise
             for alert in outcome.alerts:
                 await alerts.send(key=alert.camera_id.encode(), value=json.dumps(alert_message(alert)).encode())
             for letter in outcome.dead_letters:

@@ -69,3 +69,11 @@ def counter_snapshot(kind: str, key: str, counts: dict[str, int], last_event_ts:
 def chunks(items: list, size: int) -> list[list]:
     """``items`` cut into consecutive lists of at most ``size``."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def group_by(events: Iterable, key) -> dict[str, list]:
+    """``events`` grouped by ``key(event)``, keeping their order."""
+    groups: dict[str, list] = {}
+    for event in events:
+        groups.setdefault(key(event), []).append(event)
+    return groups

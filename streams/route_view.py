@@ -18,6 +18,8 @@ from streams.predictions import Prediction
 
 #: Marey points kept per route: this far back from the newest fix, seconds.
 MAREY_WINDOW_S = 2 * 3600.0
+#: at most one Marey point per trip this often (fixes come every few seconds), seconds.
+MAREY_STEP_S = 30.0
 #: alerts kept per route for the dashboard.
 MAX_ALERTS = 50
 #: a bus whose last fix is older than this (route clock) has a stale GPS, seconds.
@@ -55,7 +57,9 @@ def fold(view: RouteView, fixes, events: list) -> RouteView:
     for ev in events:
         if isinstance(ev, MatchedPosition):
             view.matched[ev.vehicle_id] = ev
-            view.marey.setdefault(ev.trip_id, []).append((round(ev.ts), round(ev.dist_m)))
+            points = view.marey.setdefault(ev.trip_id, [])
+            if not points or ev.ts - points[-1][0] >= MAREY_STEP_S:
+                points.append((round(ev.ts), round(ev.dist_m)))
         elif isinstance(ev, HeadwayObservation):
             view.headway[ev.vehicle_id] = ev
         elif isinstance(ev, (BunchingAlert, GappingAlert)):

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "plan": "topis.cli:plan",
     "enforce": "enforcement.cli:enforce",
     "cases": "enforcement.cli:cases",
+    "users": "dashboard.cli:users",
 }
 
 #: subcommands of ``topis plan``.

@@ -44,10 +44,18 @@ def start_ts(sim: SimSettings, today: dt.date | None = None) -> float:
     return dt.datetime.combine(day, clock, KST).timestamp()
 
 
-def _publish_step(publisher: Publisher, out, recorder) -> int:
+def reads_by_key(reads_by_camera: dict[str, list], section_of: dict[str, str | None]) -> dict[str, list]:
+    """Group a step's reads under their plate.reads message key (see topics.plate_read_key)."""
+    by_key: dict[str, list] = {}
+    for camera_id, reads in reads_by_camera.items():
+        by_key.setdefault(topics.plate_read_key(camera_id, section_of.get(camera_id)), []).extend(reads)
+    return {key: sorted(reads, key=lambda r: r.ts) for key, reads in by_key.items()}
+
+
+def _publish_step(publisher: Publisher, out, recorder, section_of: dict[str, str | None]) -> int:
     published = 0
     for topic, by_key in ((topics.BUS_POSITIONS.name, out.positions), (topics.CARD_TAPS.name, out.taps),
-                          (topics.PLATE_READS.name, out.reads)):
+                          (topics.PLATE_READS.name, reads_by_key(out.reads, section_of))):
         publisher.send(topic, by_key)
         published += sum(len(v) for v in by_key.values())
         if recorder is not None:
@@ -73,6 +81,7 @@ def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSett
     simulator = Simulator(city, seed=sim.seed, start_ts=t0, config=SimConfig(record_truth=truth_dir is not None))
     log.info("simulating %d buses from %s at x%g", city.fleet_size, dt.datetime.fromtimestamp(t0, KST), sim.speed)
     recorder = recording.Recorder(Path(record_path)) if record_path else None
+    section_of = {c.camera_id: c.section_id for c in city.cameras}
     sent = 0
     step_s = sim.tick_s * sim.speed
     next_tick = time.monotonic()
@@ -80,7 +89,7 @@ def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSett
     try:
         with Publisher(servers) as publisher:
             while duration_s is None or simulator.now_ts - t0 < duration_s:
-                sent += _publish_step(publisher, simulator.step(step_s), recorder)
+                sent += _publish_step(publisher, simulator.step(step_s), recorder, section_of)
                 next_tick += sim.tick_s
                 lag_s = time.monotonic() - next_tick
                 if lag_s < 0:

@@ -2,8 +2,9 @@
 
 Keys are chosen so the state an agent keeps lives in one partition: positions
 and taps are keyed by route (a route's vehicles, headways and loads are
-computed together), plate reads by camera (per-camera counters and the
-section-speed pairing of a camera's reads).
+computed together), plate reads by camera — except that the two cameras of a
+section-speed pair share their section's key, so an entry read and its exit
+read meet in one partition, in the order the cameras sent them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ class TopicSpec:
 
 BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", "bus.position/1 batch", 6 * HOUR_MS)
 CARD_TAPS = TopicSpec("card.taps", 8, "route_id", "card.tap/1 batch", 6 * HOUR_MS)
-PLATE_READS = TopicSpec("plate.reads", 8, "camera_id", "plate.read/1 batch", 6 * HOUR_MS)
+PLATE_READS = TopicSpec(
+    "plate.reads", 8, "rule zone: section:<id> for section-speed cameras, else camera_id", "plate.read/1 batch",
+    6 * HOUR_MS,
+)
 BUS_EVENTS = TopicSpec(
     "bus.events", 8, "route_id", "JSON list: stop arrivals/departures, headways, bunching/gapping alerts", 24 * HOUR_MS
 )
@@ -41,10 +45,6 @@ CARD_RIDES = TopicSpec("card.rides", 8, "route_id", "rides (boarding → alighti
 DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", "demand.squirrel/1: peak load by segment", 7 * 24 * HOUR_MS)
 DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", "demand.owl/1: night (00–05 h) OD", 7 * 24 * HOUR_MS)
 LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", "JSON: link speeds per 5-min bin", 24 * HOUR_MS)
-ENFORCEMENT_READS = TopicSpec(
-    "enforcement.reads", 8, "rule zone: section:<id> for section cameras, else camera_id", "plate.read/1 batch",
-    24 * HOUR_MS,
-)
 ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", "JSON: watch-list hits", 7 * 24 * HOUR_MS)
 PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", "JSON: current vs proposed plan + KPIs",
                   7 * 24 * HOUR_MS)
@@ -68,7 +68,6 @@ ALL: tuple[TopicSpec, ...] = (
     DEMAND_SQUIRREL,
     DEMAND_OWL,
     LINK_SPEEDS,
-    ENFORCEMENT_READS,
     ENFORCEMENT_ALERTS,
     PLANS,
     STATE_ROUTES,
@@ -84,3 +83,8 @@ def by_name(name: str) -> TopicSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"unknown topic {name!r}; known: {', '.join(s.name for s in ALL)}")
+
+
+def plate_read_key(camera_id: str, section_id: str | None) -> str:
+    """Message key of a camera's plate reads: its section's for section-speed cameras, else its own."""
+    return f"section:{section_id}" if section_id else camera_id

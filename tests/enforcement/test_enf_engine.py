@@ -89,6 +89,18 @@ def test_section_speed(rulebook, kst, settings):
     assert case.case_id == case_id("section_speed", "12가3456", "S1", "fast_in")
     assert case.fine_krw == 40_000  # 12 km/h over: lowest band
     assert "72.0 km/h" in case.detail
+    assert set(state.pending) == {"secx|S1|34나5678"}  # the lone exit waits for an entry from another partition
+
+
+def test_section_speed_exit_processed_before_its_entry(rulebook, kst):
+    """Entry and exit cameras sit in different partitions: the exit may be processed first."""
+    t0 = kst(*WED, 10)
+    reads = [read("S1B", t0 + 100, rid="fast_out"), read("S1A", t0, rid="fast_in"),  # 72 km/h, reversed
+             read("S1B", t0 + 103, plate="22사3333"), read("S1A", t0, plate="22사3333")]  # within tolerance
+    state, out = run(rulebook, reads)
+    (case,) = out.cases.values()
+    assert [e.read_id for e in case.evidence] == ["fast_in", "fast_out"]
+    assert case.case_id == case_id("section_speed", "12가3456", "S1", "fast_in")  # same id as in order
     assert state.pending == {}
 
 

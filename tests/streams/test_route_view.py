@@ -30,9 +30,10 @@ def live_with(vehicles):
 
 def test_fold_keeps_newest_fix_and_marey_points_by_trip():
     view = route_view.RouteView()
-    route_view.fold(view, [fix("a", 10), fix("a", 5)], [matched("a", 10, 100.4), matched("a", 20, 250.6)])
+    route_view.fold(view, [fix("a", 10), fix("a", 5)],
+                    [matched("a", 10, 100.4), matched("a", 20, 180.0), matched("a", 40, 250.6)])
     assert view.last_fix["a"][0] == 10
-    assert view.marey == {"t-a": [(10, 100), (20, 251)]}
+    assert view.marey == {"t-a": [(10, 100), (40, 251)]}  # 20 s is within MAREY_STEP_S of 10 s
     assert view.clock_ts == 10
 
 
