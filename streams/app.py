@@ -60,6 +60,9 @@ def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
         broker_rebalance_timeout=max(session_s * 2, 10.0),
         consumer_auto_offset_reset="earliest",  # a new group loses nothing retained
         processing_guarantee="at_least_once",
+        # don't wait for in-flight events on shutdown/rebalance: they are not committed,
+        # so they are redelivered, and every sink is idempotent (see PLATFORM_NOTES.md)
+        stream_wait_empty=False,
         datadir=str(streams.data_dir / "faust"),
     )
 
@@ -79,15 +82,25 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     from streams import agents
 
     agents.install(app, streams)
-    if streams.bus_operations:
-        from streams import bus_agents
+    city = city or CitySettings()
+    feed = None
+    if streams.bus_operations or streams.demand:
         from streams.network import network_feed
 
-        bus_agents.install(app, streams, network_feed(streams, city or CitySettings()))
+        feed = network_feed(streams, city)
+    if streams.bus_operations:
+        from streams import bus_agents
+
+        bus_agents.install(app, streams, feed)
+    if streams.demand:
+        from streams import demand_agents
+        from streams.network import demand_inputs
+
+        demand_agents.install(app, streams, *demand_inputs(streams, city, feed))
     if streams.enforcement:
         from streams import enforcement_agents
         from streams.network import enforcement_inputs
 
-        rules, store = enforcement_inputs(streams, city or CitySettings())
+        rules, store = enforcement_inputs(streams, city)
         enforcement_agents.install(app, rules, store)
     return app

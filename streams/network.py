@@ -62,3 +62,21 @@ def enforcement_inputs(streams: StreamSettings, city: CitySettings):
         settings = settings.model_copy(update={"db_url": f"sqlite:///{(streams.data_dir / 'cases.sqlite').resolve()}"})
     cameras, registry, holidays = from_city(generate_city(seed=city.seed, scale=city.scale))
     return RuleBook(cameras, registry, frozenset(holidays), settings), CaseStore.from_settings(settings)
+
+
+def demand_inputs(streams: StreamSettings, city: CitySettings, feed: Feed):
+    """Route patterns (from the feed) and the road-link network for link speeds.
+
+    Links are the demo city's roads (ids match the wall map) unless a real
+    feed is configured, whose shapes then stand in for the roads.
+    """
+    from streams import linkspeeds
+    from streams.taps import RoutePatterns
+
+    if streams.gtfs_dir:
+        links = linkspeeds.links_from_feed(feed)
+    else:
+        from topis.city.generate import generate_city
+
+        links = linkspeeds.links_from_city(generate_city(seed=city.seed, scale=city.scale))
+    return RoutePatterns.from_feed(feed), linkspeeds.build_network(links)

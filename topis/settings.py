@@ -141,11 +141,13 @@ class StreamSettings(_Section):
 
     app_id: str = "topis"  #: consumer group and changelog prefix
     snapshot_interval_s: float = Field(default=1.0, gt=0)  #: how often the read model is published
+    aggregate_interval_s: float = Field(default=60.0, gt=0)  #: how often planner inputs are published
     data_dir: Path = Path(".topis")  #: local state (demo feed, case store, recordings)
     #: GTFS feed of the network to match buses against; empty = the demo city's
     gtfs_dir: Path | None = None
     bus_operations: bool = True  #: run the matching/arrivals/predictions agent
     enforcement: bool = True  #: run the plate-read rules into the case store
+    demand: bool = True  #: run the card-tap stages (loads, OD, planner inputs) and link speeds
 
 
 class DashboardSettings(_Section):

@@ -1,0 +1,60 @@
+"""Per-key working state checkpointed into a Faust table.
+
+Pipeline state (a route's matching state, a card bucket's open rides) changes
+with every message and can be large; writing it to a table's changelog per
+message would dominate a worker. :class:`Checkpointed` keeps the live object
+per key in this worker and writes it to the table (its changelog) at most every
+``every_s`` — always from the agent handling that key, so the write lands in
+the key's own partition. After a rebalance the working copies are dropped and
+each key resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+import faust
+import msgspec
+
+from topis import wire
+
+S = TypeVar("S")
+
+_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
+
+
+class Checkpointed(Generic[S]):
+    """Working copies of ``state_type`` by key, checkpointed to table ``name``."""
+
+    def __init__(self, app: faust.App, name: str, partitions: int, state_type: type[S],
+                 new: Callable[[str], S], every_s: float = 30.0):
+        self.table = app.Table(name, default=str, partitions=partitions, key_type=str)
+        self._decode = msgspec.json.Decoder(state_type).decode
+        self._new = new
+        self._every_s = every_s
+        self._live: dict[str, S] = {}
+        self._saved_at: dict[str, float] = {}
+        app.on_partitions_revoked.connect(self._forget)
+
+    async def _forget(self, sender, revoked, **kwargs) -> None:
+        self._live.clear()
+        self._saved_at.clear()
+
+    def get(self, key: str) -> S:
+        """The working state of ``key``: this worker's copy, its checkpoint, or a new one."""
+        if key not in self._live:
+            saved = self.table[key]
+            self._live[key] = self._decode(saved) if saved else self._new(key)
+        return self._live[key]
+
+    def save_if_due(self, key: str) -> None:
+        """Checkpoint ``key`` if its last checkpoint is older than ``every_s`` (call from its agent)."""
+        if time.monotonic() - self._saved_at.get(key, 0.0) > self._every_s:
+            self.table[key] = _encode(self._live[key]).decode()
+            self._saved_at[key] = time.monotonic()
+
+    def items(self) -> Iterator[tuple[str, S]]:
+        """The working states of this worker."""
+        return iter(list(self._live.items()))
