@@ -49,7 +49,12 @@ def topis_argv(*args: str) -> list[str]:
 
 
 def stop_all(children: list[Child], timeout_s: float = 10.0) -> None:
-    """SIGINT every child (like Ctrl-C), then SIGTERM, then SIGKILL, newest first."""
+    """SIGINT every child (like Ctrl-C), then SIGTERM, then SIGKILL, newest first.
+
+    A second Ctrl-C while stopping is ignored, so the supervisor always gets to
+    the SIGKILL step instead of dying and leaving children behind.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     running = [c for c in reversed(children) if c.process is not None and c.process.poll() is None]
     for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
         for child in running:
