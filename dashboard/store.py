@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from enforcement.store import create_tables
+
 from enforcement.store import make_engine
 
 #: roles: enforcement staff decide cases and see full plates; controllers watch; planners accept plans.
@@ -81,7 +83,7 @@ class DeskStore:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine)
+        create_tables(Base.metadata, self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:

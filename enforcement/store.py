@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, case, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from enforcement.engine import EngineState, Evidence, Outcome, Pending, RuleBook
@@ -70,6 +71,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def create_tables(metadata, engine: Engine, attempts: int = 5) -> None:
+    """``metadata.create_all`` that survives another process creating the same tables at the same time.
+
+    The worker and the dashboard open the same SQLite file at start-up; the
+    loser of that race sees "table already exists" or "database is locked".
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 class CaseStore:
     """The case store; build one at an entry point and pass it in."""
 
@@ -80,7 +97,7 @@ class CaseStore:
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {dialect!r}: use sqlite:/// or postgresql+psycopg://")
         self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        Base.metadata.create_all(self.engine)
+        create_tables(Base.metadata, self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: where engine-made audit entries say they came from
         self.origin = origin or f"engine:{socket.gethostname()}"
