@@ -20,9 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from enforcement.store import create_tables
-
-from enforcement.store import make_engine
+from enforcement.store import create_tables, make_engine
 
 #: roles: enforcement staff decide cases and see full plates; controllers watch; planners accept plans.
 ROLES = ("enforcement", "controller", "planner")
