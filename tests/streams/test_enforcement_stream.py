@@ -64,7 +64,7 @@ def publish(servers, steps, section_of) -> dict:
         return acked_end_offsets(publisher.acked())
 
 
-def wait_drained(admin, group, end, timeout_s=240):
+def wait_drained(admin, group, end, timeout_s=480):
     deadline = time.monotonic() + timeout_s
     while group_lag(admin, group, end):
         assert time.monotonic() < deadline, f"worker still behind by {group_lag(admin, group, end)}"
@@ -96,7 +96,7 @@ def test_cases_equal_batch_rules(embedded_broker, reads, tmp_path, kill):
     city, steps = reads
     group = f"enf-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "TOPIS_BROKER": embedded_broker.url, "TOPIS_STREAMS_APP_ID": group,
-           "TOPIS_STREAMS_DATA_DIR": str(tmp_path), "TOPIS_STREAMS_BUS_OPERATIONS": "false",
+           "TOPIS_STREAMS_DATA_DIR": str(tmp_path), "TOPIS_STREAMS_BUS_OPERATIONS": "false", "TOPIS_STREAMS_DEMAND": "false",
            "TOPIS_CITY_SEED": str(CITY_SEED), "TOPIS_CITY_SCALE": str(CITY_SCALE)}
     env.pop("TOPIS_ENFORCEMENT_DB_URL", None)
     admin = KafkaAdminClient(bootstrap_servers=embedded_broker.bootstrap_servers)
@@ -106,7 +106,7 @@ def test_cases_equal_batch_rules(embedded_broker, reads, tmp_path, kill):
     first = subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env)
     try:
         end = publish(embedded_broker.bootstrap_servers, steps[:half], section_of)
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 480
         total = sum(end.values())
         while group_lag(admin, group, end) > (total // 2 if kill else 0):  # part-way: kill it, no goodbye
             assert time.monotonic() < deadline and first.poll() is None
