@@ -29,6 +29,7 @@ import msgspec
 
 from streams import route_view
 from streams.bus_pipeline import RouteModel, RouteState, advance, observe_taps, route_model
+from streams.checkpoint import Checkpointed
 from streams.gtfs import Feed
 from streams.headways import HeadwayParams
 from topis import topics, wire
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_S = 30.0
 
 _encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
-_decode_live = msgspec.json.Decoder(route_view.LiveRoute).decode
 
 
 def _models(feed: Feed) -> dict[str, RouteModel]:
@@ -61,24 +61,9 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
     events_topic = app.topic(topics.BUS_EVENTS.name, value_type=bytes, key_type=bytes)
     predictions_topic = app.topic(topics.BUS_PREDICTIONS.name, value_type=bytes, key_type=bytes)
     routes_topic = app.topic(topics.STATE_ROUTES.name, value_type=bytes, key_type=bytes)
-    # checkpoints: route_id -> msgspec JSON of LiveRoute (as text, so Faust's JSON codec carries it)
-    checkpoints = app.Table("bus_state_by_route", default=str, partitions=topics.BUS_POSITIONS.partitions,
-                            key_type=str)
-    live: dict[str, route_view.LiveRoute] = {}  # working copies of this worker's routes; see module docstring
-    checkpointed: dict[str, float] = {}  # route -> monotonic time of its last checkpoint
+    routes = Checkpointed(app, "bus_state_by_route", topics.BUS_POSITIONS.partitions, route_view.LiveRoute,
+                          lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=CHECKPOINT_S)
     changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
-
-    def live_route(route_id: str) -> route_view.LiveRoute:
-        if route_id not in live:
-            saved = checkpoints[route_id]
-            live[route_id] = _decode_live(saved) if saved else route_view.LiveRoute(RouteState(route_id))
-        return live[route_id]
-
-    @app.on_partitions_revoked.connect
-    async def forget_routes(sender, revoked, **kwargs) -> None:
-        """Another worker may own these routes now: drop the working copies."""
-        live.clear()
-        checkpointed.clear()
 
     @app.agent(positions)
     async def track_routes(stream):
@@ -92,7 +77,7 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
                 continue  # dead-lettered and counted by track_vehicles
             if model is None:
                 continue  # a route the feed does not know: only the live map shows it
-            state = live_route(route_id)
+            state = routes.get(route_id)
             _, events = advance(state.pipeline, batch.events, model, _blocks(batch.events))
             route_view.fold(state.view, batch.events, events)
             changed.add(route_id)
@@ -101,9 +86,7 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
                 await events_topic.send(key=key, value=_encode(published))
             if predictions:
                 await predictions_topic.send(key=key, value=_encode(predictions))
-            if time.monotonic() - checkpointed.get(route_id, 0.0) > CHECKPOINT_S:
-                checkpoints[route_id] = _encode(state).decode()  # in the event's partition
-                checkpointed[route_id] = time.monotonic()
+            routes.save_if_due(route_id)  # in the event's partition
 
     @app.agent(taps)
     async def learn_boardings(stream):
@@ -116,14 +99,15 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
             except wire.WireError:
                 continue  # dead-lettered and counted by count_taps
             if model is not None:
-                observe_taps(live_route(route_id).pipeline, batch.events, model)
+                observe_taps(routes.get(route_id).pipeline, batch.events, model)
 
     @app.timer(interval=settings.snapshot_interval_s)
     async def publish_routes():
         """Publish the read model of this worker's routes that changed since the last tick."""
         now = time.time()
-        routes = [r for r in changed if r in live]
+        live = dict(routes.items())
+        due = [r for r in changed if r in live]
         changed.clear()
-        for route_id in routes:
+        for route_id in due:
             snap = route_view.snapshot(route_id, live[route_id], params, now)
             await routes_topic.send(key=route_id.encode(), value=_encode(snap))
