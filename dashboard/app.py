@@ -11,7 +11,13 @@ path        page                                          who
 /routes     route view (Marey, headways, load, ETAs)      any logged-in user
 /plans      current vs proposed plans, accept             planners accept
 /cases      enforcement queue                             enforcement, controllers
+/api/...    open feed: GTFS-realtime, stop arrivals       anyone (public Open API)
 ==========  ============================================  ==========================
+
+The open feed (:func:`streams.openfeed.openfeed_blueprint`) serves
+``/api/gtfs-rt/vehicle-positions.pb``, ``/api/gtfs-rt/trip-updates.pb``
+(``?format=json`` to read them) and ``/api/stops/<stop_id>/arrivals`` from the
+read model (:meth:`dashboard.readmodel.ReadModel.open_feed_state`).
 
 [*] when ``DeskSettings.wall_public`` (default): the wall is meant for the
 control-room network; set ``TOPIS_DESK_WALL_PUBLIC=false`` to require login.
@@ -39,6 +45,7 @@ from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
+from streams.openfeed import openfeed_blueprint
 from topis.city.geo import Projection
 from topis.settings import DashboardSettings
 
@@ -80,6 +87,7 @@ def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read
     secret = desk_settings.secret_key.get_secret_value() if desk_settings.secret_key else secrets.token_hex(32)
     auth.install(app.server, records, secret_key=secret, session_s=desk_settings.session_s,
                  wall_public=desk_settings.wall_public)
+    app.server.register_blueprint(openfeed_blueprint(read_model.open_feed_state))
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="nav"), html.Div(id="page")], id="root")
 
     @app.callback(Output("page", "children"), Output("nav", "children"), Output("root", "className"),

@@ -1,8 +1,9 @@
 """Login, roles, session expiry and CSRF protection for the Dash server (Flask).
 
 * ``/login`` (a plain HTML form, works without JavaScript) and ``/logout``;
-* every page except the wall (``/``, ``/wall``, when ``wall_public``) needs a
-  login; pages redirect to ``/login?next=...``;
+* every page except the wall (``/``, ``/wall``, when ``wall_public``) and the
+  open feed (``/api/gtfs-rt/...``, ``/api/stops/...``) needs a login; pages
+  redirect to ``/login?next=...``;
 * a login lasts ``session_s`` seconds (checked on every request);
 * every POST must carry the session's CSRF token: Dash's renderer sends the
   ``_csrf_token`` cookie back as the ``X-CSRFToken`` header on callback POSTs,
@@ -27,6 +28,8 @@ CSRF_COOKIE = "_csrf_token"
 CSRF_HEADER = "X-CSRFToken"
 #: paths anyone may GET (Dash's own machinery and the login page).
 _OPEN_PREFIXES = ("/_dash-", "/assets/", "/_favicon", "/_reload-hash", "/login", "/logout")
+#: the open feed (GTFS-realtime and stop arrivals, :mod:`streams.openfeed`): public, read-only (GET only).
+OPEN_FEED_PREFIXES = ("/api/gtfs-rt/", "/api/stops/")
 
 _LOGIN_HTML = """<!doctype html><html><head><title>topis — log in</title>
 <style>body{{background:#0b0f14;color:#e6edf3;font-family:sans-serif;display:flex;justify-content:center;
@@ -83,7 +86,7 @@ def install(server: flask.Flask, store: DeskStore, *, secret_key: str, session_s
                 return flask.Response("CSRF token missing or wrong; reload the page", status=403)
             return None
         path = flask.request.path
-        if path in public or path.startswith(_OPEN_PREFIXES) or current_user() is not None:
+        if path in public or path.startswith(_OPEN_PREFIXES + OPEN_FEED_PREFIXES) or current_user() is not None:
             return None
         return flask.redirect(f"/login?next={flask.request.full_path if flask.request.query_string else path}")
 

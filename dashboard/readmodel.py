@@ -13,7 +13,10 @@ Topics and what is kept:
 * ``bus.events`` — the last :data:`MAX_ALERTS` bunching/gapping alerts;
 * ``traffic.link_speeds`` — newest bin per link;
 * ``enforcement.alerts`` — the last :data:`MAX_ALERTS` watch-list hits;
-* ``plans.proposed`` — every proposal by ``plan_id``.
+* ``plans.proposed`` — every proposal by ``plan_id``;
+* ``bus.predictions`` — each vehicle's newest round of arrival predictions
+  (what the open feed's TripUpdates and stop arrivals serve, see
+  :meth:`ReadModel.open_feed_state`).
 
 For playback the state keeps a down-sampled history of every bus
 (:class:`Frame`, one per :attr:`CityState.frame_every_s` of city clock, for
@@ -32,7 +35,10 @@ from dataclasses import dataclass, field, fields, replace
 import msgspec
 import numpy as np
 
+from streams.openfeed import OpenFeedState
+from streams.predictions import Prediction
 from topis import topics
+from topis.wire import BusPosition
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,11 @@ STATUSES = ("on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassi
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 #: the topics the read model consumes.
 TOPICS = (topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name, topics.STATE_ROUTES.name, topics.BUS_EVENTS.name,
-          topics.LINK_SPEEDS.name, topics.ENFORCEMENT_ALERTS.name, topics.PLANS.name)
+          topics.LINK_SPEEDS.name, topics.ENFORCEMENT_ALERTS.name, topics.PLANS.name, topics.BUS_PREDICTIONS.name)
+#: a vehicle's predictions are forgotten this long (city clock) after its newest round, seconds.
+PREDICTIONS_KEEP_S = 900.0
+#: the matched trip of a bus (state.routes) is given to its raw fix (state.vehicles) when at most this much older, s.
+MATCH_FRESH_S = 120.0
 _ALERT_SCHEMAS = ("bus.bunching/1", "bus.gapping/1")
 
 
@@ -111,12 +121,15 @@ class _RouteHead(msgspec.Struct):
 
 
 _decode_route_head = msgspec.json.Decoder(_RouteHead).decode
+_decode_predictions = msgspec.json.Decoder(list[Prediction]).decode
 
 
 def decode_message(topic: str, value: bytes) -> tuple[object, bytes | None]:
     """A read-model message as JSON values; state.routes skips its Marey points and also returns the raw bytes."""
     if topic == topics.STATE_ROUTES.name:
         return msgspec.structs.asdict(_decode_route_head(value)), value
+    if topic == topics.BUS_PREDICTIONS.name:
+        return _decode_predictions(value), None
     return msgspec.json.decode(value), None
 
 
@@ -152,6 +165,8 @@ class CityState:
     link_speeds: dict[str, dict] = field(default_factory=dict)  #: link_id -> newest bin
     watch_hits: dict[str, dict] = field(default_factory=dict)  #: hit id -> watch-list hit
     plans: dict[str, dict] = field(default_factory=dict)  #: plan_id -> proposal
+    #: vehicle_id -> its newest round of predictions (all made at the same fix)
+    predictions_by_vehicle: dict[str, list[Prediction]] = field(default_factory=dict)
     received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
     route_raw: dict[str, bytes] = field(default_factory=dict)  #: route_id -> newest state.routes message, undecoded
@@ -193,6 +208,8 @@ class CityState:
         elif topic == topics.PLANS.name:
             for plan in _as_list(message, "plans"):
                 self.plans[str(plan["plan_id"])] = plan
+        elif topic == topics.BUS_PREDICTIONS.name:
+            self._add_predictions(_as_list(message, "predictions"))
         self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
 
@@ -203,6 +220,27 @@ class CityState:
         if snap is None or raw is None or "marey" in snap:
             return snap
         return {**snap, "marey": msgspec.json.decode(raw).get("marey", {})}
+
+    def _add_predictions(self, predictions: list) -> None:
+        """Keep each vehicle's newest round (a message carries the rounds of a batch of fixes, oldest first)."""
+        rounds: dict[str, list[Prediction]] = {}
+        for p in predictions:
+            if isinstance(p, dict):
+                p = msgspec.convert(p, Prediction)
+            held = rounds.get(p.vehicle_id)
+            if held is None or p.made_at_ts > held[0].made_at_ts:
+                rounds[p.vehicle_id] = [p]
+            elif p.made_at_ts == held[0].made_at_ts:
+                held.append(p)
+        for vehicle_id, preds in rounds.items():
+            held = self.predictions_by_vehicle.get(vehicle_id)
+            if held is None or preds[0].made_at_ts >= held[0].made_at_ts:
+                self.predictions_by_vehicle[vehicle_id] = preds
+
+    def _forget_predictions(self, clock_ts: float) -> None:
+        old = [v for v, preds in self.predictions_by_vehicle.items() if clock_ts - preds[0].made_at_ts > PREDICTIONS_KEEP_S]
+        for vehicle_id in old:
+            del self.predictions_by_vehicle[vehicle_id]
 
     def _add_alerts(self, events: list) -> None:
         for ev in events:
@@ -230,12 +268,47 @@ class CityState:
                                   buses.status))
         while self.history and clock - self.history[0].clock_ts > self.history_s:
             self.history.popleft()
+        self._forget_predictions(clock)
         return True
 
     def copy(self) -> CityState:
         """A shallow copy whose dictionaries can be read while the consumer thread writes the original."""
         copied = {f.name: dict(getattr(self, f.name)) for f in fields(self) if isinstance(getattr(self, f.name), dict)}
         return replace(self, history=deque(self.history), **copied)
+
+
+def feed_positions(routes: dict[str, dict], vehicles_by_route: dict[str, dict]) -> list[BusPosition]:
+    """The newest fix of every bus, by vehicle id, for the open feed's VehiclePositions.
+
+    The raw fixes of ``state.vehicles`` (with speed and heading) are given the
+    route and trip the bus pipeline matched them to (``state.routes``) when
+    that match is at most :data:`MATCH_FRESH_S` older; a bus only in
+    ``state.routes`` is taken from there. A bus seen under two routes (a fix
+    with no route, published again by the worker on the route it found) is
+    served once, on its matched route.
+    """
+    matched: dict[str, tuple[str, dict]] = {}
+    for route_id, snap in routes.items():
+        for row in snap["vehicles"]:
+            held = matched.get(row["vehicle_id"])
+            if held is None or row["ts"] > held[1]["ts"]:
+                matched[row["vehicle_id"]] = (route_id, row)
+    raw: dict[str, BusPosition] = {}
+    for route_id, snap in vehicles_by_route.items():
+        for row in snap["vehicles"]:
+            p = msgspec.convert({"route_id": route_id, **row}, BusPosition)
+            held = raw.get(p.vehicle_id)
+            if held is None or p.ts > held.ts or (p.ts == held.ts and p.route_id and not held.route_id):
+                raw[p.vehicle_id] = p
+    out = []
+    for vehicle_id in sorted(set(matched) | set(raw)):
+        m, p = matched.get(vehicle_id), raw.get(vehicle_id)
+        if p is None or (m is not None and m[1]["ts"] > p.ts):
+            p = BusPosition(vehicle_id, m[0], m[1]["ts"], m[1]["lat"], m[1]["lon"])
+        if m is not None and m[1].get("trip_id") and p.ts - m[1]["ts"] <= MATCH_FRESH_S:
+            p = msgspec.structs.replace(p, route_id=m[0], trip_id=m[1]["trip_id"])
+        out.append(p)
+    return out
 
 
 def _trim(items: dict, keep: int = MAX_ALERTS) -> None:
@@ -266,7 +339,8 @@ def fleet(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0
 
 def fleet_arrays(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0) -> Fleet:
     """:func:`fleet` as arrays, by concatenating the per-route arrays kept by :meth:`CityState.apply`."""
-    parts = [state.route_fleets.get(r) or state.vehicle_fleets[r]
+    # not `get(r) or ...`: an empty Fleet is falsy, and a route with no bus left has no state.vehicles fleet
+    parts = [state.route_fleets[r] if r in state.route_fleets else state.vehicle_fleets[r]
              for r in sorted(set(state.route_fleets) | set(state.vehicle_fleets))]
     if not parts:
         return Fleet([], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8))
@@ -306,6 +380,16 @@ class ReadModel:
         """A consistent copy of the current state."""
         with self._lock:
             return self._state.copy()
+
+    def open_feed_state(self) -> OpenFeedState:
+        """What the open feed serves now: every bus's newest fix, every vehicle's newest predictions, and
+        the city clock as the feed time (the simulated clock in the demo; wall clock before any message)."""
+        with self._lock:
+            state = self._state
+            routes, vehicles = dict(state.routes), dict(state.vehicles_by_route)
+            rounds = list(state.predictions_by_vehicle.values())
+            clock_ts = state.clock_ts()
+        return OpenFeedState(feed_positions(routes, vehicles), [p for preds in rounds for p in preds], clock_ts)
 
     def feed(self, topic: str, message, wall_ts: float | None = None) -> None:
         """Apply one message directly (tests, replays): decoded JSON, or its bytes as on the topic."""
