@@ -77,3 +77,29 @@ def test_wall_shows_the_city_with_moving_buses(wall, chromium, artifacts_dir):
     assert second["n"] >= 20
     assert first["x"] != second["x"] or first["y"] != second["y"], "bus positions did not change"
     chromium.save_screenshot(str(artifacts_dir / "wall_display_later.png"))
+
+
+def test_open_feed_serves_the_live_buses(wall):
+    """The dashboard's public open feed: VehiclePositions of the simulated buses, TripUpdates once they are matched."""
+    from google.transit import gtfs_realtime_pb2 as rt
+
+    def fetch(path: str) -> rt.FeedMessage:
+        with urllib.request.urlopen(wall + path, timeout=10) as response:  # no login: the feed is public
+            assert response.headers["Content-Type"] == "application/x-protobuf"
+            msg = rt.FeedMessage()
+            msg.ParseFromString(response.read())
+            return msg
+
+    deadline = time.monotonic() + 150
+    while True:
+        positions, updates = fetch("api/gtfs-rt/vehicle-positions.pb"), fetch("api/gtfs-rt/trip-updates.pb")
+        with_trip = [e for e in positions.entity if e.vehicle.trip.trip_id]
+        if (len(positions.entity) >= 20 and with_trip and updates.entity) or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert len(positions.entity) >= 20 and with_trip, f"{len(positions.entity)} vehicles, {len(with_trip)} on a trip"
+    assert updates.entity, "no TripUpdates from the live predictions"
+    assert positions.header.gtfs_realtime_version == "2.0"
+    tu = updates.entity[0].trip_update
+    seqs = [u.stop_sequence for u in tu.stop_time_update]
+    assert seqs == sorted(seqs) and all(u.arrival.time >= updates.header.timestamp - 600 for u in tu.stop_time_update)
