@@ -1,0 +1,327 @@
+"""Live planning inputs: the timetable now, live demand and speeds → a :class:`PlanJob` → a proposal.
+
+Pure functions between the stream's messages and :mod:`optimizer.live`:
+
+* :func:`services_from_feed` - what each route runs in an hour, from the GTFS feed;
+* :func:`route_demand` - boardings and peak link load per hour of each route,
+  from the ``demand.squirrel`` aggregates;
+* :func:`peak_profiles` - the rush-hour profiles the Squirrel planner reads;
+* :func:`night_demand` - the ``demand.owl`` night OD as Owl planner demand;
+* :func:`route_speed_kph` - a route's live space-mean speed from its link-speed bins.
+
+:func:`run_job` runs one :class:`PlanJob` (plain, picklable data) and returns
+the ``plans.proposed`` dict; the planning agent calls it in a process pool.
+
+Live rates from partial hours
+-----------------------------
+The aggregates count what has been seen so far in each local hour, often only
+part of it. Each (route, direction, hour) is scaled to a full hour by the bus
+runs seen: ``rate = passengers x (buses per hour in the timetable) / (runs seen
+crossing the busiest segment)``, i.e. the mean riders per run times the runs
+an hour. This also undoes several days of accumulation. Runs that carried no
+rider are not counted, so a quiet route's rate leans high.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optimizer import live
+from optimizer.live import RouteService
+from optimizer.projection import Projection
+from streams.aggregates import OwlInput, SquirrelInput, decode
+
+log = logging.getLogger(__name__)
+
+#: layover at each terminal assumed when a timetable headway is turned into buses
+LAYOVER_MIN = 5.0
+
+
+def hour_window_s(hour_local: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The two spans of service-day seconds that are local hour ``hour_local``: today and after midnight (+24 h)."""
+    t0 = hour_local * 3600.0
+    return (t0, t0 + 3600.0), (t0 + 86_400.0, t0 + 90_000.0)
+
+
+def services_from_feed(feed, service_ids: Iterable[str], hour_local: int,
+                       layover_min: float = LAYOVER_MIN) -> list[RouteService]:
+    """What each route runs in local hour ``hour_local`` on a day with ``service_ids``.
+
+    Per route with departures in the hour: headway = 60 / mean departures per
+    direction; running time = sum over directions of the mean scheduled trip
+    time; buses = ``ceil((running + layover per terminal) / headway)``, the
+    least fleet that runs the timetable; cycle = buses x headway.
+
+    Parameters
+    ----------
+    feed : streams.gtfs.Feed
+    service_ids : services running that day (``feed.calendar.active(day)``)
+    hour_local : 0..23
+    layover_min : minimum layover at each terminal
+
+    Returns
+    -------
+    list of RouteService, by route_id.
+    """
+    services = frozenset(service_ids)
+    spans = hour_window_s(hour_local)
+    out = []
+    for route_id in sorted(feed.trips_by_route):
+        trips = [feed.trips[t] for t in feed.trips_by_route[route_id]]
+        trips = [t for t in trips if t.service_id in services and any(a <= t.start_s < b for a, b in spans)]
+        if not trips:
+            continue
+        by_dir: dict[int, list] = {}
+        for t in trips:
+            by_dir.setdefault(t.direction_id or 0, []).append(t)
+        headway = 60.0 / (len(trips) / len(by_dir))
+        run = sum(float(np.mean([t.end_s - t.start_s for t in ts])) for ts in by_dir.values()) / 60.0
+        length = sum(float(ts[0].dist_m[-1] - ts[0].dist_m[0]) for ts in by_dir.values())
+        buses = max(1, math.ceil((run + layover_min * len(by_dir)) / headway - 1e-9))
+        first = by_dir[min(by_dir)][0]
+        stops = tuple(s for d in sorted(by_dir) for s in by_dir[d][0].stop_ids)
+        shape = feed.shapes.get(first.shape_id)
+        if shape is not None and len(shape.lon) >= 2:
+            lonlat = np.column_stack([shape.lon, shape.lat])
+        else:
+            lonlat = np.array([[feed.stops[s].lon, feed.stops[s].lat] for s in first.stop_ids])
+        out.append(RouteService(route_id, live.route_kind(route_id), buses, headway, buses * headway, run, length,
+                                stops, lonlat))
+    log.debug("services at %02d h: %d routes", hour_local, len(out))
+    return out
+
+
+def latest_hour(hours: Iterable[int]) -> int | None:
+    """The newest of a set of local hours: the one followed by the longest gap (``{22, 23, 0}`` → 0)."""
+    present = sorted(set(hours))
+    if not present:
+        return None
+    gaps = [((present[(k + 1) % len(present)] - h - 1) % 24, h) for k, h in enumerate(present)]
+    return max(gaps)[1]
+
+
+def _runs_per_h(headway_min: float) -> float:
+    return 60.0 / headway_min if headway_min > 0 else 0.0
+
+
+def direction_rates(sq: SquirrelInput, headway_min: float, hours: Sequence[int]) -> dict[int, dict[int, np.ndarray]]:
+    """Per direction and hour: passengers per hour crossing each segment (scaled by runs seen, see module doc)."""
+    out: dict[int, dict[int, np.ndarray]] = {}
+    for p in sq.profiles:
+        if p.hour_local not in hours:
+            continue
+        passengers, passes = np.asarray(p.passengers_pax, dtype=float), np.asarray(p.bus_passes, dtype=float)
+        seen = float(passes.max()) if passes.size else 0.0
+        if seen <= 0:
+            continue
+        out.setdefault(p.direction_id, {})[p.hour_local] = passengers * _runs_per_h(headway_min) / seen
+    return out
+
+
+def boardings_lower_bound(passengers: np.ndarray) -> float:
+    """Boardings implied by segment loads: the first segment's load plus every rise (a lower bound).
+
+    Examples
+    --------
+    >>> boardings_lower_bound(np.array([10.0, 14.0, 9.0, 12.0]))
+    17.0
+    """
+    p = np.asarray(passengers, dtype=float)
+    if p.size == 0:
+        return 0.0
+    return float(p[0] + np.maximum(0.0, np.diff(p)).sum())
+
+
+def route_demand(inputs: Iterable[SquirrelInput], services: Mapping[str, RouteService],
+                 hour_local: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Boardings per hour and peak link load per hour of each route running now.
+
+    Returns
+    -------
+    (boardings_per_h, peak_load_per_h): route_id -> passengers per hour, for
+    routes in ``services`` with riders seen in ``hour_local``.
+    """
+    boardings, peak = {}, {}
+    for sq in inputs:
+        svc = services.get(sq.route_id)
+        if svc is None:
+            continue
+        rates = direction_rates(sq, svc.headway_min, [hour_local])
+        dirs = [by_h[hour_local] for by_h in rates.values() if hour_local in by_h]
+        if not dirs:
+            continue
+        boardings[sq.route_id] = sum(boardings_lower_bound(r) for r in dirs)
+        peak[sq.route_id] = max(float(r.max()) if r.size else 0.0 for r in dirs)
+    return boardings, peak
+
+
+def peak_profiles(inputs: Iterable[SquirrelInput], services: Mapping[str, RouteService],
+                  stop_xy_m: Mapping[str, np.ndarray], peak_hours: Sequence[int],
+                  capacity_per_bus: float) -> list:
+    """Rush-hour :class:`optimizer.squirrel.PeakProfile` of each regular route with peak-hour riders.
+
+    As :func:`streams.aggregates.squirrel_peak_profile`: directions chained in
+    ``direction_id`` order into one cycle (the links joining them carry no
+    load), each link's load the highest over ``peak_hours`` - here per hour
+    from the runs seen - and capacity = timetable buses per hour x
+    ``capacity_per_bus``.
+    """
+    from optimizer.squirrel import PeakProfile
+
+    out = []
+    for sq in sorted(inputs, key=lambda s: s.route_id):
+        svc = services.get(sq.route_id)
+        if svc is None or svc.kind != "regular":
+            continue
+        rates = direction_rates(sq, svc.headway_min, peak_hours)
+        if not rates:
+            continue
+        stops: list[str] = []
+        load: list[float] = []
+        for direction in sorted({p.direction_id for p in sq.profiles}):
+            rows = [p for p in sq.profiles if p.direction_id == direction]
+            d_stops = rows[0].from_stop_ids + rows[0].to_stop_ids[-1:]
+            d_load = np.zeros(len(d_stops) - 1)
+            for r in rates.get(direction, {}).values():
+                d_load = np.maximum(d_load, r)
+            stops += d_stops
+            load += [*d_load.tolist(), 0.0]
+        if any(s not in stop_xy_m for s in stops):
+            log.info("route %s: stops without coordinates, no Squirrel profile", sq.route_id)
+            continue
+        xy = np.array([stop_xy_m[s] for s in stops], dtype=float).reshape(-1, 2)
+        link_m = np.sqrt(((np.roll(xy, -1, axis=0) - xy) ** 2).sum(axis=1))
+        out.append(PeakProfile(sq.route_id, np.array(stops), xy, link_m, np.array(load),
+                               _runs_per_h(svc.headway_min), capacity_per_bus))
+    return out
+
+
+def night_demand(owl_input: OwlInput, services: Sequence[RouteService], stop_xy_m: Mapping[str, np.ndarray]):
+    """The night stop OD (trips per night as counted) as :class:`optimizer.owl.NightDemand`,
+    with today's night routes' stops added (stops without coordinates dropped with their trips)."""
+    ids = owl_input.stop_od.ids
+    keep = np.array([s in stop_xy_m for s in ids], dtype=bool)
+    od = owl_input.stop_od.to_dense()[np.ix_(keep, keep)] if ids else np.zeros((0, 0))
+    kept = [s for s, k in zip(ids, keep) if k]
+    xy = np.array([stop_xy_m[s] for s in kept], dtype=float).reshape(-1, 2)
+    return live.owl_demand_with_routes(kept, xy, od, services, stop_xy_m)
+
+
+def route_speed_kph(bins: Iterable[Mapping], since_ts: float) -> float | None:
+    """Space-mean speed of a route's link-speed bins starting at or after ``since_ts``:
+    total distance / total time (None without any)."""
+    dist = time_s = 0.0
+    for b in bins:
+        if float(b.get("bin_start_ts", 0.0)) >= since_ts:
+            dist += float(b.get("dist_m", 0.0))
+            time_s += float(b.get("time_s", 0.0))
+    return dist / time_s * 3.6 if time_s > 0 and dist > 0 else None
+
+
+def service_date(feed, clock_ts: float | None, wall_ts: float) -> dt.date:
+    """Local date of the city clock, or without one the next weekday from the wall clock (as the demo sim)."""
+    if clock_ts is not None:
+        return dt.datetime.fromtimestamp(clock_ts, feed.tz).date()
+    day = dt.datetime.fromtimestamp(wall_ts, feed.tz).date()
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanKnobs:
+    """Numbers of the live plans (from :class:`topis.settings.StreamSettings`)."""
+
+    min_headway_min: float = 3.0
+    max_headway_min: float = 30.0
+    capacity_per_bus: float = 60.0
+    moving_share: float = 0.7  #: share of scheduled running time spent moving (see optimizer.live.live_cycle_min)
+    peak_hours: tuple[int, ...] = (7, 8, 17, 18)
+    squirrel_spare_fleet: int = 10
+    owl_walk_m: float = 400.0
+    owl_cell_m: float = 600.0
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """Everything one plan needs, as plain data (crosses into a worker process).
+
+    ``services`` are what runs in the job's hour (for Owl: a night hour),
+    ``squirrel``/``owl`` the encoded latest aggregates, ``speeds_kph`` live
+    route speeds.
+    """
+
+    kind: str
+    window: str  #: e.g. "2026-11-24T08"; with kind, the plan id
+    label: str  #: human text of the window
+    hour_local: int
+    created_ts: float
+    services: tuple[RouteService, ...]
+    origin_lon_lat: tuple[float, float]
+    stop_lat_lon: dict[str, tuple[float, float]]
+    squirrel: tuple[bytes, ...] = ()
+    owl: bytes | None = None
+    speeds_kph: dict[str, float] = field(default_factory=dict)
+    knobs: PlanKnobs = PlanKnobs()
+
+
+def run_job(job: PlanJob) -> dict:
+    """Compute the proposal of ``job`` (in a worker process).
+
+    Raises
+    ------
+    optimizer.live.NoPlan
+        Not enough input yet (the message says what is missing).
+    optimizer.headways.InfeasibleFleet
+        The fleet cannot meet the policy.
+    """
+    from optimizer import headways, owl, squirrel
+
+    proj = Projection(*job.origin_lon_lat)
+    by_route = {s.route_id: s for s in job.services}
+    k = job.knobs
+    squirrel_inputs = [decode(b) for b in job.squirrel]
+    if job.kind == "headways":
+        boardings, peak = route_demand(squirrel_inputs, by_route, job.hour_local)
+        cycles = {r: live.live_cycle_min(by_route[r], job.speeds_kph.get(r), k.moving_share) for r in boardings}
+        problem, chosen = live.headway_problem(job.services, boardings, peak, cycles,
+                                               live.HeadwaySettings(k.min_headway_min, k.max_headway_min,
+                                                                    k.capacity_per_bus))
+        return live.headway_proposal(problem, np.array([s.buses for s in chosen]), job.window, job.created_ts, job.label)
+    stop_xy = _stop_xy(job.stop_lat_lon, proj)
+    if job.kind == "squirrel":
+        profiles = peak_profiles(squirrel_inputs, by_route, stop_xy, k.peak_hours, k.capacity_per_bus)
+        settings = squirrel.SquirrelSettings(peak_hours=k.peak_hours, capacity_per_bus=k.capacity_per_bus,
+                                             spare_fleet=k.squirrel_spare_fleet)
+        return live.squirrel_proposal(profiles, job.services, settings, proj.to_lonlat, job.window, job.created_ts,
+                                      job.label)
+    if job.kind == "owl":
+        if job.owl is None:
+            raise live.NoPlan("no night demand message yet (demand.owl)")
+        demand = night_demand(decode(job.owl), job.services, stop_xy)
+        fleet = sum(s.buses for s in job.services if s.kind == "owl")
+        if fleet <= 0:
+            raise headways.InfeasibleFleet("no night route runs now, so there is no night fleet to plan with")
+        settings = owl.OwlSettings(fleet=fleet, walk_m=k.owl_walk_m, cell_m=k.owl_cell_m,
+                                   max_hop_m=max(1500.0, 2.5 * k.owl_cell_m))
+        return live.owl_proposal(demand, job.services, settings, proj.to_lonlat, job.window, job.created_ts,
+                                 job.label)
+    raise ValueError(f"unknown plan kind {job.kind!r}")
+
+
+def _stop_xy(stop_lat_lon: Mapping[str, tuple[float, float]], proj: Projection) -> dict[str, np.ndarray]:
+    ids = list(stop_lat_lon)
+    if not ids:
+        return {}
+    lat = np.array([stop_lat_lon[s][0] for s in ids])
+    lon = np.array([stop_lat_lon[s][1] for s in ids])
+    return dict(zip(ids, proj.to_metres(lon, lat)))
