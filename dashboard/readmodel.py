@@ -316,17 +316,32 @@ def _trim(items: dict, keep: int = MAX_ALERTS) -> None:
         del items[key]
 
 
+def _placed_elsewhere(state: CityState) -> set[str]:
+    """Vehicle ids shown on a route with a ``state.routes`` snapshot, when some route has none.
+
+    A fix sent with no route (or an unknown one) is kept by the worker under that key in
+    ``state.vehicles`` and also republished on the route it was placed on: such a bus is
+    shown once, on its route.
+    """
+    if all(r in state.routes for r in state.vehicles_by_route):
+        return set()
+    return {v["vehicle_id"] for snap in state.routes.values() for v in snap["vehicles"]}
+
+
 def fleet(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0) -> list[Bus]:
     """Every bus in a stable (route, vehicle) order, with its status.
 
     Routes with a ``state.routes`` snapshot give each bus the bus pipeline's
     status; other routes fall back to ``state.vehicles`` (``unassigned``, or
-    ``stale_gps`` when the fix is older than ``stale_after_s`` on the city clock).
+    ``stale_gps`` when the fix is older than ``stale_after_s`` on the city clock),
+    less the buses placed on a route (see :func:`_placed_elsewhere`).
     """
     out = []
+    placed = _placed_elsewhere(state)
     for route_id in sorted(set(state.routes) | set(state.vehicles_by_route)):
         snap = state.routes.get(route_id)
-        rows = snap["vehicles"] if snap is not None else state.vehicles_by_route[route_id]["vehicles"]
+        rows = snap["vehicles"] if snap is not None else [
+            v for v in state.vehicles_by_route[route_id]["vehicles"] if v["vehicle_id"] not in placed]
         for v in rows:
             status = v.get("status")
             if status not in STATUS_CODE:
@@ -340,7 +355,8 @@ def fleet(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0
 def fleet_arrays(state: CityState, clock_ts: float | None, stale_after_s: float = 120.0) -> Fleet:
     """:func:`fleet` as arrays, by concatenating the per-route arrays kept by :meth:`CityState.apply`."""
     # not `get(r) or ...`: an empty Fleet is falsy, and a route with no bus left has no state.vehicles fleet
-    parts = [state.route_fleets[r] if r in state.route_fleets else state.vehicle_fleets[r]
+    placed = _placed_elsewhere(state)
+    parts = [state.route_fleets[r] if r in state.route_fleets else _without(state.vehicle_fleets[r], placed)
              for r in sorted(set(state.route_fleets) | set(state.vehicle_fleets))]
     if not parts:
         return Fleet([], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8))
@@ -353,6 +369,16 @@ def fleet_arrays(state: CityState, clock_ts: float | None, stale_after_s: float 
                           status).astype(np.uint8)
     return Fleet([k for p in parts for k in p.keys], np.concatenate([p.lat for p in parts]),
                  np.concatenate([p.lon for p in parts]), ts, status)
+
+
+def _without(fleet: Fleet, vehicle_ids: set[str]) -> Fleet:
+    if not vehicle_ids:
+        return fleet
+    keep = np.fromiter((k.split("|", 1)[1] not in vehicle_ids for k in fleet.keys), bool, len(fleet))
+    if keep.all():
+        return fleet
+    return Fleet([k for k, kept in zip(fleet.keys, keep) if kept], fleet.lat[keep], fleet.lon[keep], fleet.ts[keep],
+                 fleet.status[keep])
 
 
 class ReadModel:

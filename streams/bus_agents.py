@@ -7,7 +7,13 @@
   gapping alerts with holding advice (JSON list of tagged events per message);
 * ``bus.predictions`` — every arrival prediction made (JSON list per message);
 * ``state.routes`` — the read model of each route for the dashboard, once a
-  second (vehicles with status, Marey points, alerts, headways, next arrivals).
+  second (vehicles with status, Marey points, alerts, headways, next arrivals);
+* ``bus.positions`` again, for fixes that came with no route (key "") or a
+  route the feed does not know: :func:`streams.route_assignment.assign_routes`
+  places each on a route (over the vehicle's recent fixes) and the agent
+  republishes it keyed by that route, so the route's state stays in one
+  partition. Fixes no route fits are counted and published on
+  ``state.counters`` (kind ``unrouted``, key = the source key).
 
 State. A route's pipeline state is large (matching state of every bus,
 travel-time history) and changes with every fix, so writing it to the table's
@@ -27,11 +33,12 @@ import time
 import faust
 import msgspec
 
-from streams import route_view
+from streams import livestate, route_view
 from streams.bus_pipeline import RouteModel, RouteState, advance, observe_taps, route_model
 from streams.checkpoint import Checkpointed
 from streams.gtfs import Feed
 from streams.headways import HeadwayParams
+from streams.route_assignment import AssignmentState, assign_routes, forget_vehicles, route_index
 from topis import topics, wire
 from topis.settings import StreamSettings
 
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: seconds between checkpoints of every route's state to the changelog.
 CHECKPOINT_S = 30.0
+#: route assignment forgets a vehicle silent for this long (event time), seconds.
+ASSIGNMENT_FORGET_S = 3600.0
 
 _encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
 
@@ -61,9 +70,25 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
     events_topic = app.topic(topics.BUS_EVENTS.name, value_type=bytes, key_type=bytes)
     predictions_topic = app.topic(topics.BUS_PREDICTIONS.name, value_type=bytes, key_type=bytes)
     routes_topic = app.topic(topics.STATE_ROUTES.name, value_type=bytes, key_type=bytes)
+    counters_topic = app.topic(topics.STATE_COUNTERS.name, value_type=bytes, key_type=bytes)
+    index = route_index(feed)
+    assigners = Checkpointed(app, "route_assignment_by_key", topics.BUS_POSITIONS.partitions, AssignmentState,
+                             lambda key: AssignmentState(), every_s=CHECKPOINT_S)
     routes = Checkpointed(app, "bus_state_by_route", topics.BUS_POSITIONS.partitions, route_view.LiveRoute,
                           lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=CHECKPOINT_S)
     changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
+    unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
+
+    async def place_on_routes(source_key: str, fixes: list[wire.BusPosition]) -> None:
+        """Give fixes with no known route their route; republish them keyed by it (same topic)."""
+        state = assigners.get(source_key)
+        routed, unmatched = assign_routes(feed, index, state, fixes)
+        for route_id, placed in routed.items():
+            await positions.send(key=route_id.encode(), value=wire.encode(wire.PositionBatch(placed)))
+        state.unmatched_per_minute = livestate.count_per_minute(state.unmatched_per_minute,
+                                                                [f.ts for f in unmatched], state.newest_ts)
+        unrouted_changed.add(source_key)
+        assigners.save_if_due(source_key)  # in the source key's partition
 
     @app.agent(positions)
     async def track_routes(stream):
@@ -76,7 +101,9 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
             except wire.WireError:
                 continue  # dead-lettered and counted by track_vehicles
             if model is None:
-                continue  # a route the feed does not know: only the live map shows it
+                if batch.events:
+                    await place_on_routes(route_id, batch.events)  # no route, or one the feed does not know
+                continue
             state = routes.get(route_id)
             _, events = advance(state.pipeline, batch.events, model, _blocks(batch.events))
             route_view.fold(state.view, batch.events, events)
@@ -111,3 +138,11 @@ def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
         for route_id in due:
             snap = route_view.snapshot(route_id, live[route_id], params, now)
             await routes_topic.send(key=route_id.encode(), value=_encode(snap))
+        placing = dict(assigners.items())
+        for key in [k for k in unrouted_changed if k in placing]:
+            state = placing[key]
+            forget_vehicles(state, state.newest_ts - ASSIGNMENT_FORGET_S)
+            snap = livestate.counter_snapshot("unrouted", key, state.unmatched_per_minute, state.newest_ts)
+            snap.update(received_ts=now, dead_letters=0, routed=state.routed, unmatched=state.unmatched)
+            await counters_topic.send(key=key.encode(), value=_encode({"snapshots": [snap]}))
+        unrouted_changed.clear()

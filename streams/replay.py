@@ -2,7 +2,9 @@
 
 The trace is read (canonical CSV, TheTransitClock CSV or GTFS-realtime), each
 fix is given its route (ingest does what a real AVL gateway does: the unit's
-block or trip says which route it is on) and published to ``bus.positions``
+block or trip says which route it is on; else the same route assignment the
+live agent applies to fixes sent with no route,
+:mod:`streams.route_assignment`) and published to ``bus.positions``
 exactly as live data, by default as fast as the broker takes it. A Faust
 worker (started here, on the same GTFS feed) does the rest; the predictions
 it publishes on ``bus.predictions`` are collected into the CSV.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from streams.bus_pipeline import match_unassigned
+from streams import route_assignment
 from streams.gtfs import Feed
 from streams.predictions import Prediction
 from topis import topics
@@ -43,18 +45,11 @@ class Routed:
 
 
 def assign_routes(feed: Feed, fixes: list[BusPosition], blocks: dict[str, str] | None) -> Routed:
-    """Give every fix its route (and block, when known), in time order."""
-    vehicle_routes: dict[str, str] = {}
-    out: list[BusPosition] = []
-    unrouted = 0
-    for fix in sorted(fixes, key=lambda f: f.ts):
-        route = match_unassigned(feed, fix, vehicle_routes, blocks)
-        if route is None:
-            unrouted += 1
-            continue
-        block = (blocks or {}).get(fix.vehicle_id, fix.block_id)
-        out.append(msgspec.structs.replace(fix, route_id=route, block_id=block))
-    return Routed(out, unrouted)
+    """Give every fix its route (and block, when known), in time order (see :mod:`streams.route_assignment`)."""
+    state = route_assignment.AssignmentState()
+    by_route, unmatched = route_assignment.assign_routes(feed, route_assignment.route_index(feed), state, fixes, blocks)
+    out = sorted((f for placed in by_route.values() for f in placed), key=lambda f: f.ts)
+    return Routed(out, len(unmatched))
 
 
 def batches(fixes: list[BusPosition], speed: float | None) -> Iterator[tuple[float, dict[str, list[BusPosition]]]]:

@@ -83,6 +83,8 @@ class AssignmentState(msgspec.Struct):
     routed: int = 0  #: fixes given a route
     unmatched: int = 0  #: fixes no route fits
     newest_ts: float = 0.0  #: newest fix time seen, epoch seconds
+    #: unmatched fixes per minute ("minute start ts" → count; kept by the agent with livestate.count_per_minute)
+    unmatched_per_minute: dict[str, int] = {}
 
 
 def declared_route(feed: Feed, fix: BusPosition, blocks: dict[str, str] | None = None) -> str | None:

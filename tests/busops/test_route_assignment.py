@@ -145,3 +145,25 @@ def test_batch_is_rekeyed_by_route(feed, index):
         "R3": [("b", "R3", None)], "R2": [("a", "R2", "BN")]}
     assert [f.vehicle_id for f in unmatched] == ["c"]
     assert forget_vehicles(state, at(8, 2)) == ["c"]  # a, b placed by block / trip: nothing remembered
+
+
+@pytest.mark.parametrize("route,trace", [("S2", "S2_2113"), ("5A", "5A_8062"), ("3T", "3T_3757")])
+def test_real_trace_without_block_is_placed_by_geometry(wmata, route, trace):
+    """WMATA fixes stripped of their block: every fix the block-aware matcher put on a trip is placed on the
+    trace's route by geometry alone, and no fix on another route; with the blocks, every fix is placed."""
+    from streams import replay
+    from streams.avl_files import block_assignments, read_transitclock_csv
+    from streams.bus_pipeline import run
+    from streams.matching import MatchedPosition
+
+    feed = load_feed(wmata / "gtfs" / route)
+    path = wmata / "traces" / f"{trace}.csv"
+    fixes = read_transitclock_csv(path, feed.tz)
+    on_trip = {e.ts for e in run(feed, fixes).of(MatchedPosition)}
+    bare = [msgspec.structs.replace(f, block_id=None, route_id="", trip_id=None) for f in fixes]
+    placed = replay.assign_routes(feed, bare, None)
+    assert {f.route_id for f in placed.fixes} == {route}
+    assert on_trip <= {f.ts for f in placed.fixes} and len(on_trip) >= 30
+    assert placed.unrouted == len(fixes) - len(placed.fixes)
+    with_blocks = replay.assign_routes(feed, fixes, block_assignments(path))
+    assert (len(with_blocks.fixes), with_blocks.unrouted) == (len(fixes), 0)

@@ -144,3 +144,15 @@ def test_feed_positions_prefers_the_newest_fix_and_a_fresh_match():
     assert (p.ts, p.lat, p.trip_id) == (T0, 37.6, "T-unit")  # the match is 300 s older: not used
     (p,) = feed_positions({"R1": {"vehicles": [matched("B1", T0 + 5, 37.7, 127.2, "T9")]}}, vehicles)
     assert (p.ts, p.lat, p.trip_id, p.route_id) == (T0 + 5, 37.7, "T9", "R1")
+
+
+def test_a_bus_sent_without_route_is_shown_once_on_its_route():
+    """U7 is under "" in state.vehicles (as sent) and on R2 (placed by the worker): the map shows R2|U7 only."""
+    from dashboard.readmodel import fleet, fleet_arrays
+
+    rm = ReadModel()
+    feed(rm)
+    state = rm.state()
+    keys = fleet_arrays(state, T0).keys
+    assert keys == ["R1|B1", "R1|B2", "R2|U7", "R3|V9"]
+    assert [b.key for b in fleet(state, T0)] == keys
