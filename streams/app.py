@@ -84,9 +84,9 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     agents.install(app, streams)
     city = city or CitySettings()
     feed = None
-    if streams.bus_operations or streams.demand:
-        from streams.network import network_feed
+    from streams.network import network_feed
 
+    if streams.bus_operations or streams.demand:
         feed = network_feed(streams, city)
     if streams.bus_operations:
         from streams import bus_agents
@@ -97,6 +97,10 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
         from streams.network import demand_inputs
 
         demand_agents.install(app, streams, *demand_inputs(streams, city, feed))
+    if streams.planning:
+        from streams import planning_agents
+
+        planning_agents.install(app, streams, feed or network_feed(streams, city))
     if streams.enforcement:
         from streams import enforcement_agents
         from streams.network import enforcement_inputs

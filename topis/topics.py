@@ -48,6 +48,7 @@ LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", "JSO
 ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", "JSON: watch-list hits", 7 * 24 * HOUR_MS)
 PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", "JSON: current vs proposed plan + KPIs",
                   7 * 24 * HOUR_MS)
+PLAN_REQUESTS = TopicSpec("plans.requests", 1, "plan kind", "JSON: {kind, requested_by, ts}: plan now", 7 * 24 * HOUR_MS)
 STATE_VEHICLES = TopicSpec(
     "state.vehicles", 8, "route_id", "JSON: latest position of each vehicle of the route", 1 * HOUR_MS
 )
@@ -70,6 +71,7 @@ ALL: tuple[TopicSpec, ...] = (
     LINK_SPEEDS,
     ENFORCEMENT_ALERTS,
     PLANS,
+    PLAN_REQUESTS,
     STATE_ROUTES,
     STATE_VEHICLES,
     STATE_COUNTERS,

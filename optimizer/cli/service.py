@@ -347,3 +347,49 @@ def owl(month, stops_csv, demand_csv, od_csv, fleet, walk_m, cell_m, max_routes,
     if out_csv:
         exports.write_csv(out_csv, exports.owl_rows(plan, demand), ["route", "sequence", "stop", "headway_min", "buses"])
         click.echo(f"wrote {out_csv}")
+
+
+# --- request (live re-planning) ----------------------------------------------------------
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(["headways", "squirrel", "owl"]))
+@click.option("--broker", "broker_url", envvar="TOPIS_BROKER", metavar="kafka://HOST:PORT[,HOST:PORT]",
+              help="Kafka cluster the workers use (default: $TOPIS_BROKER).")
+@click.option("--by", "requested_by", default="", help="Who asks (shown in the worker's log).")
+def request(kind, broker_url, requested_by):
+    """Ask the running workers to re-plan KIND now from the live demand.
+
+    Sends {"kind", "requested_by", "ts"} to the plans.requests topic; the
+    planning agent computes the plan in its process pool and publishes it
+    to plans.proposed, where the dashboard's Plans page shows it (a Squirrel
+    plan needs rush-hour demand, an Owl plan night demand, 00-05 h).
+
+    \b
+    Example (with `topis up` running; its first line shows the broker):
+        TOPIS_BROKER=kafka://127.0.0.1:PORT topis plan request squirrel
+    """
+    import getpass
+    import json
+
+    from topis import topics
+    from topis.settings import BrokerSettings
+
+    try:
+        settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    if settings.embedded:
+        raise click.UsageError("needs the running workers' broker: pass --broker kafka://HOST:PORT "
+                               "(or set TOPIS_BROKER); `topis up` prints it on its first line")
+    from kafka.errors import KafkaError
+
+    from topis.publish import Publisher
+
+    body = {"kind": kind, "requested_by": requested_by or getpass.getuser(), "ts": time.time()}
+    try:
+        with Publisher(settings.bootstrap_servers) as publisher:
+            publisher.send_raw(topics.PLAN_REQUESTS.name, kind, json.dumps(body).encode())
+    except KafkaError as exc:
+        raise click.ClickException(f"could not send to {settings.url}: {exc}") from None
+    click.echo(f"asked for a {kind} plan on {topics.PLAN_REQUESTS.name}; it appears on the Plans page when done")

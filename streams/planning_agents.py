@@ -1,0 +1,214 @@
+"""Planning agents: live re-planning into ``plans.proposed``, off the event loop.
+
+The agents keep the newest planner inputs - ``demand.squirrel`` per route,
+``demand.owl``, ``traffic.link_speeds`` per route (live running speeds and the
+city clock) - and take requests from ``plans.requests``. A timer re-plans
+headways every ``plan_headways_every_s`` and Squirrel/Owl every
+``plan_schedule_every_s`` (0: only on request) or at once on a request. Each
+plan is a :class:`streams.planning.PlanJob` run by
+:func:`streams.planning.run_job` in a ``ProcessPoolExecutor`` (spawn), at most
+one job of each kind in flight, so the worker's event loop never waits on an
+optimizer. A job that cannot plan (no demand yet, fleet too small) is logged
+and the next one tries again.
+
+The inputs are snapshots republished every ``aggregate_interval_s``, so they
+are kept in memory, not in tables: a restarted worker has them again within
+one interval. ``demand.squirrel``, ``demand.owl`` and ``plans.requests`` have
+one partition each, so Faust's co-partitioning assigns them to the same
+worker; with several workers that worker sees only its share of link speeds
+(routes without a speed use the timetable's cycle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import faust
+import msgspec
+
+from optimizer.headways import InfeasibleFleet
+from optimizer.live import KINDS, NoPlan
+from streams import planning
+from topis import topics, wire
+from topis.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
+#: link-speed bins older than this (city clock) no longer count for a route's live speed
+SPEED_WINDOW_S = 1800.0
+BIN_S = 300.0
+
+
+class PlanRequest(msgspec.Struct, frozen=True):
+    """A planner's request on ``plans.requests``: plan ``kind`` now."""
+
+    kind: str  #: headways, squirrel or owl
+    requested_by: str = ""
+    ts: float = 0.0  #: epoch seconds UTC (wall)
+
+
+def encode_request(request: PlanRequest) -> bytes:
+    """JSON bytes of a request (what ``topis plan request`` sends)."""
+    return msgspec.json.encode(request)
+
+
+class LivePlanner:
+    """The agent's memory: newest inputs, when each kind is due, which kinds are in flight."""
+
+    def __init__(self, feed, settings: StreamSettings, knobs: planning.PlanKnobs = planning.PlanKnobs()):
+        self.feed, self.settings, self.knobs = feed, settings, knobs
+        self.squirrel: dict[str, bytes] = {}  #: route_id -> newest encoded SquirrelInput
+        self.owl: bytes | None = None
+        self.bins: dict[str, dict[tuple[str, float], dict]] = {}  #: route -> (link, bin) -> bin
+        self.clock_ts: float | None = None  #: city clock from the newest link-speed bin
+        self.next_due: dict[str, float] = {k: 0.0 for k in KINDS}
+        self.requested: set[str] = set()
+        self.in_flight: set[str] = set()
+        self.stop_lat_lon = {s.stop_id: (s.lat, s.lon) for s in feed.stops.values()}
+        self._services: dict[tuple, tuple] = {}
+
+    def note_speeds(self, route_id: str, bins: list[dict]) -> None:
+        """Keep a route's link-speed bins of the last :data:`SPEED_WINDOW_S` and advance the clock."""
+        held = self.bins.setdefault(route_id, {})
+        for b in bins:
+            held[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)))] = b
+            end = float(b.get("bin_start_ts", 0.0)) + BIN_S
+            self.clock_ts = end if self.clock_ts is None else max(self.clock_ts, end)
+        since = (self.clock_ts or 0.0) - SPEED_WINDOW_S
+        for key in [k for k in held if k[1] < since]:
+            del held[key]
+
+    def request(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown plan kind {kind!r}; one of {', '.join(KINDS)}")
+        self.requested.add(kind)
+
+    def due(self, now: float) -> list[str]:
+        """Kinds to start now: requested or on schedule, with inputs, not in flight."""
+        every = {"headways": self.settings.plan_headways_every_s, "squirrel": self.settings.plan_schedule_every_s,
+                 "owl": self.settings.plan_schedule_every_s}
+        has_input = {"headways": bool(self.squirrel), "squirrel": bool(self.squirrel), "owl": self.owl is not None}
+        out = []
+        for kind in KINDS:
+            scheduled = every[kind] > 0 and now >= self.next_due[kind]
+            if kind in self.in_flight or not (kind in self.requested or (scheduled and has_input[kind])):
+                continue
+            out.append(kind)
+            self.requested.discard(kind)
+            self.next_due[kind] = now + every[kind] if every[kind] > 0 else float("inf")
+        return out
+
+    def services(self, hour_local: int) -> tuple:
+        day = planning.service_date(self.feed, self.clock_ts, time.time())
+        key = (day, hour_local)
+        if key not in self._services:
+            self._services[key] = tuple(planning.services_from_feed(self.feed, self.feed.calendar.active(day),
+                                                                    hour_local))
+        return self._services[key]
+
+    def job(self, kind: str, now: float) -> planning.PlanJob:
+        """The job of ``kind`` over the newest inputs (the demand hour: the newest hour with riders)."""
+        from streams.aggregates import decode
+
+        day = planning.service_date(self.feed, self.clock_ts, now).isoformat()
+        inputs = [decode(v) for v in self.squirrel.values()]
+        seen = {p.hour_local for sq in inputs for p in sq.profiles}
+        if kind == "headways":
+            hour = planning.latest_hour(seen)
+            hour = hour if hour is not None else 8
+            window, label = f"{day}T{hour:02d}", f"{hour:02d}:00-{(hour + 1) % 24:02d}:00 on {day}"
+        elif kind == "squirrel":
+            hour = planning.latest_hour(seen & set(self.knobs.peak_hours))
+            hour = hour if hour is not None else self.knobs.peak_hours[0]
+            window, label = f"{day}-peak", f"rush hours {', '.join(f'{h:02d}' for h in self.knobs.peak_hours)} h on {day}"
+        else:
+            hour, window, label = 1, f"{day}-night", f"night 00-05 h of {day}"
+        services = self.services(hour)
+        speeds = {r: planning.route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
+        return planning.PlanJob(kind, window, label, hour, now, services, (self.feed.origin_lon, self.feed.origin_lat),
+                                self.stop_lat_lon, tuple(self.squirrel.values()), self.owl,
+                                {r: v for r, v in speeds.items() if v is not None}, self.knobs)
+
+
+def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
+    """Declare the planning agents and timer on ``app``; returns the planner (its state)."""
+    squirrel_topic = app.topic(topics.DEMAND_SQUIRREL.name, value_type=bytes, key_type=bytes)
+    owl_topic = app.topic(topics.DEMAND_OWL.name, value_type=bytes, key_type=bytes)
+    speeds_topic = app.topic(topics.LINK_SPEEDS.name, value_type=bytes, key_type=bytes)
+    requests_topic = app.topic(topics.PLAN_REQUESTS.name, value_type=bytes, key_type=bytes)
+    plans_topic = app.topic(topics.PLANS.name, value_type=bytes, key_type=bytes)
+    planner = LivePlanner(feed, settings)
+    pool: list[concurrent.futures.ProcessPoolExecutor] = []
+
+    @app.agent(squirrel_topic)
+    async def keep_squirrel_inputs(stream):
+        """Keep each route's newest load profile."""
+        async for key, value in stream.items():
+            planner.squirrel[(key or b"").decode()] = value
+
+    @app.agent(owl_topic)
+    async def keep_owl_input(stream):
+        """Keep the newest night OD."""
+        async for value in stream:
+            planner.owl = value
+
+    @app.agent(speeds_topic)
+    async def keep_route_speeds(stream):
+        """Keep each route's recent link speeds (and the city clock)."""
+        async for key, value in stream.items():
+            planner.note_speeds((key or b"").decode(), msgspec.json.decode(value))
+
+    @app.agent(requests_topic)
+    async def take_plan_requests(stream):
+        """Mark a requested plan kind due now."""
+        async for value in stream:
+            try:
+                planner.request(msgspec.json.decode(value, type=PlanRequest).kind)
+            except (msgspec.DecodeError, ValueError) as exc:
+                log.warning("plans.requests: ignored %r: %s", value[:200], exc)
+
+    async def run(kind: str, job: planning.PlanJob) -> None:
+        try:
+            proposal = await asyncio.get_running_loop().run_in_executor(pool[0], planning.run_job, job)
+        except NoPlan as exc:
+            log.info("%s plan: not yet: %s", kind, exc)
+        except (InfeasibleFleet, ValueError, ArithmeticError) as exc:
+            log.warning("%s plan failed: %s", kind, exc)
+        except BrokenProcessPool as exc:
+            log.error("%s plan: planning process died (%s); starting a new pool", kind, exc)
+            pool.pop().shutdown(wait=False, cancel_futures=True)
+        else:
+            await plans_topic.send(key=kind.encode(), value=_encode(proposal))
+            log.info("%s plan %s published", kind, proposal["plan_id"])
+        finally:
+            planner.in_flight.discard(kind)
+
+    @app.timer(interval=5.0)
+    async def replan():
+        """Start the plans that are due, each in the process pool."""
+        now = time.time()
+        for kind in planner.due(now):
+            if not pool:
+                pool.append(concurrent.futures.ProcessPoolExecutor(
+                    max_workers=2, mp_context=multiprocessing.get_context("spawn")))
+            planner.in_flight.add(kind)
+            asyncio.ensure_future(run(kind, planner.job(kind, now))).add_done_callback(_log_crash)
+
+    @app.on_before_shutdown.connect
+    async def stop_pool(app_, **kwargs):  # noqa: ANN001 - Faust's signal signature
+        """Stop the planning processes with the worker."""
+        while pool:
+            pool.pop().shutdown(wait=False, cancel_futures=True)
+
+    return planner
+
+
+def _log_crash(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("planning task crashed", exc_info=task.exception())
