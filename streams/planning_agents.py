@@ -117,8 +117,8 @@ class LivePlanner:
         from streams.aggregates import decode
 
         day = planning.service_date(self.feed, self.clock_ts, now).isoformat()
-        inputs = [decode(v) for v in self.squirrel.values()]
-        seen = {p.hour_local for sq in inputs for p in sq.profiles}
+        inputs = [decode(v) for r, v in self.squirrel.items() if r in self.feed.trips_by_route]
+        seen = {p.hour_local for sq in inputs for p in sq.profiles}  # routes of this feed only
         if kind == "headways":
             hour = planning.latest_hour(seen)
             hour = hour if hour is not None else 8
@@ -132,7 +132,8 @@ class LivePlanner:
         services = self.services(hour)
         speeds = {r: planning.route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
         return planning.PlanJob(kind, window, label, hour, now, services, (self.feed.origin_lon, self.feed.origin_lat),
-                                self.stop_lat_lon, tuple(self.squirrel.values()), self.owl,
+                                self.stop_lat_lon, tuple(v for r, v in self.squirrel.items()
+                                                         if r in self.feed.trips_by_route), self.owl,
                                 {r: v for r, v in speeds.items() if v is not None}, self.knobs)
 
 
@@ -169,9 +170,12 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
         """Mark a requested plan kind due now."""
         async for value in stream:
             try:
-                planner.request(msgspec.json.decode(value, type=PlanRequest).kind)
+                req = msgspec.json.decode(value, type=PlanRequest)
+                planner.request(req.kind)
             except (msgspec.DecodeError, ValueError) as exc:
                 log.warning("plans.requests: ignored %r: %s", value[:200], exc)
+            else:
+                log.info("%s plan requested by %s", req.kind, req.requested_by or "someone")
 
     async def run(kind: str, job: planning.PlanJob) -> None:
         try:
