@@ -86,18 +86,24 @@ def publish_trace(publisher, fixes: list[BusPosition], speed: float | None) -> f
     return time.monotonic() - t0
 
 
-def collect_predictions(consumer, done, quiet_s: float = QUIET_S, timeout_s: float = 3600.0) -> list[Prediction]:
-    """Read ``bus.predictions`` until ``done()`` is true and nothing new came for ``quiet_s``."""
+def collect_predictions(consumer, done, quiet_s: float = QUIET_S,
+                        timeout_s: float = 3600.0) -> tuple[list[Prediction], float | None]:
+    """Read ``bus.predictions`` until ``done()`` is true and nothing new came for ``quiet_s``.
+
+    Returns the predictions and the ``time.monotonic()`` at which the last of them arrived
+    (None when none came): the end of the replay's work, for its throughput.
+    """
     out: list[Prediction] = []
     last_new = time.monotonic()
+    last_arrival: float | None = None
     deadline = last_new + timeout_s
     while time.monotonic() < deadline:
-        polled = consumer.poll(timeout_ms=500)
+        polled = consumer.poll(timeout_ms=100)
         for records in polled.values():
             for record in records:
                 out.extend(_decode_predictions(record.value))
         if polled:
-            last_new = time.monotonic()
+            last_new = last_arrival = time.monotonic()
         elif done() and time.monotonic() - last_new > quiet_s:
-            return out
+            return out, last_arrival
     raise TimeoutError(f"replay did not finish within {timeout_s:.0f} s")

@@ -100,8 +100,8 @@ def _run(broker, gtfs_dir: Path, fixes, speed: float | None):
                     raise click.ClickException(f"the worker exited with code {worker.returncode}")
                 return group_lag(admin, group, end) == 0
 
-            predictions = rp.collect_predictions(consumer, done)
-            wall_s = time.monotonic() - t0 - rp.QUIET_S
+            predictions, last_at = rp.collect_predictions(consumer, done)
+            wall_s = (last_at or time.monotonic()) - t0  # first publish to the last prediction's arrival
         finally:
             worker.terminate()
             worker.wait(60)
