@@ -244,7 +244,7 @@ class PlanKnobs:
     min_headway_min: float = 3.0
     max_headway_min: float = 30.0
     capacity_per_bus: float = 60.0
-    moving_share: float = 0.7  #: share of scheduled running time spent moving (see optimizer.live.live_cycle_min)
+    moving_share: float = 1.0  #: share of scheduled running re-timed at live speed (optimizer.live.live_cycle_min)
     peak_hours: tuple[int, ...] = (7, 8, 17, 18)
     squirrel_spare_fleet: int = 10
     owl_walk_m: float = 400.0

@@ -89,8 +89,8 @@ class LivePlanner:
             raise ValueError(f"unknown plan kind {kind!r}; one of {', '.join(KINDS)}")
         self.requested.add(kind)
 
-    def due(self, now: float) -> list[str]:
-        """Kinds to start now: requested or on schedule, with inputs, not in flight."""
+    def due(self, now: float) -> list[tuple[str, bool]]:
+        """``(kind, requested)`` to start now: requested or on schedule with inputs, not in flight."""
         every = {"headways": self.settings.plan_headways_every_s, "squirrel": self.settings.plan_schedule_every_s,
                  "owl": self.settings.plan_schedule_every_s}
         has_input = {"headways": bool(self.squirrel), "squirrel": bool(self.squirrel), "owl": self.owl is not None}
@@ -99,7 +99,7 @@ class LivePlanner:
             scheduled = every[kind] > 0 and now >= self.next_due[kind]
             if kind in self.in_flight or not (kind in self.requested or (scheduled and has_input[kind])):
                 continue
-            out.append(kind)
+            out.append((kind, kind in self.requested))
             self.requested.discard(kind)
             self.next_due[kind] = now + every[kind] if every[kind] > 0 else float("inf")
         return out
@@ -177,11 +177,11 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
             else:
                 log.info("%s plan requested by %s", req.kind, req.requested_by or "someone")
 
-    async def run(kind: str, job: planning.PlanJob) -> None:
+    async def run(kind: str, job: planning.PlanJob, requested: bool) -> None:
         try:
             proposal = await asyncio.get_running_loop().run_in_executor(pool[0], planning.run_job, job)
-        except NoPlan as exc:
-            log.info("%s plan: not yet: %s", kind, exc)
+        except NoPlan as exc:  # a requested plan says why it did not come; a scheduled one tries again
+            log.log(logging.WARNING if requested else logging.INFO, "%s plan: not yet: %s", kind, exc)
         except (InfeasibleFleet, ValueError, ArithmeticError) as exc:
             log.warning("%s plan failed: %s", kind, exc)
         except BrokenProcessPool as exc:
@@ -197,12 +197,12 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
     async def replan():
         """Start the plans that are due, each in the process pool."""
         now = time.time()
-        for kind in planner.due(now):
+        for kind, requested in planner.due(now):
             if not pool:
                 pool.append(concurrent.futures.ProcessPoolExecutor(
                     max_workers=2, mp_context=multiprocessing.get_context("spawn")))
             planner.in_flight.add(kind)
-            asyncio.ensure_future(run(kind, planner.job(kind, now))).add_done_callback(_log_crash)
+            asyncio.ensure_future(run(kind, planner.job(kind, now), requested)).add_done_callback(_log_crash)
 
     @app.on_before_shutdown.connect
     async def stop_pool(app_, **kwargs):  # noqa: ANN001 - Faust's signal signature

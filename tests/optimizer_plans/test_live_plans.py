@@ -36,7 +36,9 @@ def test_live_cycle_retimes_the_moving_part():
     assert live.live_cycle_min(s, None) == 60.0
     assert live.live_cycle_min(s, float("nan")) == 60.0
     assert live.live_cycle_min(s, 1.0) == 120.0  # 12 km at 1 km/h: clamped to 2 x the timetable
-    assert live.live_cycle_min(s, 1000.0) == pytest.approx(60 - 28 + 0.72)
+    assert live.live_cycle_min(s, 1000.0, moving_share=0.7) == pytest.approx(60 - 28 + 0.72)
+    assert live.live_cycle_min(s, 24.0) == pytest.approx(60 - 40 + 30)  # default: all running re-timed
+    assert live.live_cycle_min(s, 1000.0) == 30.0  # 20.7 min clamped to half the timetable
 
 
 def test_headway_proposal_moves_buses_to_the_busy_route():
