@@ -156,3 +156,30 @@ def test_a_bus_sent_without_route_is_shown_once_on_its_route():
     keys = fleet_arrays(state, T0).keys
     assert keys == ["R1|B1", "R1|B2", "R2|U7", "R3|V9"]
     assert [b.key for b in fleet(state, T0)] == keys
+
+
+def test_one_state_serves_the_requests_within_cache_s():
+    """get_state() is called once per cache_s; every feed of that state comes from it."""
+    import flask
+
+    from streams.openfeed import OpenFeedState, openfeed_blueprint
+
+    calls = []
+
+    def get_state():
+        calls.append(1)
+        ts = T0 + len(calls)
+        return OpenFeedState([BusPosition("B1", "R1", ts, 37.5, 127.0)],
+                             [Prediction("B1", "R1", "T1", "S3", 3, ts, ts + 60)], now_ts=ts)
+
+    for cache_s, want_calls, want_ts in ((60.0, 1, [T0 + 1] * 3), (0.0, 3, [T0 + 1, T0 + 2, T0 + 3])):
+        calls.clear()
+        app = flask.Flask(__name__)
+        app.register_blueprint(openfeed_blueprint(get_state, cache_s=cache_s))
+        client = app.test_client()
+        vp = parse(client.get("/api/gtfs-rt/vehicle-positions.pb").data)
+        tu = parse(client.get("/api/gtfs-rt/trip-updates.pb").data)
+        arrivals = client.get("/api/stops/S3/arrivals").get_json()["arrivals"]
+        assert len(calls) == want_calls
+        assert [vp.header.timestamp, tu.header.timestamp] == [int(t) for t in want_ts[:2]]
+        assert [a["seconds_away"] for a in arrivals] == [60]
