@@ -68,10 +68,21 @@ class LivePlanner:
         self.bins: dict[str, dict[tuple[str, float], dict]] = {}  #: route -> (link, bin) -> bin
         self.clock_ts: float | None = None  #: city clock from the newest link-speed bin
         self.next_due: dict[str, float] = {k: 0.0 for k in KINDS}
+        self.first_input_ts: float | None = None  #: wall time the first demand input arrived
         self.requested: set[str] = set()
         self.in_flight: set[str] = set()
         self.stop_lat_lon = {s.stop_id: (s.lat, s.lon) for s in feed.stops.values()}
         self._services: dict[tuple, tuple] = {}
+
+    def note_squirrel(self, route_id: str, value: bytes, now: float) -> None:
+        """Keep a route's newest encoded load profile."""
+        self.squirrel[route_id] = value
+        self.first_input_ts = self.first_input_ts or now
+
+    def note_owl(self, value: bytes, now: float) -> None:
+        """Keep the newest encoded night OD."""
+        self.owl = value
+        self.first_input_ts = self.first_input_ts or now
 
     def note_speeds(self, route_id: str, bins: list[dict]) -> None:
         """Keep a route's link-speed bins of the last :data:`SPEED_WINDOW_S` and advance the clock."""
@@ -90,13 +101,19 @@ class LivePlanner:
         self.requested.add(kind)
 
     def due(self, now: float) -> list[tuple[str, bool]]:
-        """``(kind, requested)`` to start now: requested or on schedule with inputs, not in flight."""
+        """``(kind, requested)`` to start now: requested, or on schedule with inputs, not in flight.
+
+        Scheduled plans wait ``aggregate_interval_s`` after the first input so
+        that every route's first profile is in (the demand stages publish them
+        over one interval); requests do not wait.
+        """
+        warm = self.first_input_ts is not None and now >= self.first_input_ts + self.settings.aggregate_interval_s
         every = {"headways": self.settings.plan_headways_every_s, "squirrel": self.settings.plan_schedule_every_s,
                  "owl": self.settings.plan_schedule_every_s}
         has_input = {"headways": bool(self.squirrel), "squirrel": bool(self.squirrel), "owl": self.owl is not None}
         out = []
         for kind in KINDS:
-            scheduled = every[kind] > 0 and now >= self.next_due[kind]
+            scheduled = warm and every[kind] > 0 and now >= self.next_due[kind]
             if kind in self.in_flight or not (kind in self.requested or (scheduled and has_input[kind])):
                 continue
             out.append((kind, kind in self.requested))
@@ -151,13 +168,13 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
     async def keep_squirrel_inputs(stream):
         """Keep each route's newest load profile."""
         async for key, value in stream.items():
-            planner.squirrel[(key or b"").decode()] = value
+            planner.note_squirrel((key or b"").decode(), value, time.time())
 
     @app.agent(owl_topic)
     async def keep_owl_input(stream):
         """Keep the newest night OD."""
         async for value in stream:
-            planner.owl = value
+            planner.note_owl(value, time.time())
 
     @app.agent(speeds_topic)
     async def keep_route_speeds(stream):

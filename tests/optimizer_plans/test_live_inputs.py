@@ -163,3 +163,27 @@ def test_run_job_headways_end_to_end(feed):
     assert p["kind"] == "owl" and p["kpis"]["buses"]["current"] == 2
     with pytest.raises(live.NoPlan):
         planning.run_job(planning.PlanJob("owl", "w", "w", 1, 1.0, (), (127.0, 37.5), stops))
+
+
+def test_planner_schedule_requests_and_one_job_per_kind(feed):
+    from streams.planning_agents import LivePlanner
+    from topis.settings import StreamSettings
+
+    settings = StreamSettings(aggregate_interval_s=60.0, plan_headways_every_s=300.0, plan_schedule_every_s=0.0)
+    planner = LivePlanner(feed, settings)
+    assert planner.due(1000.0) == []  # no input yet
+    planner.request("owl")
+    assert planner.due(1000.0) == [("owl", True)]  # a request does not wait for inputs
+    planner.note_squirrel("LP1", b"{}", 1000.0)
+    assert planner.due(1059.0) == []  # scheduled plans wait one aggregate interval after the first input
+    assert planner.due(1060.0) == [("headways", False)]
+    assert planner.due(1300.0) == []  # next headways at 1360; Squirrel only on request (schedule 0)
+    planner.in_flight.add("headways")
+    planner.request("squirrel")
+    planner.request("headways")
+    assert planner.due(1400.0) == [("squirrel", True)]  # headways is in flight: its request waits
+    assert planner.due(1400.5) == []
+    planner.in_flight.clear()
+    assert planner.due(1401.0) == [("headways", True)]
+    with pytest.raises(ValueError, match="unknown plan kind"):
+        planner.request("network")

@@ -109,7 +109,8 @@ def test_requests_and_schedule_publish_proposals_the_dashboard_reads(embedded_br
            "TOPIS_STREAMS_DATA_DIR": str(tmp_path / "data"), "TOPIS_STREAMS_GTFS_DIR": str(write_gtfs(tmp_path / "gtfs")),
            "TOPIS_STREAMS_BUS_OPERATIONS": "false", "TOPIS_STREAMS_DEMAND": "false",
            "TOPIS_STREAMS_ENFORCEMENT": "false", "TOPIS_STREAMS_PLANNING": "true",
-           "TOPIS_STREAMS_PLAN_HEADWAYS_EVERY_S": "3600", "TOPIS_STREAMS_PLAN_SCHEDULE_EVERY_S": "0"}
+           "TOPIS_STREAMS_PLAN_HEADWAYS_EVERY_S": "3600", "TOPIS_STREAMS_PLAN_SCHEDULE_EVERY_S": "0",
+           "TOPIS_STREAMS_AGGREGATE_INTERVAL_S": "1"}  # scheduled plans wait one aggregate interval
     consumer = proposals_consumer(servers)
     with Publisher(servers) as pub:
         for sq in SQUIRREL:
