@@ -140,6 +140,9 @@ def _service_row(service: RouteService, **extra) -> dict:
 
 def _proposal(kind: str, window: str, created_ts: float, title: str, current: dict, proposed: dict,
               kpis: dict) -> dict:
+    for side in (current, proposed):  # no map for a plan without lines
+        if "geojson" in side and not side["geojson"]["features"]:
+            del side["geojson"]
     return {"plan_id": plan_id(kind, window), "kind": kind, "created_ts": float(created_ts), "title": title,
             "window": window, "current": current, "proposed": proposed, "kpis": kpis}
 

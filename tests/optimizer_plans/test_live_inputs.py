@@ -187,3 +187,16 @@ def test_planner_schedule_requests_and_one_job_per_kind(feed):
     assert planner.due(1401.0) == [("headways", True)]
     with pytest.raises(ValueError, match="unknown plan kind"):
         planner.request("network")
+
+
+def test_request_command_needs_the_workers_broker(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from optimizer.cli.service import request
+
+    monkeypatch.chdir(tmp_path)  # no topis.toml here
+    result = CliRunner().invoke(request, ["squirrel"], env={"TOPIS_BROKER": None, "TOPIS_CONFIG": None})
+    assert result.exit_code == 2 and "needs the running workers' broker" in result.output
+    result = CliRunner().invoke(request, ["network"])
+    assert result.exit_code == 2 and "'network' is not one of" in result.output
+    assert "topis plan request squirrel" in CliRunner().invoke(request, ["--help"]).output

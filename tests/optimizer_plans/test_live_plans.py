@@ -108,6 +108,7 @@ def test_squirrel_proposal_without_overload_proposes_nothing_new():
     calm = squirrel.PeakProfile(prof.route_no, prof.stop_ids, prof.xy_m, prof.link_m, prof.load_per_h / 10, 6.0, 60.0)
     p = live.squirrel_proposal([calm], [service("R1", 3, 10.0)], squirrel.SquirrelSettings(), PROJ.to_lonlat, "w", 1.0)
     assert p["proposed"]["rows"] == p["current"]["rows"]
+    assert "geojson" not in p["proposed"] and "geojson" not in p["current"]  # nothing to draw
     assert p["kpis"]["max_load_per_capacity"]["current"] == pytest.approx(50 / 360, abs=1e-3)
     with pytest.raises(live.NoPlan):
         live.squirrel_proposal([], [], squirrel.SquirrelSettings(), PROJ.to_lonlat, "w", 1.0)
