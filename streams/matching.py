@@ -164,6 +164,7 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
             motion = math.degrees(math.atan2(dx, dy)) % 360.0
     heading = fix.heading_deg if fix.heading_deg is not None else motion
     passes_by_shape: dict[str, list[tuple[float, float]]] = {}
+    bearings: dict[tuple[str, float], float] = {}  # many trips share a shape: its bearing at a pass, once
     best: Candidate | None = None
     done = set(state.completed)
     for day, day_ts in feed.service_days(fix.ts):
@@ -182,7 +183,12 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
             for dist, off in passes:
                 if dist > trip.dist_m[-1] + params.end_tolerance_m or dist < trip.dist_m[0] - 200.0:
                     continue
-                cand = _score(feed, trip, day_ts, dist, off, fix.ts, heading, params,
+                bearing = None
+                if heading is not None:
+                    bearing = bearings.get((trip.shape_id, dist))
+                    if bearing is None:
+                        bearing = bearings[(trip.shape_id, dist)] = shape_bearing_deg(feed.shapes[trip.shape_id], dist)
+                cand = _score(trip, day_ts, dist, off, fix.ts, heading, bearing, params,
                               signed=tid == fix.trip_id,
                               same_block=bool(state.last_block) and trip.block_id == state.last_block)
                 if best is None or cand.cost < best.cost:
@@ -192,8 +198,8 @@ def find_trip(feed: Feed, fix: BusPosition, x_m: float, y_m: float, state: Vehic
     return best
 
 
-def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: float,
-           heading: float | None, params: MatchParams, signed: bool = False,
+def _score(trip: Trip, day_ts: float, dist: float, off: float, ts: float, heading: float | None,
+           shape_bearing: float | None, params: MatchParams, signed: bool = False,
            same_block: bool = False) -> Candidate:
     start_ts = day_ts + trip.start_s
     layover = dist <= trip.dist_m[0] + params.first_depart_m and ts <= start_ts + 60.0
@@ -202,7 +208,7 @@ def _score(feed: Feed, trip: Trip, day_ts: float, dist: float, off: float, ts: f
     else:
         cost = abs(ts - (day_ts + trip.scheduled_s_at(dist)))
     if heading is not None and not layover:
-        if _angle_diff(heading, shape_bearing_deg(feed.shapes[trip.shape_id], dist)) > 100.0:
+        if _angle_diff(heading, shape_bearing) > 100.0:
             cost += params.heading_penalty_s
     cost += off  # tie-break towards the nearer shape
     if signed:  # the unit says it is on this trip: believe it unless the schedule says otherwise

@@ -15,6 +15,9 @@ per fix, in this order:
    shape; routes within ``tie_m`` of the best are tied, and among them the
    vehicle keeps the route it had (hysteresis) or else takes the one whose
    best trip is closest to schedule (:func:`streams.matching.find_trip`).
+   A vehicle whose recent fixes lie within ``tie_m`` of its route on average
+   keeps it without the others being scored (they could at best tie with it),
+   as long as the route has a trip running.
 
 A fix no route fits (a bus in the depot, deadheading off every shape, or out
 of service hours) gets ``None`` and is counted in :class:`AssignmentState`.
@@ -31,8 +34,9 @@ import logging
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 
-from streams.gtfs import Feed, project_all
+from streams.gtfs import Feed, Shape
 from streams.matching import MatchParams, VehicleState, find_trip
 from topis.wire import BusPosition
 
@@ -45,7 +49,7 @@ class AssignmentParams:
 
     max_offset_m: float = 80.0  #: a route is a candidate when one of its shapes passes this close to the fix
     window_s: float = 600.0  #: recent fixes of the vehicle considered, seconds back from the newest
-    keep: int = 6  #: at most this many recent fixes
+    keep: int = 12  #: at most this many recent fixes
     tie_m: float = 25.0  #: routes whose mean offset is within this of the best are tied
     far_m: float = 200.0  #: a recent fix farther than this from every shape of a route counts as this far
 
@@ -56,17 +60,47 @@ class RouteIndex:
 
     shapes_by_route: dict[str, tuple[str, ...]]
     routes_by_shape: dict[str, tuple[str, ...]]
+    #: route → (first departure s, last arrival s, trip id) of its trips, seconds after the service-day start
+    trip_spans: dict[str, tuple[np.ndarray, np.ndarray, tuple[str, ...]]]
+    #: shape → its segments (x0, y0, dx, dy, squared length), metres
+    segments: dict[str, tuple[np.ndarray, ...]]
 
 
 def route_index(feed: Feed) -> RouteIndex:
     """The :class:`RouteIndex` of ``feed``."""
     by_route: dict[str, set[str]] = {}
     by_shape: dict[str, set[str]] = {}
+    spans: dict[str, list[tuple[float, float, str]]] = {}
     for trip in feed.trips.values():
         by_route.setdefault(trip.route_id, set()).add(trip.shape_id)
         by_shape.setdefault(trip.shape_id, set()).add(trip.route_id)
+        spans.setdefault(trip.route_id, []).append((trip.start_s, trip.end_s, trip.trip_id))
     return RouteIndex({r: tuple(sorted(s)) for r, s in by_route.items()},
-                      {s: tuple(sorted(r)) for s, r in by_shape.items()})
+                      {s: tuple(sorted(r)) for s, r in by_shape.items()},
+                      {r: (np.array([t[0] for t in rows]), np.array([t[1] for t in rows]), tuple(t[2] for t in rows))
+                       for r, rows in spans.items()},
+                      {sid: _segments(feed.shapes[sid]) for sid in by_shape if sid in feed.shapes})
+
+
+def _segments(shape: Shape) -> tuple[np.ndarray, ...]:
+    if len(shape.x_m) < 2:  # a one-point shape: a zero-length segment
+        return shape.x_m[:1], shape.y_m[:1], np.zeros(1), np.zeros(1), np.zeros(1)
+    dx, dy = np.diff(shape.x_m), np.diff(shape.y_m)
+    return shape.x_m[:-1], shape.y_m[:-1], dx, dy, dx * dx + dy * dy
+
+
+def running_trips(index: RouteIndex, route_id: str, ts: float, day_starts_ts: list[float],
+                  params: MatchParams) -> list[str]:
+    """Trips of a route whose span, widened by the matcher's early/late windows, holds ``ts`` on one of
+    the service days starting at ``day_starts_ts`` (the only trips :func:`find_trip` can pick)."""
+    if route_id not in index.trip_spans:
+        return []
+    start_s, end_s, ids = index.trip_spans[route_id]
+    hit = np.zeros(len(ids), bool)
+    for day_ts in day_starts_ts:
+        t = ts - day_ts
+        hit |= (start_s - params.early_window_s <= t) & (t <= end_s + params.late_window_s)
+    return [ids[i] for i in np.flatnonzero(hit)]
 
 
 class VehicleRoute(msgspec.Struct):
@@ -101,18 +135,37 @@ def declared_route(feed: Feed, fix: BusPosition, blocks: dict[str, str] | None =
     return None
 
 
-def route_offsets_m(feed: Feed, index: RouteIndex, route_id: str, points: list[tuple[float, float, float]],
-                    far_m: float) -> list[float]:
-    """Distance of each (ts, x_m, y_m) point to the nearest shape of a route, metres, capped at ``far_m``."""
-    out = []
-    for _, x, y in points:
-        best = far_m
-        for sid in index.shapes_by_route.get(route_id, ()):
-            _, off = project_all(feed.shapes[sid], x, y)
-            if len(off):
-                best = min(best, float(off.min()))
-        out.append(best)
-    return out
+def shape_offsets_m(shape: Shape, x_m: np.ndarray, y_m: np.ndarray,
+                    segments: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+    """Distance of each point (x_m[i], y_m[i]) to the polyline ``shape``, metres.
+
+    Parameters
+    ----------
+    shape : Shape
+        The polyline, in the feed's metric projection.
+    x_m, y_m : numpy.ndarray
+        Points, metres east/north in the same projection.
+    segments : tuple of numpy.ndarray, optional
+        The shape's segments as kept in :attr:`RouteIndex.segments` (computed when not given).
+
+    Returns
+    -------
+    numpy.ndarray
+        One distance per point.
+    """
+    x0, y0, dx, dy, seg2 = segments if segments is not None else _segments(shape)
+    px, py = np.asarray(x_m, float)[:, None], np.asarray(y_m, float)[:, None]
+    t = np.clip(((px - x0) * dx + (py - y0) * dy) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
+    return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy)).min(axis=1)
+
+
+def route_offsets_m(feed: Feed, index: RouteIndex, route_id: str, x_m: np.ndarray, y_m: np.ndarray,
+                    far_m: float) -> np.ndarray:
+    """Distance of each point to the nearest shape of a route, metres, capped at ``far_m``."""
+    best = np.full(len(x_m), far_m)
+    for sid in index.shapes_by_route.get(route_id, ()):
+        best = np.minimum(best, shape_offsets_m(feed.shapes[sid], x_m, y_m, index.segments.get(sid)))
+    return best
 
 
 def nearest_route(feed: Feed, index: RouteIndex, memo: VehicleRoute, fix: BusPosition, x_m: float, y_m: float,
@@ -122,27 +175,38 @@ def nearest_route(feed: Feed, index: RouteIndex, memo: VehicleRoute, fix: BusPos
     Only routes with a shape within ``max_offset_m`` of this fix and a trip running around its time
     compete; see the module docstring for ties. Returns None when no route fits.
     """
+    points = np.array(memo.recent, float).reshape(-1, 3)
+    match = MatchParams(max_offset_m=params.max_offset_m)
+    days = [day_ts for _, day_ts in feed.service_days(fix.ts)]
+    if memo.route_id is not None:
+        own = route_offsets_m(feed, index, memo.route_id, points[:, 1], points[:, 2], params.far_m)
+        if own[-1] <= params.max_offset_m and own.mean() <= params.tie_m \
+                and running_trips(index, memo.route_id, fix.ts, days, match):
+            return memo.route_id  # no other route can do better than tie with it
     near = {r for sid in feed.shapes_near(x_m, y_m, params.max_offset_m) for r in index.routes_by_shape.get(sid, ())}
     scores: dict[str, float] = {}
     for route_id in sorted(near):
-        offsets = route_offsets_m(feed, index, route_id, memo.recent, params.far_m)
-        if offsets and offsets[-1] <= params.max_offset_m:
-            scores[route_id] = sum(offsets) / len(offsets)
+        if route_offsets_m(feed, index, route_id, points[-1:, 1], points[-1:, 2], params.far_m)[0] \
+                <= params.max_offset_m:
+            scores[route_id] = float(route_offsets_m(feed, index, route_id, points[:, 1], points[:, 2],
+                                                     params.far_m).mean())
     prev = memo.recent[-2] if len(memo.recent) >= 2 else (0.0, 0.0, 0.0)
     probe = VehicleState(fix.vehicle_id, last_ts=prev[0], last_x_m=prev[1], last_y_m=prev[2])
     cost: dict[str, float] = {}
-    for route_id in sorted(scores, key=scores.__getitem__):
-        cand = find_trip(feed, fix, x_m, y_m, probe, MatchParams(max_offset_m=params.max_offset_m),
-                         feed.trips_by_route.get(route_id, []))
+    best: float | None = None
+    for route_id in sorted(scores, key=lambda r: (scores[r], r)):  # nearest first: schedules only for the tied
+        if best is not None and scores[route_id] > best + params.tie_m:
+            break
+        trips = running_trips(index, route_id, fix.ts, days, match)
+        cand = find_trip(feed, fix, x_m, y_m, probe, match, trips) if trips else None
         if cand is not None:
             cost[route_id] = cand.cost
+            best = scores[route_id] if best is None else best
     if not cost:
         return None
-    best = min(scores[r] for r in cost)
-    tied = [r for r in cost if scores[r] <= best + params.tie_m]
-    if memo.route_id in tied:
+    if memo.route_id in cost:
         return memo.route_id
-    return min(tied, key=lambda r: (cost[r], scores[r], r))
+    return min(cost, key=lambda r: (cost[r], scores[r], r))
 
 
 def assign_route(feed: Feed, index: RouteIndex, state: AssignmentState, fix: BusPosition,

@@ -167,3 +167,18 @@ def test_real_trace_without_block_is_placed_by_geometry(wmata, route, trace):
     assert placed.unrouted == len(fixes) - len(placed.fixes)
     with_blocks = replay.assign_routes(feed, fixes, block_assignments(path))
     assert (len(with_blocks.fixes), with_blocks.unrouted) == (len(fixes), 0)
+
+
+def test_shape_offsets_by_hand():
+    """An L-shaped polyline (0,0) → (100,0) → (100,100); a one-point shape at (0,0)."""
+    import numpy as np
+
+    from streams.gtfs import Shape
+    from streams.route_assignment import shape_offsets_m
+
+    ell = Shape("L", np.array([0.0, 100.0, 100.0]), np.array([0.0, 0.0, 100.0]), np.array([0.0, 100.0, 200.0]),
+                np.zeros(3), np.zeros(3))
+    got = shape_offsets_m(ell, np.array([50.0, 150.0, -30.0, 100.0]), np.array([10.0, 50.0, -40.0, 100.0]))
+    assert got == pytest.approx([10.0, 50.0, 50.0, 0.0])
+    dot = Shape("P", np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1))
+    assert shape_offsets_m(dot, np.array([3.0]), np.array([4.0])) == pytest.approx([5.0])
