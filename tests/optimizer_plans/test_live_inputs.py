@@ -84,11 +84,6 @@ def test_hour_windows():
     assert planning.hour_window_s(1) == ((3600.0, 7200.0), (90_000.0, 93_600.0))
 
 
-def test_boardings_lower_bound():
-    assert planning.boardings_lower_bound(np.array([10.0, 14.0, 9.0, 12.0])) == 17.0
-    assert planning.boardings_lower_bound(np.array([])) == 0.0
-
-
 def _loads(route, direction, hour, stops, passengers, passes):
     segs = [f"{a}>{b}" for a, b in zip(stops, stops[1:])]
     return SegmentLoads(route, direction, hour, segs, list(stops[:-1]), list(stops[1:]),
@@ -96,16 +91,19 @@ def _loads(route, direction, hour, stops, passengers, passes):
 
 
 def test_route_demand_scales_partial_hours_by_runs_seen(feed):
-    # LP1 runs 6 an hour; 3 runs seen -> x2. Dir 0: loads 100, 150 -> boardings >= 100 + 50 = 150 -> 300/h;
-    # dir 1: 80, 40 -> 80 -> 160/h. Peak 150 x 2 = 300/h. Hour 7 is ignored for hour 8.
+    # LP1 runs 6 an hour. Hour 8, dir 0: 100 + 150 crossings, 3 runs seen -> x2 = 500/h; dir 1: 80 + 40,
+    # 3 runs -> 240/h; 740 crossings an hour. All hours: 100 + 150 + 80 + 40 + 999 + 999 = 2368 crossings
+    # by 296 rides (8 segments a ride), so 740 crossings are 92.5 boardings an hour. Peak 150 x 2 = 300/h.
     svc = {s.route_id: s for s in planning.services_from_feed(feed, {"ALL"}, 8)}
     sq = SquirrelInput("LP1", 0.0, [_loads("LP1", 0, 8, "ABC", [100.0, 150.0], [3, 2]),
                                     _loads("LP1", 1, 8, "CBA", [80.0, 40.0], [3, 3]),
-                                    _loads("LP1", 0, 7, "ABC", [999.0, 999.0], [1, 1])], 0, 0.0)
-    other = SquirrelInput("ZZ", 0.0, [_loads("ZZ", 0, 8, "AB", [5.0], [1])], 0, 0.0)
-    boardings, peak = planning.route_demand([sq, other], svc, 8)
-    assert boardings == {"LP1": pytest.approx(460.0)}
+                                    _loads("LP1", 0, 7, "ABC", [999.0, 999.0], [1, 1])], 296, 0.0)
+    other = SquirrelInput("ZZ", 0.0, [_loads("ZZ", 0, 8, "AB", [5.0], [1])], 1, 0.0)
+    no_rides = SquirrelInput("LP2", 0.0, [_loads("LP2", 0, 8, "AB", [5.0], [1])], 0, 0.0)
+    boardings, peak = planning.route_demand([sq, other, no_rides], svc, 8)
+    assert boardings == {"LP1": pytest.approx(92.5)}
     assert peak == {"LP1": pytest.approx(300.0)}
+    assert planning.route_demand([sq], svc, 9) == ({}, {})
 
 
 def test_peak_profiles_chain_directions_into_a_cycle(feed):
@@ -137,13 +135,13 @@ def test_service_date_without_a_clock_is_the_next_weekday(feed):
 
 
 def test_run_job_headways_end_to_end(feed):
-    # LP1 boardings >= 600 + 300 (dir 0) + 300 (dir 1) = 1200/h, LP2 60 + 60 = 120/h; the fleet 5 + 4 = 9
-    # is shared as the allocator shares it for those figures, and the busy route gains.
+    # every crossing is in hour 8 and every run seen, so boardings = rides: LP1 1200/h, LP2 120/h;
+    # the fleet 5 + 4 = 9 is shared as the allocator shares it for those figures, and the busy route gains.
     services = tuple(planning.services_from_feed(feed, {"ALL"}, 8))
     inputs = [SquirrelInput("LP1", 0.0, [_loads("LP1", 0, 8, "ABC", [600.0, 900.0], [6, 6]),
-                                         _loads("LP1", 1, 8, "CBA", [300.0, 300.0], [6, 6])], 0, 0.0),
+                                         _loads("LP1", 1, 8, "CBA", [300.0, 300.0], [6, 6])], 1200, 0.0),
               SquirrelInput("LP2", 0.0, [_loads("LP2", 0, 8, "AB", [60.0], [6]),
-                                         _loads("LP2", 1, 8, "BA", [60.0], [6])], 0, 0.0)]
+                                         _loads("LP2", 1, 8, "BA", [60.0], [6])], 120, 0.0)]
     stops = {s.stop_id: (s.lat, s.lon) for s in feed.stops.values()}
     job = planning.PlanJob("headways", "2026-11-24T08", "08-09", 8, 1.0, services, (127.0, 37.5), stops,
                            tuple(encode(i) for i in inputs))

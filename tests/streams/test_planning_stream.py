@@ -63,10 +63,10 @@ def loads(route, direction, hour, stops, passengers, passes):
                         list(stops[1:]), [p / 6 for p in passengers], list(passengers), list(passes))
 
 
-# hour 8, all 6 runs an hour seen: LP1 boardings >= 600 + 300 + 300 = 1200/h, peak 900/h over a
+# hour 8 only, all 6 runs an hour seen: boardings = rides, LP1 1200/h with a peak of 900/h over a
 # capacity of 6 x 60 = 360/h; LP2 120/h, peak 60/h.
 SQUIRREL = [SquirrelInput("LP1", 0.0, [loads("LP1", 0, 8, "ABC", [600.0, 900.0], [6, 6]),
-                                       loads("LP1", 1, 8, "CBA", [300.0, 300.0], [6, 6])], 1500, 0.1),
+                                       loads("LP1", 1, 8, "CBA", [300.0, 300.0], [6, 6])], 1200, 0.1),
             SquirrelInput("LP2", 0.0, [loads("LP2", 0, 8, "AB", [60.0], [6]),
                                        loads("LP2", 1, 8, "BA", [60.0], [6])], 120, 0.1)]
 OWL = OwlInput(0.0, ODMatrix("stop", [0, 1, 2, 3, 4], ["A", "B"], [0, 1], [1, 0], [30.0, 10.0]), None, 40, 0.0)
