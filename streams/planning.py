@@ -49,18 +49,65 @@ def hour_window_s(hour_local: int) -> tuple[tuple[float, float], tuple[float, fl
     return (t0, t0 + 3600.0), (t0 + 86_400.0, t0 + 90_000.0)
 
 
-def services_from_feed(feed, service_ids: Iterable[str], hour_local: int,
-                       layover_min: float = LAYOVER_MIN) -> list[RouteService]:
+@dataclass(frozen=True)
+class Timetable:
+    """A feed's trips as arrays (one row per trip), for :func:`services_at`; build once with :meth:`from_feed`."""
+
+    route_ids: list[str]
+    service_ids: list[str]
+    trip_route: np.ndarray  #: int, index into route_ids
+    trip_service: np.ndarray  #: int, index into service_ids
+    trip_direction: np.ndarray  #: int, GTFS direction_id (0 when missing)
+    start_s: np.ndarray  #: float, departure from the first stop, service-day seconds
+    run_s: np.ndarray  #: float, first departure to last arrival
+    length_m: np.ndarray  #: float, first to last stop along the shape
+    trip_pattern: np.ndarray  #: int, index into patterns
+    patterns: list[tuple[str, ...]]  #: distinct stop sequences
+    trip_line: np.ndarray  #: int, index into lines
+    lines: list[np.ndarray]  #: distinct (n, 2) lon/lat lines (shape, or the stops without one)
+
+    @classmethod
+    def from_feed(cls, feed) -> "Timetable":
+        """Arrays of a :class:`streams.gtfs.Feed`'s trips."""
+        route_ids = sorted(feed.trips_by_route)
+        route_index = {r: i for i, r in enumerate(route_ids)}
+        service_index: dict[str, int] = {}
+        pattern_index: dict[tuple[str, ...], int] = {}
+        line_index: dict[str, int] = {}
+        lines: list[np.ndarray] = []
+        rows = []
+        for trip in feed.trips.values():
+            stops = tuple(trip.stop_ids)
+            shape = feed.shapes.get(trip.shape_id)
+            key = trip.shape_id if shape is not None and len(shape.lon) >= 2 else "stops:" + ",".join(stops)
+            if key not in line_index:
+                line_index[key] = len(lines)
+                lines.append(np.column_stack([shape.lon, shape.lat]) if not key.startswith("stops:") else
+                             np.array([[feed.stops[s].lon, feed.stops[s].lat] for s in stops]))
+            rows.append((route_index[trip.route_id], service_index.setdefault(trip.service_id, len(service_index)),
+                         trip.direction_id or 0, trip.start_s, trip.end_s - trip.start_s,
+                         float(trip.dist_m[-1] - trip.dist_m[0]), pattern_index.setdefault(stops, len(pattern_index)),
+                         line_index[key]))
+        cols = list(zip(*rows)) if rows else [()] * 8
+        ints = [np.array(c, dtype=np.int64) for c in (cols[0], cols[1], cols[2], cols[6], cols[7])]
+        floats = [np.array(c, dtype=float) for c in (cols[3], cols[4], cols[5])]
+        return cls(route_ids, list(service_index), ints[0], ints[1], ints[2], *floats, ints[3], list(pattern_index),
+                   ints[4], lines)
+
+
+def services_at(timetable: Timetable, service_ids: Iterable[str], hour_local: int,
+                layover_min: float = LAYOVER_MIN) -> list[RouteService]:
     """What each route runs in local hour ``hour_local`` on a day with ``service_ids``.
 
     Per route with departures in the hour: headway = 60 / mean departures per
     direction; running time = sum over directions of the mean scheduled trip
     time; buses = ``ceil((running + layover per terminal) / headway)``, the
-    least fleet that runs the timetable; cycle = buses x headway.
+    least fleet that runs the timetable; cycle = buses x headway. Stops,
+    length and line are those of each direction's first trip in the hour.
 
     Parameters
     ----------
-    feed : streams.gtfs.Feed
+    timetable : Timetable
     service_ids : services running that day (``feed.calendar.active(day)``)
     hour_local : 0..23
     layover_min : minimum layover at each terminal
@@ -69,32 +116,31 @@ def services_from_feed(feed, service_ids: Iterable[str], hour_local: int,
     -------
     list of RouteService, by route_id.
     """
-    services = frozenset(service_ids)
-    spans = hour_window_s(hour_local)
+    tt = timetable
+    wanted = [i for i, sid in enumerate(tt.service_ids) if sid in frozenset(service_ids)]
+    (a0, b0), (a1, b1) = hour_window_s(hour_local)
+    in_hour = ((tt.start_s >= a0) & (tt.start_s < b0)) | ((tt.start_s >= a1) & (tt.start_s < b1))
+    idx = np.flatnonzero(np.isin(tt.trip_service, wanted) & in_hour)
+    idx = idx[np.lexsort((tt.start_s[idx], tt.trip_direction[idx], tt.trip_route[idx]))]
     out = []
-    for route_id in sorted(feed.trips_by_route):
-        trips = [feed.trips[t] for t in feed.trips_by_route[route_id]]
-        trips = [t for t in trips if t.service_id in services and any(a <= t.start_s < b for a, b in spans)]
-        if not trips:
-            continue
-        by_dir: dict[int, list] = {}
-        for t in trips:
-            by_dir.setdefault(t.direction_id or 0, []).append(t)
-        headway = 60.0 / (len(trips) / len(by_dir))
-        run = sum(float(np.mean([t.end_s - t.start_s for t in ts])) for ts in by_dir.values()) / 60.0
-        length = sum(float(ts[0].dist_m[-1] - ts[0].dist_m[0]) for ts in by_dir.values())
-        buses = max(1, math.ceil((run + layover_min * len(by_dir)) / headway - 1e-9))
-        first = by_dir[min(by_dir)][0]
-        stops = tuple(s for d in sorted(by_dir) for s in by_dir[d][0].stop_ids)
-        shape = feed.shapes.get(first.shape_id)
-        if shape is not None and len(shape.lon) >= 2:
-            lonlat = np.column_stack([shape.lon, shape.lat])
-        else:
-            lonlat = np.array([[feed.stops[s].lon, feed.stops[s].lat] for s in first.stop_ids])
-        out.append(RouteService(route_id, live.route_kind(route_id), buses, headway, buses * headway, run, length,
-                                stops, lonlat))
-    log.debug("services at %02d h: %d routes", hour_local, len(out))
+    for group in np.split(idx, np.flatnonzero(np.diff(tt.trip_route[idx])) + 1) if idx.size else []:
+        dirs = tt.trip_direction[group]
+        firsts = group[np.r_[0, np.flatnonzero(np.diff(dirs)) + 1]]  # each direction's first trip
+        n_dirs = firsts.size
+        headway = 60.0 / (group.size / n_dirs)
+        run = sum(float(tt.run_s[group[dirs == d]].mean()) for d in np.unique(dirs)) / 60.0
+        buses = max(1, math.ceil((run + layover_min * n_dirs) / headway - 1e-9))
+        route_id = tt.route_ids[int(tt.trip_route[group[0]])]
+        stops = tuple(s for f in firsts for s in tt.patterns[int(tt.trip_pattern[f])])
+        out.append(RouteService(route_id, live.route_kind(route_id), buses, headway, buses * headway, run,
+                                float(tt.length_m[firsts].sum()), stops, tt.lines[int(tt.trip_line[firsts[0]])]))
     return out
+
+
+def services_from_feed(feed, service_ids: Iterable[str], hour_local: int,
+                       layover_min: float = LAYOVER_MIN) -> list[RouteService]:
+    """:func:`services_at` of a feed (builds its :class:`Timetable`: keep one instead when asking often)."""
+    return services_at(Timetable.from_feed(feed), service_ids, hour_local, layover_min)
 
 
 def latest_hour(hours: Iterable[int]) -> int | None:

@@ -34,6 +34,7 @@ import msgspec
 from optimizer.headways import InfeasibleFleet
 from optimizer.live import KINDS, NoPlan
 from streams import planning
+from streams.aggregates import decode
 from topis import topics, wire
 from topis.settings import StreamSettings
 
@@ -72,10 +73,15 @@ class LivePlanner:
         self.requested: set[str] = set()
         self.in_flight: set[str] = set()
         self.stop_lat_lon = {s.stop_id: (s.lat, s.lon) for s in feed.stops.values()}
+        self.timetable = planning.Timetable.from_feed(feed)
+        self.hours_seen: dict[str, frozenset[int]] = {}  #: route_id -> local hours with riders (this feed's routes)
         self._services: dict[tuple, tuple] = {}
 
     def note_squirrel(self, route_id: str, value: bytes, now: float) -> None:
-        """Keep a route's newest encoded load profile."""
+        """Keep a route's newest encoded load profile (and its hours) when the route is in this feed."""
+        if route_id not in self.feed.trips_by_route:
+            return  # another network's route (e.g. a previous run's city on the same broker)
+        self.hours_seen[route_id] = frozenset(p.hour_local for p in decode(value).profiles)
         self.squirrel[route_id] = value
         self.first_input_ts = self.first_input_ts or now
 
@@ -125,17 +131,14 @@ class LivePlanner:
         day = planning.service_date(self.feed, self.clock_ts, time.time())
         key = (day, hour_local)
         if key not in self._services:
-            self._services[key] = tuple(planning.services_from_feed(self.feed, self.feed.calendar.active(day),
-                                                                    hour_local))
+            self._services[key] = tuple(planning.services_at(self.timetable, self.feed.calendar.active(day),
+                                                             hour_local))
         return self._services[key]
 
     def job(self, kind: str, now: float) -> planning.PlanJob:
         """The job of ``kind`` over the newest inputs (the demand hour: the newest hour with riders)."""
-        from streams.aggregates import decode
-
         day = planning.service_date(self.feed, self.clock_ts, now).isoformat()
-        inputs = [decode(v) for r, v in self.squirrel.items() if r in self.feed.trips_by_route]
-        seen = {p.hour_local for sq in inputs for p in sq.profiles}  # routes of this feed only
+        seen = set().union(*self.hours_seen.values())
         if kind == "headways":
             hour = planning.latest_hour(seen)
             hour = hour if hour is not None else 8
@@ -149,8 +152,7 @@ class LivePlanner:
         services = self.services(hour)
         speeds = {r: planning.route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
         return planning.PlanJob(kind, window, label, hour, now, services, (self.feed.origin_lon, self.feed.origin_lat),
-                                self.stop_lat_lon, tuple(v for r, v in self.squirrel.items()
-                                                         if r in self.feed.trips_by_route), self.owl,
+                                self.stop_lat_lon, tuple(self.squirrel.values()), self.owl,
                                 {r: v for r, v in speeds.items() if v is not None}, self.knobs)
 
 
@@ -168,7 +170,10 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
     async def keep_squirrel_inputs(stream):
         """Keep each route's newest load profile."""
         async for key, value in stream.items():
-            planner.note_squirrel((key or b"").decode(), value, time.time())
+            try:
+                planner.note_squirrel((key or b"").decode(), value, time.time())
+            except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+                log.warning("demand.squirrel: ignored a message of %r: %s", key, exc)
 
     @app.agent(owl_topic)
     async def keep_owl_input(stream):

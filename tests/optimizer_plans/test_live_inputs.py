@@ -172,7 +172,11 @@ def test_planner_schedule_requests_and_one_job_per_kind(feed):
     assert planner.due(1000.0) == []  # no input yet
     planner.request("owl")
     assert planner.due(1000.0) == [("owl", True)]  # a request does not wait for inputs
-    planner.note_squirrel("LP1", b"{}", 1000.0)
+    planner.note_squirrel("XX", encode(SquirrelInput("XX", 0.0, [], 0, 0.0)), 900.0)
+    assert planner.squirrel == {} and planner.first_input_ts is None  # not a route of this feed
+    planner.note_squirrel("LP1", encode(SquirrelInput("LP1", 0.0, [_loads("LP1", 0, 8, "AB", [1.0], [1])], 1, 0.0)),
+                          1000.0)
+    assert planner.hours_seen == {"LP1": frozenset({8})}
     assert planner.due(1059.0) == []  # scheduled plans wait one aggregate interval after the first input
     assert planner.due(1060.0) == [("headways", False)]
     assert planner.due(1300.0) == []  # next headways at 1360; Squirrel only on request (schedule 0)
