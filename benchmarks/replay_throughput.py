@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -96,8 +98,8 @@ def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, t
     for tp in parts:
         consumer.position(tp)
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-    data_dir = REPO / ".topis" / f"bench-{group}"
-    env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group, "TOPIS_STREAMS_DATA_DIR": str(data_dir)}
+    data_dir = tempfile.mkdtemp(prefix="topis-bench-replay-")
+    env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group, "TOPIS_STREAMS_DATA_DIR": data_dir}
     if bus_only:  # the bus operations agent and the live-state agents only
         env.update(TOPIS_STREAMS_DEMAND="false", TOPIS_STREAMS_ENFORCEMENT="false", TOPIS_STREAMS_PLANNING="false")
     worker = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(GTFS)], env=env,
@@ -131,6 +133,7 @@ def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, t
         worker.wait(60)
         admin.close()
         consumer.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return {"messages": messages, "publish_s": published_s, "last_prediction_s": (last_pred or t0) - t0,
             "committed_s": committed - t0, "prediction_messages": n_pred}
 
@@ -155,9 +158,8 @@ def main() -> None:
     blocks = avl_files.block_assignments(TRACE)
     rows = []
     if not args.no_cli:
-        out = REPO / ".topis" / "bench-replay-predictions.csv"
-        out.parent.mkdir(exist_ok=True)
-        wall_s, reported = cli_run(out)
+        with tempfile.TemporaryDirectory(prefix="topis-bench-replay-") as tmp:
+            wall_s, reported = cli_run(Path(tmp) / "predictions.csv")
         rows.append(("topis replay (whole command)", len(raw), f"{len(raw) / wall_s:,.1f}",
                      f"{wall_s:.1f} s incl. broker + worker start; it reports {reported:,.0f} fixes/s"
                      if reported else f"{wall_s:.1f} s"))
