@@ -152,7 +152,9 @@ class LivePlanner:
         services = self.services(hour)
         speeds = {r: planning.route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
         return planning.PlanJob(kind, window, label, hour, now, services, (self.feed.origin_lon, self.feed.origin_lat),
-                                self.stop_lat_lon, tuple(self.squirrel.values()), self.owl,
+                                {} if kind == "headways" else self.stop_lat_lon,  # only what the kind reads
+                                () if kind == "owl" else tuple(self.squirrel.values()),
+                                self.owl if kind == "owl" else None,
                                 {r: v for r, v in speeds.items() if v is not None}, self.knobs)
 
 
