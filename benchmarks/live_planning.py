@@ -10,9 +10,10 @@ a night OD over a third of the stops, then measures
   pickling it (done by the pool's feeder thread, not the loop);
 * **pool side** - :func:`streams.planning.run_job` per kind, in-process;
 * **loop lag** - the worst lateness of a 10 ms asyncio ticker while the three
-  jobs run in a spawn ``ProcessPoolExecutor`` of 2 (what the agents do).
+  jobs run in a spawn ``ProcessPoolExecutor`` (as many processes as the
+  agents use: 2, less one core for the loop; ``--processes`` to override).
 
-    .venv/bin/python -m benchmarks.live_planning [--scale 1,5] [--seed 7]
+    .venv/bin/python -m benchmarks.live_planning [--scale 1,5] [--seed 7] [--processes N]
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ async def loop_lag_while(jobs: list, workers: int = 2) -> tuple[float, float]:
     return lag[0], wall
 
 
-def measure(scale: float, seed: int) -> dict:
+def measure(scale: float, seed: int, processes: int) -> dict:
     from streams.planning_agents import LivePlanner
     from topis.settings import StreamSettings
 
@@ -122,7 +123,8 @@ def measure(scale: float, seed: int) -> dict:
         row[f"{kind}_run_s"] = time.perf_counter() - t
         row[f"{kind}_rows"] = len(proposal["proposed"]["rows"])
         jobs.append(job)
-    row["loop_lag_ms"], row["pool_wall_s"] = asyncio.run(loop_lag_while(jobs))
+    row["processes"] = processes
+    row["loop_lag_ms"], row["pool_wall_s"] = asyncio.run(loop_lag_while(jobs, processes))
     return row
 
 
@@ -130,8 +132,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="1,5", help="comma-separated demo city scales")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--processes", type=int, default=0, help="planning pool size (default: as the agents)")
     args = parser.parse_args()
-    rows = [measure(float(s), args.seed) for s in args.scale.split(",")]
+    from streams.planning_agents import planning_processes
+
+    rows = [measure(float(s), args.seed, args.processes or planning_processes()) for s in args.scale.split(",")]
     keys = list(rows[0])
     print(f"{'':<20}" + "".join(f"{'scale ' + str(r['scale']):>14}" for r in rows))
     for k in keys[1:]:

@@ -25,6 +25,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 
@@ -224,7 +225,7 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
         for kind, requested in planner.due(now):
             if not pool:
                 pool.append(concurrent.futures.ProcessPoolExecutor(
-                    max_workers=2, mp_context=multiprocessing.get_context("spawn")))
+                    max_workers=planning_processes(), mp_context=multiprocessing.get_context("spawn")))
             planner.in_flight.add(kind)
             asyncio.ensure_future(run(kind, planner.job(kind, now), requested)).add_done_callback(_log_crash)
 
@@ -235,6 +236,11 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
             pool.pop().shutdown(wait=False, cancel_futures=True)
 
     return planner
+
+
+def planning_processes() -> int:
+    """Processes of the planning pool: 2, less one core for the worker's own loop (1 on a 2-core machine)."""
+    return min(2, max(1, (os.cpu_count() or 1) - 1))
 
 
 def _log_crash(task: asyncio.Future) -> None:
