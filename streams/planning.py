@@ -2,7 +2,7 @@
 
 Pure functions between the stream's messages and :mod:`optimizer.live`:
 
-* :func:`services_from_feed` - what each route runs in an hour, from the GTFS feed;
+* :class:`Timetable` / :func:`services_at` - what each route runs in an hour, from the GTFS feed;
 * :func:`route_demand` - boardings and peak link load per hour of each route,
   from the ``demand.squirrel`` aggregates;
 * :func:`peak_profiles` - the rush-hour profiles the Squirrel planner reads;
