@@ -152,6 +152,29 @@ def latest_hour(hours: Iterable[int]) -> int | None:
     return max(gaps)[1]
 
 
+def demand_hour(hours_by_route: Mapping[str, Iterable[int]], min_route_share: float = 0.5) -> int | None:
+    """The newest local hour (:func:`latest_hour` order) in which at least ``min_route_share`` of
+    the routes with riders have riders: early in an hour only a few routes have any yet.
+
+    Examples
+    --------
+    >>> demand_hour({"a": {7, 8}, "b": {7, 8}, "c": {7, 8, 9}})
+    8
+    """
+    counts: dict[int, int] = {}
+    for hours in hours_by_route.values():
+        for h in set(hours):
+            counts[h] = counts.get(h, 0) + 1
+    if not counts:
+        return None
+    newest = latest_hour(counts)
+    for back in range(24):  # from the newest hour backwards
+        h = (newest - back) % 24
+        if counts.get(h, 0) >= min_route_share * len(hours_by_route):
+            return h
+    return newest
+
+
 def _runs_per_h(headway_min: float) -> float:
     return 60.0 / headway_min if headway_min > 0 else 0.0
 

@@ -132,6 +132,8 @@ class LivePlanner:
         day = planning.service_date(self.feed, self.clock_ts, time.time())
         key = (day, hour_local)
         if key not in self._services:
+            if len(self._services) > 48:  # a long-running worker: keep about today's hours
+                self._services.clear()
             self._services[key] = tuple(planning.services_at(self.timetable, self.feed.calendar.active(day),
                                                              hour_local))
         return self._services[key]
@@ -141,7 +143,7 @@ class LivePlanner:
         day = planning.service_date(self.feed, self.clock_ts, now).isoformat()
         seen = set().union(*self.hours_seen.values())
         if kind == "headways":
-            hour = planning.latest_hour(seen)
+            hour = planning.demand_hour(self.hours_seen)
             hour = hour if hour is not None else 8
             window, label = f"{day}T{hour:02d}", f"{hour:02d}:00-{(hour + 1) % 24:02d}:00 on {day}"
         elif kind == "squirrel":

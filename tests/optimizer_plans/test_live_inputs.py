@@ -80,6 +80,14 @@ def test_latest_hour_follows_the_longest_gap():
     assert planning.latest_hour([]) is None
 
 
+def test_demand_hour_is_the_newest_hour_most_routes_have():
+    assert planning.demand_hour({"a": {7, 8}, "b": {7, 8}, "c": {7, 8, 9}}) == 8  # 9 h: 1 route of 3
+    assert planning.demand_hour({"a": {8, 9}, "b": {8, 9}, "c": {8}}) == 9  # 2 of 3
+    assert planning.demand_hour({"a": {23, 0}, "b": {23}}) == 0  # 1 of 2 is half
+    assert planning.demand_hour({"a": {22}, "b": {23}, "c": {0}}, min_route_share=0.6) == 0  # none has 60 %
+    assert planning.demand_hour({}) is None
+
+
 def test_hour_windows():
     assert planning.hour_window_s(1) == ((3600.0, 7200.0), (90_000.0, 93_600.0))
 
