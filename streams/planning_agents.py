@@ -204,16 +204,19 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
             else:
                 log.info("%s plan requested by %s", req.kind, req.requested_by or "someone")
 
-    async def run(kind: str, job: planning.PlanJob, requested: bool) -> None:
+    async def run(kind: str, job: planning.PlanJob, requested: bool,
+                  executor: concurrent.futures.ProcessPoolExecutor) -> None:
         try:
-            proposal = await asyncio.get_running_loop().run_in_executor(pool[0], planning.run_job, job)
+            proposal = await asyncio.get_running_loop().run_in_executor(executor, planning.run_job, job)
         except NoPlan as exc:  # a requested plan says why it did not come; a scheduled one tries again
             log.log(logging.WARNING if requested else logging.INFO, "%s plan: not yet: %s", kind, exc)
         except (InfeasibleFleet, ValueError, ArithmeticError) as exc:
             log.warning("%s plan failed: %s", kind, exc)
         except BrokenProcessPool as exc:
             log.error("%s plan: planning process died (%s); starting a new pool", kind, exc)
-            pool.pop().shutdown(wait=False, cancel_futures=True)
+            if executor in pool:
+                pool.remove(executor)
+                stop_processes(executor)
         else:
             await plans_topic.send(key=kind.encode(), value=_encode(proposal))
             log.info("%s plan %s published", kind, proposal["plan_id"])
@@ -229,15 +232,32 @@ def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
                 pool.append(concurrent.futures.ProcessPoolExecutor(
                     max_workers=planning_processes(), mp_context=multiprocessing.get_context("spawn")))
             planner.in_flight.add(kind)
-            asyncio.ensure_future(run(kind, planner.job(kind, now), requested)).add_done_callback(_log_crash)
+            task = asyncio.ensure_future(run(kind, planner.job(kind, now), requested, pool[0]))
+            task.add_done_callback(_log_crash)
 
     @app.on_before_shutdown.connect
     async def stop_pool(app_, **kwargs):  # noqa: ANN001 - Faust's signal signature
-        """Stop the planning processes with the worker."""
+        """Stop the planning processes with the worker (a plan half done is dropped)."""
         while pool:
-            pool.pop().shutdown(wait=False, cancel_futures=True)
+            stop_processes(pool.pop())
 
     return planner
+
+
+def stop_processes(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Shut a pool down now: queued jobs cancelled, running ones terminated.
+
+    ``shutdown`` alone lets a running plan finish (an Owl design can take
+    minutes) and the interpreter would wait for it at exit; Python 3.11 has no
+    ``terminate_workers``, so the pool's process table is read directly.
+    """
+    table = getattr(executor, "_processes", None) or {}
+    processes = list(table.values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
 
 
 def planning_processes() -> int:
