@@ -210,3 +210,25 @@ def test_request_command_needs_the_workers_broker(tmp_path, monkeypatch):
     result = CliRunner().invoke(request, ["network"])
     assert result.exit_code == 2 and "'network' is not one of" in result.output
     assert "topis plan request squirrel" in CliRunner().invoke(request, ["--help"]).output
+
+
+def test_stopping_the_pool_terminates_a_running_plan():
+    import concurrent.futures
+    import multiprocessing
+    import time
+
+    from streams.planning_agents import stop_processes
+
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    running = pool.submit(time.sleep, 120)
+    queued = pool.submit(time.sleep, 120)
+    deadline = time.monotonic() + 60
+    while not running.running():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    processes = list(pool._processes.values())
+    t0 = time.monotonic()
+    stop_processes(pool)
+    assert time.monotonic() - t0 < 10
+    assert queued.cancelled()
+    assert processes and not any(p.is_alive() for p in processes)
