@@ -213,6 +213,7 @@ def test_request_command_needs_the_workers_broker(tmp_path, monkeypatch):
 
 
 def test_stopping_the_pool_terminates_a_running_plan():
+    # shutdown(wait=False) alone would leave the process sleeping and the interpreter waiting for it at exit
     import concurrent.futures
     import multiprocessing
     import time
@@ -221,7 +222,6 @@ def test_stopping_the_pool_terminates_a_running_plan():
 
     pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     running = pool.submit(time.sleep, 120)
-    queued = pool.submit(time.sleep, 120)
     deadline = time.monotonic() + 60
     while not running.running():
         assert time.monotonic() < deadline
@@ -230,5 +230,4 @@ def test_stopping_the_pool_terminates_a_running_plan():
     t0 = time.monotonic()
     stop_processes(pool)
     assert time.monotonic() - t0 < 10
-    assert queued.cancelled()
     assert processes and not any(p.is_alive() for p in processes)
