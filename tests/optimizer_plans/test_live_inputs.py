@@ -229,5 +229,8 @@ def test_stopping_the_pool_terminates_a_running_plan():
     processes = list(pool._processes.values())
     t0 = time.monotonic()
     stop_processes(pool)
-    assert time.monotonic() - t0 < 10
+    # the pool's manager thread may reap the process first: is_alive() turns False a moment later
+    while processes and any(p.is_alive() for p in processes) and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
     assert processes and not any(p.is_alive() for p in processes)
+    assert time.monotonic() - t0 < 10  # not the 120 s the plan would have run
