@@ -139,7 +139,8 @@ class LivePlanner:
         return self._services[key]
 
     def job(self, kind: str, now: float) -> planning.PlanJob:
-        """The job of ``kind`` over the newest inputs (the demand hour: the newest hour with riders)."""
+        """The job of ``kind`` over the newest inputs (headways: :func:`streams.planning.demand_hour`;
+        Squirrel: the newest rush hour seen; Owl: 01 h), made at the city clock when known."""
         day = planning.service_date(self.feed, self.clock_ts, now).isoformat()
         seen = set().union(*self.hours_seen.values())
         if kind == "headways":
@@ -154,7 +155,8 @@ class LivePlanner:
             hour, window, label = 1, f"{day}-night", f"night 00-05 h of {day}"
         services = self.services(hour)
         speeds = {r: planning.route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
-        return planning.PlanJob(kind, window, label, hour, now, services, (self.feed.origin_lon, self.feed.origin_lat),
+        made_ts = self.clock_ts or now  # the city clock where known (the demo's runs ahead of the wall)
+        return planning.PlanJob(kind, window, label, hour, made_ts, services, (self.feed.origin_lon, self.feed.origin_lat),
                                 {} if kind == "headways" else self.stop_lat_lon,  # only what the kind reads
                                 () if kind == "owl" else tuple(self.squirrel.values()),
                                 self.owl if kind == "owl" else None,

@@ -234,3 +234,23 @@ def test_stopping_the_pool_terminates_a_running_plan():
         time.sleep(0.05)
     assert processes and not any(p.is_alive() for p in processes)
     assert time.monotonic() - t0 < 10  # not the 120 s the plan would have run
+
+
+def test_planner_jobs_use_the_city_clock_and_the_hour_most_routes_have(feed):
+    from streams.planning_agents import LivePlanner
+    from topis.settings import StreamSettings
+
+    planner = LivePlanner(feed, StreamSettings())
+    lp1 = SquirrelInput("LP1", 0.0, [_loads("LP1", 0, h, "AB", [1.0], [1]) for h in (7, 8)], 1, 0.0)
+    lp2 = SquirrelInput("LP2", 0.0, [_loads("LP2", 0, 8, "AB", [1.0], [1])], 1, 0.0)
+    planner.note_squirrel("LP1", encode(lp1), 1.0)
+    planner.note_squirrel("LP2", encode(lp2), 1.0)
+    clock = dt.datetime(2026, 11, 24, 8, 40, tzinfo=feed.tz).timestamp()
+    planner.note_speeds("LP1", [{"link_id": "l1", "bin_start_ts": clock - 300, "dist_m": 900.0, "time_s": 180.0}])
+    job = planner.job("headways", 5.0)
+    assert (job.hour_local, job.window, job.created_ts) == (8, "2026-11-24T08", clock)
+    assert job.speeds_kph == {"LP1": pytest.approx(18.0)}
+    assert {s.route_id for s in job.services} == {"LP1", "LP2"} and job.owl is None
+    night = planner.job("owl", 5.0)
+    assert (night.hour_local, night.window, night.squirrel) == (1, "2026-11-24-night", ())
+    assert [s.route_id for s in night.services] == ["N9"]
