@@ -79,9 +79,11 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     (streams.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = TopisApp(streams.app_id, **{**faust_config(broker, streams), **overrides})
     app.topis_fetch_max_wait_ms = broker.client_timing()[2]
-    from streams import agents
+    from streams import agents, stall_guard
 
     agents.install(app, streams)
+    if streams.stall_guard_s:
+        stall_guard.install(app, streams.stall_guard_s)
     city = city or CitySettings()
     feed = None
     from streams.network import network_feed

@@ -91,8 +91,11 @@ def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns, n
     @app.agent(positions)
     async def measure_link_speeds(stream):
         """Space-mean speed of buses per road link per 5 minutes."""
+        known_routes = {p.route_id for p in patterns.patterns}
         async for key, value in stream.items():
             route_id = (key or b"").decode()
+            if route_id not in known_routes:
+                continue  # bus_agents places these fixes on a route and republishes them keyed by it
             try:
                 batch = wire.decode(value, wire.PositionBatch)
             except wire.WireError:

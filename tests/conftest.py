@@ -31,6 +31,21 @@ def embedded_broker():
         yield broker
 
 
+@pytest.fixture
+def fresh_broker():
+    """A Tansu broker of this test's own: for tests that read a topic from its beginning.
+
+    The session's ``embedded_broker`` carries what every earlier test
+    published (``topis up`` runs, simulations of other cities); a consumer group
+    that starts at the earliest offset would read all of it.
+    """
+    from topis.broker import running_broker
+    from topis.settings import BrokerSettings
+
+    with running_broker(BrokerSettings(url="embedded")) as broker:
+        yield broker
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where browser tests save screenshots (kept by CI as test artifacts)."""

@@ -71,6 +71,13 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
+def _port_accepts(server: str) -> None:
+    """Raise OSError unless ``host:port`` accepts a TCP connection."""
+    host, _, port = server.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=1.0):
+        pass
+
+
 def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
     """Block until a Kafka metadata request succeeds, or raise BrokerError."""
     from kafka import KafkaAdminClient
@@ -79,14 +86,18 @@ def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        admin = None
         try:
+            _port_accepts(servers[0])  # a refused client connection leaves kafka-python's socket unclosed
             admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
             admin.list_topics()
-            admin.close()
             return
         except (KafkaError, OSError) as exc:
             last_error = exc
             time.sleep(0.1)
+        finally:
+            if admin is not None:
+                admin.close()
     raise BrokerError(f"broker {','.join(servers)} did not answer within {timeout_s:.0f} s: {last_error}")
 
 

@@ -151,6 +151,8 @@ class StreamSettings(_Section):
     planning: bool = True  #: re-plan live (headways, Squirrel, Owl) into plans.proposed
     plan_headways_every_s: float = Field(default=300.0, gt=0)  #: wall seconds between live headway plans
     plan_schedule_every_s: float = Field(default=1800.0, ge=0)  #: wall s between Squirrel/Owl plans; 0 = on request only
+    #: re-read a partition whose commits stalled this long with messages waiting (streams/stall_guard.py); 0 = off
+    stall_guard_s: float = Field(default=30.0, ge=0)
 
 
 class DashboardSettings(_Section):
