@@ -28,6 +28,7 @@ from topis.feeder import start_ts
 from topis.publish import Publisher
 from topis.settings import BrokerSettings, SimSettings
 
+CITY_SEED = 7
 INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name)
 
 
@@ -36,7 +37,7 @@ def simulate(scale: float, sim_seconds: float, step_s: float = 5.0):
     from topis.sim.simulator import Simulator
 
     t0 = time.perf_counter()
-    city = generate_city(seed=7, scale=scale)
+    city = generate_city(seed=CITY_SEED, scale=scale)
     gen_s = time.perf_counter() - t0
     sim = Simulator(city, seed=1, start_ts=start_ts(SimSettings(start_date="2026-11-24", start_time="08:00")))
     t1 = time.perf_counter()
@@ -54,15 +55,17 @@ def wait_drained(admin, group: str, end: dict, timeout_s: float) -> float:
     raise TimeoutError(f"worker still behind by {group_lag(admin, group, end)} messages after {timeout_s} s")
 
 
-def publish(servers, outputs, end: dict) -> tuple[int, int, float]:
+def publish(servers, outputs, end: dict, section_of: dict) -> tuple[int, int, float]:
     """Publish every step's batches; record the next offset of each partition in ``end``."""
+    from topis.feeder import reads_by_key
+
     t0 = time.perf_counter()
     with Publisher(servers) as pub:
         pub.keep_acks = True
         for out in outputs:
             pub.send(topics.BUS_POSITIONS.name, out.positions)
             pub.send(topics.CARD_TAPS.name, out.taps)
-            pub.send(topics.PLATE_READS.name, out.reads)
+            pub.send(topics.PLATE_READS.name, reads_by_key(out.reads, section_of))
         pub.flush()
         for tp, offset in acked_end_offsets(pub.acked()).items():
             end[tp] = max(end.get(tp, 0), offset)
@@ -88,15 +91,18 @@ def main() -> None:
     with running_broker(BrokerSettings(url="embedded")) as broker:
         servers = broker.bootstrap_servers
         group = f"bench-{uuid.uuid4().hex[:8]}"
-        env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group}
+        # the workers match buses against the same demo city (its GTFS export is cached in .topis/)
+        env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group,
+               "TOPIS_CITY_SEED": str(CITY_SEED), "TOPIS_CITY_SCALE": str(args.scale)}
         workers = [subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(args.workers)]
         admin = KafkaAdminClient(bootstrap_servers=servers)
         end: dict = {}
+        section_of = {c.camera_id: c.section_id for c in city.cameras}
         try:
-            publish(servers, outputs[:2], end)  # warm-up: group joined, tables ready
-            wait_drained(admin, group, end, timeout_s=300)
-            msgs, events, pub_s = publish(servers, outputs, end)
+            publish(servers, outputs[:2], end, section_of)  # warm-up: group joined, feed loaded, tables ready
+            wait_drained(admin, group, end, timeout_s=900)
+            msgs, events, pub_s = publish(servers, outputs, end, section_of)
             rows.append(("publish (kafka-python)", f"{events / pub_s:,.0f} events/s", f"{msgs / pub_s:,.0f} messages/s"))
             drain_s = pub_s + wait_drained(admin, group, end, timeout_s=900)
             rows.append((f"Faust worker x{args.workers}", f"{events / drain_s:,.0f} events/s",

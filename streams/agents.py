@@ -71,20 +71,23 @@ def install(app: faust.App, settings: StreamSettings) -> None:
             vehicles_by_route[route_id] = {**entry, "vehicles": vehicles, "received_ts": time.time()}
 
     async def count_events(stream, kind: type[wire.TapBatch] | type[wire.ReadBatch], table: faust.Table, by):
-        async for key, value in stream.items():
-            key_text = (key or b"").decode()
+        async for event in stream.events():
+            key_text = (event.key or b"").decode()
             try:
-                batch = wire.decode(value, kind)
+                batch = wire.decode(event.value, kind)
             except wire.WireError as exc:
-                await reject(stream.channel.get_topic_name(), key_text, value, str(exc), table)
+                await reject(stream.channel.get_topic_name(), key_text, event.value, str(exc), table)
                 continue
+            at = event.message.partition, event.message.offset
             for counted_key, events in livestate.group_by(batch.events, by).items():
                 entry = _entry(table[counted_key])
+                if livestate.already_counted(entry.get("counted_at"), *at):
+                    continue  # redelivered: counted once already
                 event_ts = [e.ts for e in events]
                 last_ts = max([*event_ts, entry["last_event_ts"] or 0.0])
                 per_minute = livestate.count_per_minute(entry["per_minute"], event_ts, last_ts)
                 table[counted_key] = {**entry, "per_minute": per_minute, "last_event_ts": last_ts,
-                                      "received_ts": time.time()}
+                                      "received_ts": time.time(), "counted_at": list(at)}
 
     @app.agent(taps)
     async def count_taps(stream):

@@ -51,6 +51,16 @@ def count_per_minute(counts: dict[str, int], event_ts: Iterable[float], now_ts: 
     return {k: v for k, v in merged.items() if int(k) >= oldest}
 
 
+def already_counted(counted_at: list[int] | None, partition: int, offset: int) -> bool:
+    """True if the Kafka message at ``partition``/``offset`` was counted before.
+
+    ``counted_at`` is the ``[partition, offset]`` of the last message a counter
+    took in. A key's messages share a partition and arrive in offset order, so a
+    redelivered message (after a restart or a re-read) is one at or before it.
+    """
+    return counted_at is not None and counted_at[0] == partition and offset <= counted_at[1]
+
+
 def drop_stale(vehicles: dict[str, dict], now_ts: float, max_age_s: float) -> dict[str, dict]:
     """Vehicles whose last fix is at most ``max_age_s`` older than ``now_ts``."""
     return {vid: pos for vid, pos in vehicles.items() if now_ts - pos["ts"] <= max_age_s}

@@ -36,6 +36,7 @@ PLAN_COMMANDS: dict[str, str] = {
     "headways": "optimizer.cli.service:headways",
     "squirrel": "optimizer.cli.service:squirrel",
     "owl": "optimizer.cli.service:owl",
+    "request": "optimizer.cli.service:request",
 }
 
 

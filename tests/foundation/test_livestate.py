@@ -30,3 +30,13 @@ def test_counts_per_minute_and_drops_minutes_older_than_an_hour():
 def test_drop_stale_keeps_fixes_up_to_the_limit():
     state = {"a": {"ts": 100.0}, "b": {"ts": 39.0}, "c": {"ts": 40.0}}
     assert set(livestate.drop_stale(state, now_ts=100, max_age_s=60)) == {"a", "c"}
+
+
+def test_a_redelivered_message_is_not_counted_twice():
+    from streams.livestate import already_counted
+
+    assert not already_counted(None, 3, 0)
+    assert already_counted([3, 41], 3, 41)  # the same message again
+    assert already_counted([3, 41], 3, 12)  # an earlier one, re-read after a restart
+    assert not already_counted([3, 41], 3, 42)  # the next one
+    assert not already_counted([2, 41], 3, 12)  # another partition (after a repartition)

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 SIM_SECONDS = 120.0
 
 
-@pytest.fixture(scope="module")
-def sent(embedded_broker):
+@pytest.fixture
+def sent(fresh_broker):
     """Run the simulator for two simulated minutes and publish everything it produced."""
     from topis.city.generate import generate_city
     from topis.feeder import start_ts
@@ -35,7 +35,7 @@ def sent(embedded_broker):
     city = generate_city(seed=3, scale=0.5)
     sim = Simulator(city, seed=5, start_ts=start_ts(SimSettings(start_date="2026-11-24", start_time="08:00")))
     outputs = [sim.step(5.0) for _ in range(int(SIM_SECONDS / 5))]
-    with Publisher(embedded_broker.bootstrap_servers) as publisher:
+    with Publisher(fresh_broker.bootstrap_servers) as publisher:
         for out in outputs:
             publisher.send(topics.BUS_POSITIONS.name, out.positions)
             publisher.send(topics.CARD_TAPS.name, out.taps)
@@ -62,8 +62,18 @@ def expected_counts(outputs, attr: str) -> dict[tuple[str, int], int]:
     return dict(counts)
 
 
-def published_state(servers, want_vehicles: int, deadline_s: float):
-    """Fold the worker's read-model messages until every vehicle is seen (or the deadline)."""
+def latest_fixes(vehicles_by_route: dict) -> dict[str, tuple]:
+    """vehicle_id -> (ts, lat, lon) of the newest state.vehicles snapshot of each route."""
+    return {v["vehicle_id"]: (v["ts"], v["lat"], v["lon"]) for s in vehicles_by_route.values() for v in s["vehicles"]}
+
+
+def counted(counters: dict, kind: str) -> dict[tuple[str, int], int]:
+    """(key, minute) -> events counted by the worker, from its state.counters snapshots."""
+    return {(key, int(minute)): n for (k, key), s in counters.items() if k == kind for minute, n in s["per_minute"].items()}
+
+
+def published_state(servers, want: dict, want_taps: dict, want_reads: dict, deadline_s: float):
+    """Fold the worker's read-model messages until they equal what was sent (or the deadline)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name, bootstrap_servers=servers,
@@ -79,35 +89,30 @@ def published_state(servers, want_vehicles: int, deadline_s: float):
                             vehicles[snap["route_id"]] = snap
                         else:
                             counters[(snap["kind"], snap["key"])] = snap
-            seen = sum(len(s["vehicles"]) for s in vehicles.values())
-            if seen >= want_vehicles and counters and "R-bad" in vehicles:
+            if ("R-bad" in vehicles and latest_fixes(vehicles) == want and counted(counters, "taps") == want_taps
+                    and counted(counters, "reads") == want_reads):
                 return vehicles, counters
     finally:
         consumer.close()
     return vehicles, counters
 
 
-def test_worker_state_equals_what_was_sent(embedded_broker, sent, tmp_path):
-    env = {**os.environ, "TOPIS_BROKER": embedded_broker.url,
+def test_worker_state_equals_what_was_sent(fresh_broker, sent, tmp_path):
+    env = {**os.environ, "TOPIS_BROKER": fresh_broker.url,
            "TOPIS_STREAMS_APP_ID": f"test-{uuid.uuid4().hex[:8]}", "TOPIS_STREAMS_DATA_DIR": str(tmp_path)}
     worker = subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env)
     try:
-        want = expected_vehicles(sent)
-        vehicles, counters = published_state(embedded_broker.bootstrap_servers, len(want), deadline_s=180)
+        want, want_taps, want_reads = expected_vehicles(sent), expected_counts(sent, "taps"), expected_counts(sent, "reads")
+        vehicles, counters = published_state(fresh_broker.bootstrap_servers, want, want_taps, want_reads, deadline_s=180)
     finally:
         worker.terminate()
         assert worker.wait(30) == 0, "worker did not stop cleanly on SIGTERM"
 
-    got = {v["vehicle_id"]: (v["ts"], v["lat"], v["lon"]) for s in vehicles.values() for v in s["vehicles"]}
     assert len(want) > 50
-    assert got == want
+    assert latest_fixes(vehicles) == want
 
-    taps = {(key, int(minute)): n for (kind, key), s in counters.items() if kind == "taps"
-            for minute, n in s["per_minute"].items()}
-    reads = {(key, int(minute)): n for (kind, key), s in counters.items() if kind == "reads"
-             for minute, n in s["per_minute"].items()}
-    assert sum(taps.values()) > 0 and sum(reads.values()) > 0
-    assert taps == expected_counts(sent, "taps")
-    assert reads == expected_counts(sent, "reads")
+    assert sum(want_taps.values()) > 0 and sum(want_reads.values()) > 0
+    assert counted(counters, "taps") == want_taps
+    assert counted(counters, "reads") == want_reads
     # the malformed message was dead-lettered and counted, and did not stop the agent
     assert vehicles["R-bad"]["dead_letters"] == 1
