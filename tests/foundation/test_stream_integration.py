@@ -22,6 +22,7 @@ from topis.publish import Publisher
 pytestmark = pytest.mark.integration
 
 SIM_SECONDS = 120.0
+CITY_SEED, CITY_SCALE = 3, 0.5
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def sent(fresh_broker):
     from topis.settings import SimSettings
     from topis.sim.simulator import Simulator
 
-    city = generate_city(seed=3, scale=0.5)
+    city = generate_city(seed=CITY_SEED, scale=CITY_SCALE)
     sim = Simulator(city, seed=5, start_ts=start_ts(SimSettings(start_date="2026-11-24", start_time="08:00")))
     outputs = [sim.step(5.0) for _ in range(int(SIM_SECONDS / 5))]
     with Publisher(fresh_broker.bootstrap_servers) as publisher:
@@ -99,7 +100,9 @@ def published_state(servers, want: dict, want_taps: dict, want_reads: dict, dead
 
 def test_worker_state_equals_what_was_sent(fresh_broker, sent, tmp_path):
     env = {**os.environ, "TOPIS_BROKER": fresh_broker.url,
-           "TOPIS_STREAMS_APP_ID": f"test-{uuid.uuid4().hex[:8]}", "TOPIS_STREAMS_DATA_DIR": str(tmp_path)}
+           "TOPIS_STREAMS_APP_ID": f"test-{uuid.uuid4().hex[:8]}", "TOPIS_STREAMS_DATA_DIR": str(tmp_path),
+           # the worker's network is the simulated city (routes it does not know are re-placed on its own)
+           "TOPIS_CITY_SEED": str(CITY_SEED), "TOPIS_CITY_SCALE": str(CITY_SCALE)}
     worker = subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env)
     try:
         want, want_taps, want_reads = expected_vehicles(sent), expected_counts(sent, "taps"), expected_counts(sent, "reads")
