@@ -42,14 +42,16 @@ def is_stalled(watch: Watch, committed: int | None, end_offset: int | None, deli
     """True when ``committed`` has not moved for ``stall_s`` although messages lie beyond it.
 
     ``end_offset`` is the partition's high watermark as the consumer last saw it
-    and ``delivered`` the last offset the fetcher handed to the streams; either
-    being past ``committed`` means there is work the commit is waiting on.
-    A partition with no commit yet is left alone (nothing to seek back to).
+    and ``delivered`` the last offset the fetcher handed to the streams (Faust
+    sets it to the committed offset itself when it seeks there, before anything
+    is delivered). A message beyond ``committed``, in the log or already
+    delivered, means there is work the commit is waiting on; an idle partition
+    whose commit is at its end is not stalled. A partition with no commit yet is
+    left alone (nothing to seek back to).
     """
     if committed is None or committed != watch.committed or now_s - watch.since_s < stall_s:
         return False
-    waiting = (end_offset is not None and end_offset > committed) or (delivered is not None and delivered >= committed)
-    return waiting
+    return (end_offset is not None and end_offset > committed) or (delivered is not None and delivered > committed)
 
 
 def install(app: faust.App, stall_s: float, interval_s: float = 5.0) -> None:

@@ -31,3 +31,8 @@ def test_a_moving_commit_is_not_stalled():
 
 def test_a_partition_never_committed_is_left_alone():
     assert not is_stalled(Watch(None, since_s=0.0), None, end_offset=434, delivered=None, now_s=600.0, stall_s=STALL_S)
+
+
+def test_an_idle_partition_after_a_seek_is_not_stalled():
+    # after a seek Faust's last-delivered offset equals the committed one: nothing delivered, nothing waiting
+    assert not is_stalled(Watch(17, since_s=0.0), 17, end_offset=17, delivered=17, now_s=600.0, stall_s=STALL_S)
