@@ -37,6 +37,7 @@ PLAN_COMMANDS: dict[str, str] = {
     "squirrel": "optimizer.cli.service:squirrel",
     "owl": "optimizer.cli.service:owl",
     "request": "optimizer.cli.service:request",
+    "live": "streams.planning_cli:live",
 }
 
 
