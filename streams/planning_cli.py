@@ -58,7 +58,7 @@ def fold_record(planner, topic: str, key: bytes | None, value: bytes, now: float
     elif topic == topics.DEMAND_OWL.name:
         planner.note_owl(value, now)
     elif topic == topics.LINK_SPEEDS.name:
-        planner.note_speeds(route_id, msgspec.json.decode(value))
+        planner.note_speeds(route_id, msgspec.json.decode(value, type=list[dict]))
 
 
 def read_inputs(servers: list[str], planner, timeout_s: float, fetch_max_wait_ms: int = 100,
@@ -283,6 +283,9 @@ def live(kind, broker_url, gtfs, timeout_s, out_csv, out_geojson, out_json):
         counts = read_inputs(servers, planner, timeout_s, fetch_wait_ms, progress)
     except KafkaError as exc:
         raise click.ClickException(f"reading from {url} failed: {exc}") from None
+    if counts.undecodable:
+        click.echo(f"warning: ignored {counts.undecodable} message(s) that are not planner inputs (see the log)",
+                   err=True)
     if not counts.complete:
         click.echo(f"warning: not every partition read to its end within {timeout_s:g} s; planning on what came",
                    err=True)

@@ -180,3 +180,22 @@ def test_live_plan_usage_errors(tmp_path, env):
     out = CliRunner().invoke(live, ["headways", "--broker", url, "--out-geojson", "x.geojson"], env=env)
     assert out.exit_code == 2 and "no lines" in out.output
     assert "topis plan live squirrel" in CliRunner().invoke(live, ["--help"]).output
+
+
+@pytest.mark.integration
+def test_reading_goes_past_the_listed_end_to_the_last_record(fresh_broker, tmp_path):
+    # Tansu lists a partition's end as its last batch's base offset + 1: here offset 5 of 8 records
+    from streams.gtfs import load_feed
+    from streams.planning_agents import LivePlanner
+    from streams.planning_cli import read_inputs
+    from topis.settings import StreamSettings
+
+    publish(fresh_broker, SQUIRREL * 2, speeds=[("LP1", [SPEED_BIN])])
+    publish(fresh_broker, SQUIRREL * 2)
+    with Publisher(fresh_broker.bootstrap_servers) as pub:
+        pub.send_raw(topics.LINK_SPEEDS.name, "LP2", b'{"not": "bins"}')
+    planner = LivePlanner(load_feed(write_gtfs(tmp_path / "gtfs")), StreamSettings())
+    counts = read_inputs(fresh_broker.bootstrap_servers, planner, timeout_s=20.0)
+    assert counts.complete and counts.undecodable == 1
+    assert counts.by_topic == {topics.DEMAND_SQUIRREL.name: 8, topics.DEMAND_OWL.name: 0, topics.LINK_SPEEDS.name: 2}
+    assert sorted(planner.squirrel) == ["LP1", "LP2"] and planner.clock_ts == CLOCK_TS
