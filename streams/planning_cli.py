@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,9 @@ def table_lines(proposal: dict) -> list[str]:
                          f"{_fmt(r['headway_min']):>10}{_fmt(r['boardings_per_h']):>13}{_fmt(r['cycle_time_min']):>11}")
     else:
         plan_rows = [r for r in new if "sequence" in r]
-        lines.append(f"now: {len(cur)} routes: " + ", ".join(f"{r['route']} ({r['buses']} buses every "
-                                                             f"{_fmt(r['headway_min'])} min)" for r in cur))
+        now = f"now: {len(cur)} routes: " + ", ".join(f"{r['route']} ({r['buses']} buses every "
+                                                       f"{_fmt(r['headway_min'])} min)" for r in cur)
+        lines += textwrap.wrap(now, width=110, subsequent_indent="  ", break_long_words=False)
         label = "short turns" if kind == "squirrel" else "night routes"
         routes = list(dict.fromkeys(r["route"] for r in plan_rows))
         lines.append(f"proposed {label}: {len(routes)}" + ("" if routes else " (none needed or possible)"))
