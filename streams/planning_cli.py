@@ -3,7 +3,7 @@
 Reads ``demand.squirrel``, ``demand.owl`` and ``traffic.link_speeds`` from
 their beginning up to their end now (a plain consumer: no group, nothing
 committed), folds them exactly as the planning agent does
-(:class:`streams.planning_agents.LivePlanner`: newest profile per route, newest
+(:class:`streams.planning.LivePlanner`: newest profile per route, newest
 night OD, recent link speeds and the city clock), builds the agent's
 :class:`streams.planning.PlanJob` and runs :func:`streams.planning.run_job` in
 this process. The network is the workers' own feed
@@ -266,7 +266,7 @@ def live(kind, broker_url, gtfs, timeout_s, out_csv, out_geojson, out_json):
     from optimizer.headways import InfeasibleFleet
     from optimizer.live import NoPlan
     from streams import planning
-    from streams.planning_agents import LivePlanner
+    from streams.planning import LivePlanner
     from topis.broker import BrokerError, wait_until_answers
 
     if out_geojson and kind == "headways":
@@ -274,7 +274,7 @@ def live(kind, broker_url, gtfs, timeout_s, out_csv, out_geojson, out_json):
     url, servers, fetch_wait_ms = _broker_servers(broker_url)
     progress = sys.stderr.isatty()
     try:
-        wait_until_answers(servers, timeout_s=min(timeout_s, 10.0))
+        wait_until_answers(servers, timeout_s=min(max(timeout_s, 1.0), 10.0))
     except BrokerError as exc:
         raise click.ClickException(f"cannot reach the broker {url}: {exc}") from None
     click.echo("loading the network...", err=True)

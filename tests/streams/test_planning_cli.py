@@ -186,7 +186,7 @@ def test_live_plan_usage_errors(tmp_path, env):
 def test_reading_goes_past_the_listed_end_to_the_last_record(fresh_broker, tmp_path):
     # Tansu lists a partition's end as its last batch's base offset + 1: here offset 5 of 8 records
     from streams.gtfs import load_feed
-    from streams.planning_agents import LivePlanner
+    from streams.planning import LivePlanner
     from streams.planning_cli import read_inputs
     from topis.settings import StreamSettings
 
