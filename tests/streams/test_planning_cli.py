@@ -182,6 +182,13 @@ def test_live_plan_usage_errors(tmp_path, env):
     assert "topis plan live squirrel" in CliRunner().invoke(live, ["--help"]).output
 
 
+def test_registered_under_topis_plan():
+    from topis.cli import main
+
+    out = CliRunner().invoke(main, ["plan", "live", "--help"])
+    assert out.exit_code == 0 and "Plan KIND now from the live demand aggregates" in out.output
+
+
 @pytest.mark.integration
 def test_reading_goes_past_the_listed_end_to_the_last_record(fresh_broker, tmp_path):
     # Tansu lists a partition's end as its last batch's base offset + 1: here offset 5 of 8 records
