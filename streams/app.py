@@ -9,14 +9,25 @@ half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
 (~0.4–0.7 s per hop); :class:`_TunedTransport` sets the value from settings on
 the aiokafka consumer before it starts. That touches one private attribute of
 aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
+
+:meth:`_TunedConsumer.getmany` is Faust's, less one way of losing messages:
+records of a partition paused while their fetch was in flight are fetched again
+instead of dropped (see its docstring). :mod:`streams.stall_guard` watches for
+any partition whose commit still gets stuck.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import faust
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from topis.settings import BrokerSettings, CitySettings, StreamSettings
+
+log = logging.getLogger(__name__)
 
 
 class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -29,6 +40,60 @@ class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class _TunedConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every partition to its committed offset, with the flow stopped meanwhile.
+
+        Faust's recovery resumes the stream partitions and then seeks them one
+        by one (one broker round trip each) while the fetcher keeps delivering
+        their records; records delivered from the old position during that
+        window interleave with the seek's bookkeeping.
+        """
+        if not self.flow_active:
+            await super().perform_seek()
+            return
+        self.stop_flow()
+        try:
+            await self.wait_for_stopped_flow()
+            await super().perform_seek()
+        finally:
+            self.resume_flow()
+
+    async def getmany(self, timeout: float):
+        """Faust's ``Consumer.getmany``, except that records are never silently dropped.
+
+        Faust skips the records of a partition that was paused (e.g. for table
+        recovery) while its fetch was in flight; the consumer's position has
+        already moved past them, and Faust's gap handling later acknowledges the
+        hole, so those messages are lost without a trace (seen as missing and
+        stuck partitions in tests/streams/test_enforcement_stream.py). Here such a
+        partition is sought back to its first undelivered record, to be fetched
+        again when it resumes.
+        """
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            try:
+                await self.perform_seek()  # as Faust: back to the committed offsets
+            except (KafkaError, ConsumerStoppedError, asyncio.TimeoutError) as exc:
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return
+        rewind: dict = {}
+        for tp, record in self.scheduler.iterate(records):
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break  # Faust seeks back to the committed offsets on resume or after the rebalance
+            if tp in rewind:
+                continue
+            if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                yield tp, self._to_message(tp, record)
+            else:
+                rewind[tp] = record.offset
+        for tp, offset in rewind.items():
+            log.info("%s:%d paused while its records were in flight: fetching again from %d", tp.topic, tp.partition, offset)
+            await self.seek(tp, offset)
 
 
 class _TunedTransport(faust_aiokafka.Transport):
