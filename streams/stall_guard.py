@@ -1,15 +1,15 @@
 """Liveness guard: re-read a stream partition whose commits stopped while messages wait.
 
 Why this exists. With faust-streaming 0.15 on the embedded broker, a worker that
-starts on a backlog sometimes never commits past one partition's starting offset
-again (seen in about half the runs of ``tests/streams/test_enforcement_stream.py``
-on a 2-core machine). Debug logs show the stream partitions paused and resumed
-around table recovery and a seek back to the committed offsets while a fetch
-that had already moved past them was in flight; Faust's fetcher drops records of
-a partition that is inactive when they arrive, and its ack bookkeeping then
-waits for offsets that will never be delivered. Everything after them is
-processed but the partition's commit stays where it was, so a restart or a lag
-monitor sees the work as never done, and the dropped records are lost.
+started on a backlog sometimes never committed past one partition's starting
+offset again (about a quarter of the restarts in
+``tests/streams/test_enforcement_stream.py`` on a 2-core machine): Faust's
+recovery seeks the stream partitions to their committed offsets one by one while
+the fetcher is delivering their records. :class:`streams.app._TunedConsumer`
+now stops the flow during that seek, and the stall has not been seen since; this
+guard stays as the safety net for any other way a commit can get stuck, because
+a stuck commit is silent: everything after it is processed, but a restart or a
+lag monitor sees the work as never done.
 
 The guard notices that state from outside (committed offset unchanged for
 ``stall_s`` while the partition has messages beyond it) and seeks the partition
