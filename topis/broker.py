@@ -68,7 +68,9 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen:
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
-        return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        # own session: a terminal's Ctrl-C reaches only its parent, which stops the workers before the broker
+        return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                start_new_session=True)
 
 
 def _port_accepts(server: str) -> None:

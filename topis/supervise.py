@@ -36,7 +36,9 @@ class Child:
     process: subprocess.Popen | None = None
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent)
+        # own session: a terminal's Ctrl-C reaches only the supervisor, which stops the children in order
+        # (newest first, the broker last) instead of all at once with the broker gone under the workers
+        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=die_with_parent, start_new_session=True)
 
     @property
     def exit_code(self) -> int | None:
