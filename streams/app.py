@@ -10,10 +10,12 @@ half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
 the aiokafka consumer before it starts. That touches one private attribute of
 aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
 
-:meth:`_TunedConsumer.getmany` is Faust's, less one way of losing messages:
-records of a partition paused while their fetch was in flight are fetched again
-instead of dropped (see its docstring). :mod:`streams.stall_guard` watches for
-any partition whose commit still gets stuck.
+:class:`_TunedConsumer` closes two ways Faust 0.15 can lose or stall messages
+when a worker (re)starts on a backlog: ``perform_seek`` stops the flow while it
+seeks the partitions to their committed offsets, and ``getmany`` fetches again,
+instead of dropping, the records of a partition paused mid-fetch (see their
+docstrings). :mod:`streams.stall_guard` watches for any partition whose commit
+still gets stuck.
 """
 
 from __future__ import annotations
