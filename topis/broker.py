@@ -73,11 +73,17 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen:
                                 start_new_session=True)
 
 
-def _port_accepts(server: str) -> None:
-    """Raise OSError unless ``host:port`` accepts a TCP connection."""
-    host, _, port = server.rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=1.0):
-        pass
+def _any_port_accepts(servers: list[str]) -> None:
+    """Raise OSError unless one of the ``host:port`` servers accepts a TCP connection."""
+    error: OSError = OSError(f"no server to try in {servers!r}")
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError as exc:
+            error = exc
+    raise error
 
 
 def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
@@ -90,7 +96,7 @@ def wait_until_answers(servers: list[str], timeout_s: float = 20.0) -> None:
     while time.monotonic() < deadline:
         admin = None
         try:
-            _port_accepts(servers[0])  # a refused client connection leaves kafka-python's socket unclosed
+            _any_port_accepts(servers)  # a refused client connection leaves kafka-python's socket unclosed
             admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
             admin.list_topics()
             return
