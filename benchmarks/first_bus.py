@@ -6,7 +6,8 @@ run), polls http://127.0.0.1:8050 until the login page answers and the
 GTFS-realtime VehiclePositions feed has a vehicle, then stops it as a terminal's
 Ctrl-C would.
 
-    .venv/bin/python -m benchmarks.first_bus [--make] [--timeout 600]
+    python3 -m benchmarks.first_bus --make    # in a fresh clone (standard library only)
+    .venv/bin/python -m benchmarks.first_bus  # topis up alone
 """
 
 from __future__ import annotations
