@@ -7,43 +7,16 @@ import datetime as dt
 import numpy as np
 import pytest
 
+import planning_fixtures
 from streams import planning
 from streams.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
 from optimizer import live
 
 
 def write_gtfs(folder):
-    """Stops A, B, C on a line (~880 m apart). LP1: A-B-C and back, every 10 min from 07:50, 20 min a trip;
-    LP2: A-B and back, every 10 min from 08:00, 15 min; N9: A-C and back at 01:00 and 01:30, 20 min."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "agency.txt").write_text("agency_id,agency_name,agency_url,agency_timezone\nT,T,http://x,Asia/Seoul\n")
-    (folder / "stops.txt").write_text("stop_id,stop_name,stop_lat,stop_lon\n"
-                                      "A,A,37.5,127.0\nB,B,37.5,127.01\nC,C,37.5,127.02\n")
-    (folder / "routes.txt").write_text("route_id,route_short_name,route_type\nLP1,LP1,3\nLP2,LP2,3\nN9,N9,3\n")
-    (folder / "calendar.txt").write_text("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
-                                         "start_date,end_date\nALL,1,1,1,1,1,1,1,20200101,20351231\n")
-    trips, times = ["route_id,service_id,trip_id,direction_id"], ["trip_id,arrival_time,departure_time,stop_id,stop_sequence"]
-
-    def add(route, direction, start_s, stops, step_s):
-        tid = f"{route}-{direction}-{start_s}"
-        trips.append(f"{route},ALL,{tid},{direction}")
-        for k, stop in enumerate(stops):
-            t = start_s + k * step_s
-            hms = f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
-            times.append(f"{tid},{hms},{hms},{stop},{k + 1}")
-
-    for start in range(7 * 3600 + 50 * 60, 9 * 3600, 600):
-        add("LP1", 0, start, "ABC", 600)
-        add("LP1", 1, start, "CBA", 600)
-    for start in range(8 * 3600, 9 * 3600, 600):
-        add("LP2", 0, start, "AB", 900)
-        add("LP2", 1, start, "BA", 900)
-    for start in (25 * 3600, 25 * 3600 + 1800):
-        add("N9", 0, start, "AC", 1200)
-        add("N9", 1, start, "CA", 1200)
-    (folder / "trips.txt").write_text("\n".join(trips) + "\n")
-    (folder / "stop_times.txt").write_text("\n".join(times) + "\n")
-    return folder
+    """The planning fixtures' feed with LP1 every 10 min from 07:50 and LP2 from 08:00, to 09:00."""
+    return planning_fixtures.write_gtfs(folder, lp1_starts_s=range(7 * 3600 + 50 * 60, 9 * 3600, 600),
+                                        lp2_starts_s=range(8 * 3600, 9 * 3600, 600))
 
 
 @pytest.fixture(scope="module")
