@@ -189,15 +189,9 @@ def write_outputs(proposal: dict, out_csv: Path | None, out_geojson: Path | None
 
 
 def _broker_servers(broker_url: str | None) -> tuple[str, list[str], int]:
-    from topis.settings import BrokerSettings
+    from topis.commands import external_broker
 
-    try:
-        settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
-    if settings.embedded:
-        raise click.UsageError("needs the running workers' broker: pass --broker kafka://HOST:PORT "
-                               "(or set TOPIS_BROKER); `topis up` prints it on its first line")
+    settings = external_broker(broker_url)
     return settings.url, settings.bootstrap_servers, settings.client_timing()[2]
 
 

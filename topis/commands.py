@@ -26,8 +26,8 @@ def _quiet_kafka_logs() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _external_broker(broker_url: str | None) -> BrokerSettings:
-    """Broker settings for a command that needs an already running broker."""
+def external_broker(broker_url: str | None) -> BrokerSettings:
+    """Broker settings for a command that needs an already running broker (click errors otherwise)."""
     try:
         settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
     except ValueError as exc:
@@ -35,7 +35,7 @@ def _external_broker(broker_url: str | None) -> BrokerSettings:
     if settings.embedded:
         raise click.UsageError(
             "this command needs a running broker: pass --broker kafka://HOST:PORT (or set TOPIS_BROKER); "
-            "`topis broker` starts one, `topis up` starts everything"
+            "`topis up` prints the one it started on its first line, `topis broker` starts one"
         )
     return settings
 
@@ -85,7 +85,7 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
 
     from streams.app import build_app
 
-    settings = _external_broker(broker_url)
+    settings = external_broker(broker_url)
     streams = StreamSettings()
     if gtfs_dir:
         streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
@@ -118,7 +118,7 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
     """
     from topis import feeder
 
-    settings = _external_broker(broker_url)
+    settings = external_broker(broker_url)
     _quiet_kafka_logs()
     sim = SimSettings().model_copy(update={k: v for k, v in dict(
         speed=speed, seed=seed, start_time=start_time, start_date=start_date).items() if v is not None})
@@ -154,7 +154,7 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     from topis.city.generate import generate_city
     from topis.city.geo import Projection
 
-    broker_settings = _external_broker(broker_url)
+    broker_settings = external_broker(broker_url)
     _quiet_kafka_logs()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     settings = DashboardSettings().model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})

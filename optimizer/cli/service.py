@@ -373,15 +373,9 @@ def request(kind, broker_url, requested_by):
     import json
 
     from topis import topics
-    from topis.settings import BrokerSettings
+    from topis.commands import external_broker
 
-    try:
-        settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
-    if settings.embedded:
-        raise click.UsageError("needs the running workers' broker: pass --broker kafka://HOST:PORT "
-                               "(or set TOPIS_BROKER); `topis up` prints it on its first line")
+    settings = external_broker(broker_url)
     from kafka.errors import KafkaError
 
     from topis.publish import Publisher

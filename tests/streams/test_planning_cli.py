@@ -131,7 +131,7 @@ def test_live_plan_usage_errors(tmp_path, env):
     out = CliRunner().invoke(live, ["headways", "--broker", url, "--gtfs", str(gtfs), "--timeout", "1"], env=env)
     assert out.exit_code == 1 and f"cannot reach the broker {url}" in out.output
     out = CliRunner().invoke(live, ["headways", "--gtfs", str(gtfs)], env=env)
-    assert out.exit_code == 2 and "needs the running workers' broker" in out.output
+    assert out.exit_code == 2 and "needs a running broker" in out.output
     out = CliRunner().invoke(live, ["headways", "--broker", "localhost", "--gtfs", str(gtfs)], env=env)
     assert out.exit_code == 2 and "kafka://" in out.output
     out = CliRunner().invoke(live, ["headways", "--broker", url, "--out-geojson", "x.geojson"], env=env)
