@@ -64,28 +64,12 @@ def cli_run(out_csv: Path) -> tuple[float, float | None]:
     return wall_s, float(found.group(1).replace(",", "")) if found else None
 
 
-def wait_consuming(admin, group: str, servers, timeout_s: float = 300.0) -> None:
-    from topis import topics, wire
-    from topis.broker import acked_end_offsets, group_lag
-    from topis.publish import Publisher
-
-    with Publisher(servers) as pub:
-        pub.keep_acks = True
-        pub.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
-        pub.flush()
-        end = acked_end_offsets(pub.acked())
-    deadline = time.monotonic() + timeout_s
-    while group_lag(admin, group, end):
-        if time.monotonic() > deadline:
-            raise TimeoutError("worker did not start consuming")
-        time.sleep(0.2)
-
-
 def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, timeout_s: float = 600.0) -> dict:
     """Publish ``fixes`` (already routed) to a fresh worker; time to the last prediction and to committed."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     from streams import replay as rp
+    from streams.replay_cli import wait_until_consuming
     from topis import topics
     from topis.broker import acked_end_offsets, group_lag
     from topis.publish import Publisher
@@ -105,7 +89,7 @@ def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, t
     worker = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(GTFS)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_consuming(admin, group, broker.bootstrap_servers)
+        wait_until_consuming(admin, group, broker.bootstrap_servers, worker)
         t0 = time.perf_counter()
         with Publisher(broker.bootstrap_servers) as pub:
             pub.keep_acks = True

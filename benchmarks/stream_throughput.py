@@ -23,7 +23,7 @@ import time
 import uuid
 
 from topis import topics
-from topis.broker import acked_end_offsets, group_lag, running_broker
+from topis.broker import acked_end_offsets, running_broker, wait_until_committed
 from topis.feeder import start_ts
 from topis.publish import Publisher
 from topis.settings import BrokerSettings, SimSettings
@@ -44,15 +44,6 @@ def simulate(scale: float, sim_seconds: float, step_s: float = 5.0):
     outputs = [sim.step(step_s) for _ in range(int(sim_seconds / step_s))]
     step_wall_s = time.perf_counter() - t1
     return city, gen_s, outputs, step_wall_s
-
-
-def wait_drained(admin, group: str, end: dict, timeout_s: float) -> float:
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout_s:
-        if group_lag(admin, group, end) == 0:
-            return time.perf_counter() - t0
-        time.sleep(0.25)
-    raise TimeoutError(f"worker still behind by {group_lag(admin, group, end)} messages after {timeout_s} s")
 
 
 def publish(servers, outputs, end: dict, section_of: dict) -> tuple[int, int, float]:
@@ -101,10 +92,10 @@ def main() -> None:
         section_of = {c.camera_id: c.section_id for c in city.cameras}
         try:
             publish(servers, outputs[:2], end, section_of)  # warm-up: group joined, feed loaded, tables ready
-            wait_drained(admin, group, end, timeout_s=900)
+            wait_until_committed(admin, group, end, timeout_s=900)
             msgs, events, pub_s = publish(servers, outputs, end, section_of)
             rows.append(("publish (kafka-python)", f"{events / pub_s:,.0f} events/s", f"{msgs / pub_s:,.0f} messages/s"))
-            drain_s = pub_s + wait_drained(admin, group, end, timeout_s=900)
+            drain_s = pub_s + wait_until_committed(admin, group, end, timeout_s=900)
             rows.append((f"Faust worker x{args.workers}", f"{events / drain_s:,.0f} events/s",
                          f"{msgs / drain_s:,.0f} messages/s; {events:,} events in {drain_s:.1f} s "
                          f"(publish + drain; offsets committed every 2.8 s)"))

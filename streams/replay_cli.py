@@ -88,7 +88,7 @@ def _run(broker, gtfs_dir: Path, fixes, speed: float | None):
                "TOPIS_STREAMS_DATA_DIR": data_dir}
         worker = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(gtfs_dir)], env=env)
         try:
-            _wait_until_consuming(admin, group, broker.bootstrap_servers, worker)
+            wait_until_consuming(admin, group, broker.bootstrap_servers, worker)
             t0 = time.monotonic()
             with Publisher(broker.bootstrap_servers) as publisher:
                 publisher.keep_acks = True
@@ -110,10 +110,10 @@ def _run(broker, gtfs_dir: Path, fixes, speed: float | None):
     return predictions, wall_s
 
 
-def _wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_s: float = 300.0) -> None:
+def wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_s: float = 300.0) -> None:
     """Send an empty position batch and wait until the worker has committed it (it is then consuming)."""
     from topis import topics, wire
-    from topis.broker import acked_end_offsets, group_lag
+    from topis.broker import acked_end_offsets, wait_until_committed
     from topis.publish import Publisher
 
     with Publisher(servers) as publisher:
@@ -121,10 +121,9 @@ def _wait_until_consuming(admin, group: str, servers: list[str], worker, timeout
         publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
         publisher.flush()
         end = acked_end_offsets(publisher.acked())
-    deadline = time.monotonic() + timeout_s
-    while group_lag(admin, group, end):
-        if worker.poll() is not None:
-            raise click.ClickException(f"the worker exited with code {worker.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the worker did not start consuming within {timeout_s:.0f} s")
-        time.sleep(0.25)
+    try:
+        wait_until_committed(admin, group, end, timeout_s, consumer_process=worker)
+    except ChildProcessError as exc:
+        raise click.ClickException(str(exc)) from None
+    except TimeoutError:
+        raise TimeoutError(f"the worker did not start consuming within {timeout_s:.0f} s") from None

@@ -24,11 +24,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_broker():
     """A real Tansu broker on a free loopback port, with topis's topics, for the whole session."""
-    from topis.broker import running_broker
-    from topis.settings import BrokerSettings
-
-    with running_broker(BrokerSettings(url="embedded")) as broker:
-        yield broker
+    yield from _embedded_broker()
 
 
 @pytest.fixture
@@ -39,6 +35,10 @@ def fresh_broker():
     published (``topis up`` runs, simulations of other cities); a consumer group
     that starts at the earliest offset would read all of it.
     """
+    yield from _embedded_broker()
+
+
+def _embedded_broker():
     from topis.broker import running_broker
     from topis.settings import BrokerSettings
 

@@ -183,6 +183,24 @@ def group_lag(admin, group: str, end_offsets: dict) -> int:
     return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in end_offsets.items())
 
 
+def wait_until_committed(admin, group: str, end_offsets: dict, timeout_s: float, consumer_process=None,
+                         poll_s: float = 0.25) -> float:
+    """Block until ``group`` has committed everything before ``end_offsets``; return the seconds it took.
+
+    Raises TimeoutError after ``timeout_s``, and ChildProcessError if
+    ``consumer_process`` (the worker doing the consuming) exits first.
+    """
+    t0 = time.monotonic()
+    while group_lag(admin, group, end_offsets):
+        if consumer_process is not None and consumer_process.poll() is not None:
+            raise ChildProcessError(f"the worker exited with code {consumer_process.returncode}")
+        if time.monotonic() - t0 > timeout_s:
+            raise TimeoutError(f"{group} still behind by {group_lag(admin, group, end_offsets)} messages "
+                               f"after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+    return time.monotonic() - t0
+
+
 def acked_end_offsets(acks) -> dict:
     """TopicPartition → next offset, from producer record metadata."""
     from kafka import TopicPartition
