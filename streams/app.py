@@ -10,26 +10,19 @@ half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
 the aiokafka consumer before it starts. That touches one private attribute of
 aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
 
-:class:`_TunedConsumer` closes two ways Faust 0.15 can lose or stall messages
-when a worker (re)starts on a backlog: ``perform_seek`` stops the flow while it
-seeks the partitions to their committed offsets, and ``getmany`` fetches again,
-instead of dropping, the records of a partition paused mid-fetch (see their
-docstrings). :mod:`streams.stall_guard` watches for any partition whose commit
-still gets stuck.
+:meth:`_TunedConsumer.perform_seek` stops the flow while Faust seeks the
+partitions to their committed offsets, which closes a way Faust 0.15 stalled or
+skipped messages when a worker (re)started on a backlog (see its docstring).
+:mod:`streams.stall_guard` watches for any partition whose commit still gets
+stuck.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import faust
-from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from topis.settings import BrokerSettings, CitySettings, StreamSettings
-
-log = logging.getLogger(__name__)
 
 
 class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -63,42 +56,6 @@ class _TunedConsumer(faust_aiokafka.Consumer):
             await super().perform_seek()
         finally:
             self.resume_flow()
-
-    async def getmany(self, timeout: float):
-        """Faust's ``Consumer.getmany``, except that records are never silently dropped.
-
-        Faust skips the records of a partition that was paused (e.g. for table
-        recovery) while its fetch was in flight; the consumer's position has
-        already moved past them, and Faust's gap handling later acknowledges the
-        hole, so those messages would be lost without a trace. Here such a
-        partition is sought back to its first undelivered record, to be fetched
-        again when it resumes (logged at info). Not seen in the tests since
-        :meth:`perform_seek` stops the flow; kept because the loss is silent.
-        """
-        records, active_partitions = await self._wait_next_records(timeout)
-        generation_id = self.app.consumer_generation_id
-        if records is None or self.should_stop:
-            return
-        if not self.flow_active:
-            try:
-                await self.perform_seek()  # as Faust: back to the committed offsets
-            except (KafkaError, ConsumerStoppedError, asyncio.TimeoutError) as exc:
-                self.log.warning(f"exception performing seek when flow not active {exc}")
-            return
-        rewind: dict = {}
-        for tp, record in self.scheduler.iterate(records):
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
-                break  # Faust seeks back to the committed offsets on resume or after the rebalance
-            if tp in rewind:
-                continue
-            if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
-                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                yield tp, self._to_message(tp, record)
-            else:
-                rewind[tp] = record.offset
-        for tp, offset in rewind.items():
-            log.info("%s:%d paused while its records were in flight: fetching again from %d", tp.topic, tp.partition, offset)
-            await self.seek(tp, offset)
 
 
 class _TunedTransport(faust_aiokafka.Transport):
