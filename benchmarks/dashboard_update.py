@@ -102,7 +102,7 @@ def run(n_buses: int, n_routes: int, updates: int) -> dict:
     from dashboard.settings import DeskSettings
     from dashboard.store import DeskStore
     from enforcement.store import CaseStore
-    from topis.city.geo import Projection
+    from topis.geo import Projection
     from topis.settings import DashboardSettings
 
     rng = np.random.default_rng(7)
@@ -170,7 +170,7 @@ def latency(samples: int = 10) -> list[float]:
     from dashboard.store import DeskStore
     from enforcement.store import CaseStore
     from topis.broker import running_broker
-    from topis.city.geo import Projection
+    from topis.geo import Projection
     from topis.settings import BrokerSettings, DashboardSettings
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per callback

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m benchmarks.eta_accuracy`` (about 2-3 minutes).
 
 1. S2 trace (bus 2113, 2016-04-29): TheTransitClock's own predictions
    (``transitclock_predictions/S2_2113.csv``) and topis's, scored by the same
-   code (:mod:`streams.accuracy`) against the same ground truth (the trace's
+   code (:mod:`streams.bus.accuracy`) against the same ground truth (the trace's
    interpolated stop arrivals), on the same (made-at fix, trip, stop) pairs:
    a TheTransitClock prediction is kept when its ``avlTime`` is a fix of the
    trace and topis made a prediction for that stop at that fix. TheTransitClock
@@ -40,14 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.accuracy import BUCKET_NAMES, ground_truth, read_transitclock_predictions, score
-from streams.arrivals import StopArrival
-from streams.avl_files import block_assignments, read_transitclock_csv
-from streams.bus_pipeline import run
-from streams.cli import common_pairs
-from streams.gtfs import Feed, load_feed
-from streams.headways import BunchingAlert, GappingAlert, HeadwayObservation
-from streams.predictions import Prediction, PredictParams
+from streams.bus.accuracy import BUCKET_NAMES, ground_truth, read_transitclock_predictions, score
+from streams.bus.arrivals import StopArrival
+from streams.bus.avl_files import block_assignments, read_transitclock_csv
+from streams.bus.pipeline import run
+from streams.bus.cli import common_pairs
+from streams.bus.gtfs import Feed, load_feed
+from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation
+from streams.bus.predictions import Prediction, PredictParams
 from topis.wire import BusPosition
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "avl" / "wmata_transitclock_2016"
@@ -197,7 +197,7 @@ def true_bunching(feed: Feed, visits, ratio: float = 0.5) -> set[tuple[str, str]
     Headways are per route, direction and stop; at a trip's first stop they are between departures
     (buses wait there for their departure time, so arrivals say nothing).
     """
-    from streams.headways import ScheduleIndex, stop_key
+    from streams.bus.headways import ScheduleIndex, stop_key
 
     by_key: dict[str, list] = {}
     for v in visits:

@@ -5,10 +5,10 @@ the timetable arrays, synthetic but full-size demand aggregates (every
 regular route, both directions, rush hours 07-09 h, 6 runs seen an hour) and
 a night OD over a third of the stops, then measures
 
-* **loop side** - :class:`streams.planning_agents.LivePlanner`: timetable build
+* **loop side** - :class:`streams.planning.agents.LivePlanner`: timetable build
   (once per worker), services of an hour (once per hour), building a job,
   pickling it (done by the pool's feeder thread, not the loop);
-* **pool side** - :func:`streams.planning.run_job` per kind, in-process;
+* **pool side** - :func:`streams.planning.live.run_job` per kind, in-process;
 * **loop lag** - the worst lateness of a 10 ms asyncio ticker while the three
   jobs run in a spawn ``ProcessPoolExecutor`` (as many processes as the
   agents use: 2, less one core for the loop; ``--processes`` to override).
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from streams import planning
-from streams.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.planning import live as planning
+from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
 
 
 def city_feed(seed: int, scale: float, folder: Path):
-    from streams.gtfs import load_feed
+    from streams.bus.gtfs import load_feed
     from topis.city.export import write_gtfs
     from topis.city.generate import generate_city
 
@@ -95,7 +95,7 @@ async def loop_lag_while(jobs: list, workers: int = 2) -> tuple[float, float]:
 
 
 def measure(scale: float, seed: int, processes: int) -> dict:
-    from streams.planning_agents import LivePlanner
+    from streams.planning.agents import LivePlanner
     from topis.settings import StreamSettings
 
     rng = np.random.default_rng(seed)
@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--processes", type=int, default=0, help="planning pool size (default: as the agents)")
     args = parser.parse_args()
-    from streams.planning_agents import planning_processes
+    from streams.planning.agents import planning_processes
 
     rows = [measure(float(s), args.seed, args.processes or planning_processes()) for s in args.scale.split(",")]
     keys = list(rows[0])

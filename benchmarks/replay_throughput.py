@@ -2,7 +2,7 @@
 
 On the largest WMATA trace (``AvlReports_4-22-16_8087``, route 5A, 184 fixes), measures:
 
-1. the offline pipeline (:func:`streams.bus_pipeline.run`, same process): the baseline;
+1. the offline pipeline (:func:`streams.bus.pipeline.run`, same process): the baseline;
 2. ``topis replay`` as a user runs it (subprocess): the whole command's wall time (broker and
    worker start-up included) and the rate it reports;
 3. the same path with the start-up taken out, at several loads: ``--copies K`` buses replaying
@@ -46,7 +46,7 @@ def copies(fixes, blocks: dict[str, str], k: int) -> list:
 
 
 def offline(feed, fixes) -> float:
-    from streams.bus_pipeline import run
+    from streams.bus.pipeline import run
 
     return run(feed, fixes).fixes_per_s
 
@@ -68,8 +68,8 @@ def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, t
     """Publish ``fixes`` (already routed) to a fresh worker; time to the last prediction and to committed."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    from streams import replay as rp
-    from streams.replay_cli import wait_until_consuming
+    from streams.bus import replay as rp
+    from streams.bus.replay_cli import wait_until_consuming
     from topis import topics
     from topis.broker import acked_end_offsets, group_lag
     from topis.publish import Publisher
@@ -132,8 +132,9 @@ def main() -> None:
     if not TRACE.exists():
         sys.exit(f"reference data not found at {TRACE}")
 
-    from streams import avl_files, replay as rp
-    from streams.gtfs import load_feed
+    from streams.bus import avl_files
+    from streams.bus import replay as rp
+    from streams.bus.gtfs import load_feed
     from topis.broker import running_broker
     from topis.settings import BrokerSettings
 

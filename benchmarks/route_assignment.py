@@ -1,7 +1,7 @@
 """Route assignment of fixes sent with no route: speed and how often it finds the bus's real route.
 
 The demo city is simulated for ``--minutes``; every fix is stripped of its route and trip and
-given to :func:`streams.route_assignment.assign_route` in time order (what the live agent does
+given to :func:`streams.bus.route_assignment.assign_route` in time order (what the live agent does
 for fixes keyed ""). The simulator's own route is the truth. Routes of the demo city share
 streets, so a bus is often ambiguous until it turns off a shared corridor: the share of right
 answers is reported by minutes since the bus's first fix.
@@ -27,10 +27,10 @@ def main() -> None:
     parser.add_argument("--warm-up-minutes", type=float, default=5.0, help="simulated before fixes are taken")
     args = parser.parse_args()
 
-    from streams.network import network_feed
-    from streams.route_assignment import AssignmentState, assign_route, route_index
+    from streams.bus.network import network_feed
+    from streams.bus.route_assignment import AssignmentState, assign_route, route_index
     from topis.city.generate import generate_city
-    from topis.feeder import start_ts
+    from topis.sim.feeder import start_ts
     from topis.settings import CitySettings, SimSettings, StreamSettings
     from topis.sim.simulator import Simulator
 

@@ -24,7 +24,7 @@ import uuid
 
 from topis import topics
 from topis.broker import acked_end_offsets, running_broker, wait_until_committed
-from topis.feeder import start_ts
+from topis.sim.feeder import start_ts
 from topis.publish import Publisher
 from topis.settings import BrokerSettings, SimSettings
 
@@ -48,7 +48,7 @@ def simulate(scale: float, sim_seconds: float, step_s: float = 5.0):
 
 def publish(servers, outputs, end: dict, section_of: dict) -> tuple[int, int, float]:
     """Publish every step's batches; record the next offset of each partition in ``end``."""
-    from topis.feeder import reads_by_key
+    from topis.sim.feeder import reads_by_key
 
     t0 = time.perf_counter()
     with Publisher(servers) as pub:

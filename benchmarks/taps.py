@@ -29,8 +29,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from streams import boardings, linkspeeds, loads, od
-from streams.taps import Pattern, RoutePatterns
+from streams.demand import boardings
+from streams.traffic import linkspeeds
+from streams.demand import loads
+from streams.demand import od
+from streams.demand.taps import Pattern, RoutePatterns
 from topis.wire import BusPosition, CardTap
 
 DAY0 = datetime(2026, 11, 23, 0, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()
@@ -221,7 +224,7 @@ def run_linkspeeds(links, fixes, batch: int = 2000) -> dict[str, float]:
 
 def run_sim_truth(minutes: int, scale: float, seed: int) -> dict[str, float]:
     """Demo-city simulator taps through the demand path, loads against its true loads."""
-    from streams import demand
+    from streams.demand import batch as demand
     from topis.city.generate import generate_city
     from topis.sim.simulator import Simulator
 

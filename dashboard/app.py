@@ -14,7 +14,7 @@ path        page                                          who
 /api/...    open feed: GTFS-realtime, stop arrivals       anyone (public Open API)
 ==========  ============================================  ==========================
 
-The open feed (:func:`streams.openfeed.openfeed_blueprint`) serves
+The open feed (:func:`streams.bus.gtfs_rt.openfeed_blueprint`) serves
 ``/api/gtfs-rt/vehicle-positions.pb``, ``/api/gtfs-rt/trip-updates.pb``
 (``?format=json`` to read them) and ``/api/stops/<stop_id>/arrivals`` from the
 read model (:meth:`dashboard.readmodel.ReadModel.open_feed_state`).
@@ -45,8 +45,8 @@ from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
-from streams.openfeed import openfeed_blueprint
-from topis.city.geo import Projection
+from streams.bus.gtfs_rt import openfeed_blueprint
+from topis.geo import Projection
 from topis.settings import DashboardSettings
 
 log = logging.getLogger(__name__)

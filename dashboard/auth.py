@@ -28,7 +28,7 @@ CSRF_COOKIE = "_csrf_token"
 CSRF_HEADER = "X-CSRFToken"
 #: paths anyone may GET (Dash's own machinery and the login page).
 _OPEN_PREFIXES = ("/_dash-", "/assets/", "/_favicon", "/_reload-hash", "/login", "/logout")
-#: the open feed (GTFS-realtime and stop arrivals, :mod:`streams.openfeed`): public, read-only (GET only).
+#: the open feed (GTFS-realtime and stop arrivals, :mod:`streams.bus.gtfs_rt`): public, read-only (GET only).
 OPEN_FEED_PREFIXES = ("/api/gtfs-rt/", "/api/stops/")
 
 _LOGIN_HTML = """<!doctype html><html><head><title>topis — log in</title>

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import plotly.graph_objects as go
 
-from topis.city.geo import Projection
+from topis.geo import Projection
 
 #: colours of the dark wall theme.
 THEME = {

@@ -12,7 +12,7 @@ from dashboard.store import DeskStore
 from enforcement.models import AlertRow
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
-from topis.city.geo import Projection
+from topis.geo import Projection
 from topis.settings import DashboardSettings
 
 KST = dt.timezone(dt.timedelta(hours=9))

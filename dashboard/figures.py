@@ -21,7 +21,7 @@ from dash import Patch
 
 from dashboard.basemap import THEME
 from dashboard.readmodel import STATUSES, Bus, Fleet, Frame
-from topis.city.geo import Projection
+from topis.geo import Projection
 
 #: colour of each bus status, in STATUSES order.
 STATUS_COLORS = {

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, fields, replace
 import msgspec
 import numpy as np
 
-from streams.openfeed import OpenFeedState
-from streams.predictions import Prediction
+from streams.bus.gtfs_rt import OpenFeedState
+from streams.bus.predictions import Prediction
 from topis import topics
 from topis.wire import BusPosition
 

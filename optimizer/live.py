@@ -1,6 +1,6 @@
 """Live re-planning: the optimizer's plans as ``plans.proposed`` proposals (current vs proposed).
 
-The planning agent (:mod:`streams.planning_agents`) turns the live demand
+The planning agent (:mod:`streams.planning.agents`) turns the live demand
 aggregates and the timetable into the inputs below and calls one function per
 plan kind; each returns the exact ``plans.proposed`` JSON dict the dashboard's
 plans page reads (see :mod:`dashboard.pages.plans`)::
@@ -94,7 +94,7 @@ def live_cycle_min(service: RouteService, speed_kph: float | None, moving_share:
 
     The timetable's round trip is ``run_min`` door to door; ``moving_share`` of
     it is re-timed at a live space-mean speed ``v`` (probe speeds per link,
-    :mod:`streams.linkspeeds`), as ``length_m / v``::
+    :mod:`streams.traffic.linkspeeds`), as ``length_m / v``::
 
         cycle = cycle_time_min - moving_share * run_min + length_m / v
 

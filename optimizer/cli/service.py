@@ -373,7 +373,7 @@ def request(kind, broker_url, requested_by):
     import json
 
     from topis import topics
-    from topis.commands import external_broker
+    from topis.cli.commands import external_broker
 
     settings = external_broker(broker_url)
     from kafka.errors import KafkaError

@@ -21,7 +21,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_feed(tiny_dir):
-    from streams.gtfs import load_feed
+    from streams.bus.gtfs import load_feed
 
     return load_feed(tiny_dir)
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from streams.accuracy import (
+from streams.bus.accuracy import (
     bucket_of,
     is_accurate,
     read_predictions_csv,
@@ -10,7 +10,7 @@ from streams.accuracy import (
     score,
     write_predictions_csv,
 )
-from streams.predictions import Prediction
+from streams.bus.predictions import Prediction
 
 
 def pred(made, predicted, seq=1, trip="T"):

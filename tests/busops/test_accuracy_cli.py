@@ -3,7 +3,7 @@ import re
 from busops_fixtures import at, lonlat
 from click.testing import CliRunner
 
-from streams.cli import accuracy
+from streams.bus.cli import accuracy
 
 
 def _trace(path):

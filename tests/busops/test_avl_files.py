@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from google.transit import gtfs_realtime_pb2
 
-from streams.avl_files import (
+from streams.bus.avl_files import (
     AvlFormatError,
     ReadReport,
     block_assignments,

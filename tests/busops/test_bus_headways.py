@@ -4,9 +4,9 @@ import msgspec
 import pytest
 from busops_fixtures import DAY, at, fix
 
-from streams.arrivals import StopArrival
-from streams.bus_pipeline import RouteState, run
-from streams.headways import (
+from streams.bus.arrivals import StopArrival
+from streams.bus.pipeline import RouteState, run
+from streams.bus.headways import (
     BunchingAlert,
     GappingAlert,
     HeadwayObservation,
@@ -93,9 +93,9 @@ def test_pipeline_bunching_with_holding_advice(tiny_feed):
 
 
 def test_events_and_fresh_state_survive_json(tiny_feed):
-    from streams.arrivals import StopDeparture
-    from streams.bus_pipeline import Event
-    from streams.matching import VehicleState
+    from streams.bus.arrivals import StopDeparture
+    from streams.bus.pipeline import Event
+    from streams.bus.matching import VehicleState
 
     dep = StopDeparture("v", "R1", "E1", 0, "B", 20, 1, 100.0, 90.0, None)
     assert msgspec.json.decode(msgspec.json.encode([dep]), type=list[Event]) == [dep]
@@ -104,7 +104,7 @@ def test_events_and_fresh_state_survive_json(tiny_feed):
 
 
 def test_silent_vehicles_are_forgotten(tiny_feed):
-    from streams.bus_pipeline import forget_vehicles
+    from streams.bus.pipeline import forget_vehicles
 
     res = run(tiny_feed, _bus("a", at(8, 6), at(8, 13)) + _bus("b", at(8, 10), at(8, 17)))
     state = res.states["R1"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from streams.gtfs import GtfsError, load_feed, parse_gtfs_time, project_to_shape
+from streams.bus.gtfs import GtfsError, load_feed, parse_gtfs_time, project_to_shape
 
 from busops_fixtures import DAY, at, lonlat, write_feed
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from busops_fixtures import at, fix
 
-from streams.arrivals import StopArrival, StopDeparture
-from streams.bus_pipeline import run
-from streams.matching import MatchedPosition, VehicleState, match_fix
+from streams.bus.arrivals import StopArrival, StopDeparture
+from streams.bus.pipeline import run
+from streams.bus.matching import MatchedPosition, VehicleState, match_fix
 
 
 def eastbound(noise_m: float = 0.0, seed: int = 0, stop_at_end: bool = False):

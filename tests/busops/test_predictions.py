@@ -1,7 +1,7 @@
 import pytest
 from busops_fixtures import DAY, at
 
-from streams.predictions import (
+from streams.bus.predictions import (
     PredictParams,
     TravelTimes,
     historical_mean_variance,
@@ -101,7 +101,7 @@ def test_dwell_already_spent_is_not_predicted_again(tiny_feed):
 
 
 def test_boarding_rate_from_taps_sets_the_dwell_change():
-    from streams.predictions import dwell_change_s, learn_taps
+    from streams.bus.predictions import dwell_change_s, learn_taps
 
     tt = TravelTimes()
     p = PredictParams()

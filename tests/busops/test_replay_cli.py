@@ -14,8 +14,8 @@ import pytest
 from busops_fixtures import at, lonlat
 from click.testing import CliRunner
 
-from streams.accuracy import read_predictions_csv
-from streams.replay_cli import replay
+from streams.bus.accuracy import read_predictions_csv
+from streams.bus.replay_cli import replay
 
 pytestmark = pytest.mark.integration
 

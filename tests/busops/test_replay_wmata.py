@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.accuracy import ground_truth, read_transitclock_predictions, score
-from streams.arrivals import StopArrival
-from streams.avl_files import read_transitclock_csv
-from streams.bus_pipeline import run
-from streams.cli import common_pairs
-from streams.gtfs import load_feed
-from streams.predictions import Prediction
+from streams.bus.accuracy import ground_truth, read_transitclock_predictions, score
+from streams.bus.arrivals import StopArrival
+from streams.bus.avl_files import read_transitclock_csv
+from streams.bus.pipeline import run
+from streams.bus.cli import common_pairs
+from streams.bus.gtfs import load_feed
+from streams.bus.predictions import Prediction
 
 NY = ZoneInfo("America/New_York")
 

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 from busops_fixtures import at, fix, lonlat
 
-from streams.gtfs import load_feed
-from streams.route_assignment import (
+from streams.bus.gtfs import load_feed
+from streams.bus.route_assignment import (
     AssignmentState,
     VehicleRoute,
     assign_route,
@@ -151,10 +151,10 @@ def test_batch_is_rekeyed_by_route(feed, index):
 def test_real_trace_without_block_is_placed_by_geometry(wmata, route, trace):
     """WMATA fixes stripped of their block: every fix the block-aware matcher put on a trip is placed on the
     trace's route by geometry alone, and no fix on another route; with the blocks, every fix is placed."""
-    from streams import replay
-    from streams.avl_files import block_assignments, read_transitclock_csv
-    from streams.bus_pipeline import run
-    from streams.matching import MatchedPosition
+    from streams.bus import replay
+    from streams.bus.avl_files import block_assignments, read_transitclock_csv
+    from streams.bus.pipeline import run
+    from streams.bus.matching import MatchedPosition
 
     feed = load_feed(wmata / "gtfs" / route)
     path = wmata / "traces" / f"{trace}.csv"
@@ -173,8 +173,8 @@ def test_shape_offsets_by_hand():
     """An L-shaped polyline (0,0) → (100,0) → (100,100); a one-point shape at (0,0)."""
     import numpy as np
 
-    from streams.gtfs import Shape
-    from streams.route_assignment import shape_offsets_m
+    from streams.bus.gtfs import Shape
+    from streams.bus.route_assignment import shape_offsets_m
 
     ell = Shape("L", np.array([0.0, 100.0, 100.0]), np.array([0.0, 0.0, 100.0]), np.array([0.0, 100.0, 200.0]),
                 np.zeros(3), np.zeros(3))

@@ -54,7 +54,7 @@ def test_fixes_without_route_are_placed_matched_and_counted(fresh_broker, tiny_d
 def _collect(servers, deadline_s: float):
     from kafka import KafkaConsumer
 
-    from streams.predictions import Prediction
+    from streams.bus.predictions import Prediction
 
     consumer = KafkaConsumer(topics.BUS_POSITIONS.name, topics.BUS_PREDICTIONS.name, topics.STATE_COUNTERS.name,
                              bootstrap_servers=servers, auto_offset_reset="earliest", fetch_max_wait_ms=100,

@@ -26,8 +26,8 @@ from topis.city.export import (
     write_registry_csv,
 )
 from topis.city.generate import generate_city
-from topis.city.geo import Projection
-from topis.city.holidays import korean_holidays
+from topis.geo import Projection
+from topis.holidays import korean_holidays
 from topis.city.model import trip_stop_times_s
 from topis.city.routes import start_times_s
 

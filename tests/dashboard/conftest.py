@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dashboard_fixtures import CENTER, _line, _point  # noqa: E402
 
-from topis.city.geo import Projection  # noqa: E402
+from topis.geo import Projection  # noqa: E402
 
 
 @pytest.fixture(scope="session")

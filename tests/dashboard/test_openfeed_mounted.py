@@ -12,7 +12,7 @@ from dashboard.readmodel import PREDICTIONS_KEEP_S, CityState, ReadModel, feed_p
 from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
-from streams.predictions import Prediction
+from streams.bus.predictions import Prediction
 from topis import topics
 from topis.settings import DashboardSettings
 from topis.wire import BusPosition
@@ -162,7 +162,7 @@ def test_one_state_serves_the_requests_within_cache_s():
     """get_state() is called once per cache_s; every feed of that state comes from it."""
     import flask
 
-    from streams.openfeed import OpenFeedState, openfeed_blueprint
+    from streams.bus.gtfs_rt import OpenFeedState, openfeed_blueprint
 
     calls = []
 

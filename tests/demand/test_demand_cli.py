@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from streams.demand_cli import demand
+from streams.demand.cli import demand
 
 KST = ZoneInfo("Asia/Seoul")
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=KST).timestamp()

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from streams import linkspeeds as ls
+from streams.traffic import linkspeeds as ls
 from topis.wire import BusPosition
 
 T = 1_800_000_000.0  # a multiple of 300 s
@@ -196,9 +196,9 @@ def test_real_trace_speeds_agree_with_straight_line_speeds(route, trace):
         pytest.skip(f"reference data absent: {WMATA}")
     import shapely
 
-    from streams.avl_files import read_avl
-    from streams.gtfs import load_feed
-    from streams.taps import haversine_m
+    from streams.bus.avl_files import read_avl
+    from streams.bus.gtfs import load_feed
+    from streams.demand.taps import haversine_m
 
     feed = load_feed(WMATA / "gtfs" / route)
     fixes = read_avl(WMATA / "traces" / f"{trace}.csv", feed.tz)
@@ -227,7 +227,7 @@ def test_real_trace_speeds_agree_with_straight_line_speeds(route, trace):
 def test_linkspeeds_command(tmp_path):
     from click.testing import CliRunner
 
-    from streams.linkspeeds_cli import linkspeeds
+    from streams.traffic.cli import linkspeeds
 
     links = tmp_path / "links.csv"
     links.write_text("link_id,length_m,wkt\n"
@@ -258,7 +258,7 @@ def test_linkspeeds_command_on_real_gtfs(tmp_path):
         pytest.skip(f"reference data absent: {WMATA}")
     from click.testing import CliRunner
 
-    from streams.linkspeeds_cli import linkspeeds
+    from streams.traffic.cli import linkspeeds
 
     out = tmp_path / "s.csv"
     res = CliRunner().invoke(linkspeeds, ["--avl", str(WMATA / "traces" / "5A_8062.csv"),

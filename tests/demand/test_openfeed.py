@@ -9,8 +9,8 @@ import flask
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
-from streams import openfeed
-from streams.predictions import Prediction
+from streams.bus import gtfs_rt as openfeed
+from streams.bus.predictions import Prediction
 from topis.wire import BusPosition
 
 #: 2026-11-23 08:00:00 +09:00

@@ -3,7 +3,7 @@
 The simulator (``topis.sim``) moves passengers between stops, emits their card
 taps (5 % never tap off, 15 % transfer) and records, for every stop visit of
 every bus, the true load it carried away. The taps go through the whole
-demand path (:func:`streams.demand.run_batch`); for every trip that ran from
+demand path (:func:`streams.demand.batch.run_batch`); for every trip that ran from
 its first to its last stop within the simulated window, the inferred load on
 each segment is compared with the true load leaving the segment's first stop.
 
@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from streams import demand
-from streams import linkspeeds as ls
-from streams.taps import RoutePatterns
+from streams.demand import batch as demand
+from streams.traffic import linkspeeds as ls
+from streams.demand.taps import RoutePatterns
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,8 @@ def test_link_speeds_match_simulated_running_speeds(sim_hour):
 def test_commands_read_a_simulator_recording(sim_hour, tmp_path):
     from click.testing import CliRunner
 
-    from streams.demand_cli import demand as demand_cmd
-    from streams.linkspeeds_cli import linkspeeds as linkspeeds_cmd
+    from streams.demand.cli import demand as demand_cmd
+    from streams.traffic.cli import linkspeeds as linkspeeds_cmd
     from topis.sim.recording import Recorder
 
     city, now_ts, taps, _, fixes = sim_hour

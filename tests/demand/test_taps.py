@@ -16,9 +16,11 @@ import msgspec
 import numpy as np
 import pytest
 
-from streams import boardings, loads, od
-from streams.aggregates import OwlInput, SquirrelInput, decode, encode
-from streams.taps import Pattern, RoutePatterns, haversine_m, local_hour
+from streams.demand import boardings
+from streams.demand import loads
+from streams.demand import od
+from streams.demand.aggregates import OwlInput, SquirrelInput, decode, encode
+from streams.demand.taps import Pattern, RoutePatterns, haversine_m, local_hour
 from topis.wire import CardTap
 
 KST = ZoneInfo("Asia/Seoul")
@@ -311,7 +313,7 @@ def test_route_patterns_from_real_gtfs():
     folder = SHARED / "avl" / "wmata_transitclock_2016" / "gtfs" / "S2"
     if not folder.is_dir():
         pytest.skip(f"reference data absent: {folder}")
-    from streams.gtfs import load_feed
+    from streams.bus.gtfs import load_feed
 
     model = RoutePatterns.from_feed(load_feed(folder))
     # independently: the longest trip per (route, direction) read with csv
@@ -365,7 +367,7 @@ def test_reorder_buffer_restores_late_tap_off():
 
 
 def test_run_batch_matches_stagewise_and_reads_csv(tmp_path):
-    from streams import demand
+    from streams.demand import batch as demand
 
     model = city()
     res = demand.run_batch(day_taps(), model, now_ts=T0 + 7200, alighting_model=ALIGHT_MODEL)
@@ -391,7 +393,7 @@ def test_run_batch_matches_stagewise_and_reads_csv(tmp_path):
 def test_hand_over_to_optimizer_planners():
     from optimizer.squirrel import overloaded_sections
 
-    from streams.aggregates import owl_night_demand, squirrel_peak_profile
+    from streams.demand.aggregates import owl_night_demand, squirrel_peak_profile
 
     model = city()
     _, _, _, _, load_states = run_pipeline(day_taps(), model, ALIGHT_MODEL)
@@ -413,7 +415,7 @@ def test_hand_over_to_optimizer_planners():
 
 
 def test_stage_batches_keep_cards_together_and_roundtrip():
-    from streams.taps import LocatedTapBatch, RideBatch, by_card_bucket, by_route, card_bucket
+    from streams.demand.taps import LocatedTapBatch, RideBatch, by_card_bucket, by_route, card_bucket
 
     model = city()
     st = boardings.RouteTapState("A")

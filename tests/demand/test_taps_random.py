@@ -13,8 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from streams import boardings, loads, od
-from streams.taps import Pattern, RoutePatterns, local_hour
+from streams.demand import boardings
+from streams.demand import loads
+from streams.demand import od
+from streams.demand.taps import Pattern, RoutePatterns, local_hour
 from topis.wire import CardTap
 
 T0 = 1_795_388_400.0  # 2026-11-23 08:00 +09:00

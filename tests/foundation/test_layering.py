@@ -36,4 +36,4 @@ def test_package_init_imports_nothing_heavy(pkg):
 
 
 def test_dashboard_never_imports_the_agents():
-    assert "streams.agents" not in imported("dashboard", {"streams"})
+    assert "streams.live.agents" not in imported("dashboard", {"streams"})

@@ -1,4 +1,4 @@
-from streams import livestate
+from streams.live import state as livestate
 from topis.wire import BusPosition
 
 
@@ -33,7 +33,7 @@ def test_drop_stale_keeps_fixes_up_to_the_limit():
 
 
 def test_a_redelivered_message_is_not_counted_twice():
-    from streams.livestate import already_counted
+    from streams.live.state import already_counted
 
     assert not already_counted(None, 3, 0)
     assert already_counted([3, 41], 3, 41)  # the same message again

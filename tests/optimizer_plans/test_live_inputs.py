@@ -1,4 +1,4 @@
-"""streams.planning: the live plan inputs (timetable now, demand rates, speeds) worked out by hand."""
+"""streams.planning.live: the live plan inputs (timetable now, demand rates, speeds) worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import planning_fixtures
-from streams import planning
-from streams.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.planning import live as planning
+from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
 from optimizer import live
 
 
@@ -21,7 +21,7 @@ def write_gtfs(folder):
 
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory):
-    from streams.gtfs import load_feed
+    from streams.bus.gtfs import load_feed
 
     return load_feed(write_gtfs(tmp_path_factory.mktemp("gtfs")))
 
@@ -145,7 +145,7 @@ def test_run_job_headways_end_to_end(feed):
 
 
 def test_planner_schedule_requests_and_one_job_per_kind(feed):
-    from streams.planning_agents import LivePlanner
+    from streams.planning.agents import LivePlanner
     from topis.settings import StreamSettings
 
     settings = StreamSettings(aggregate_interval_s=60.0, plan_headways_every_s=300.0, plan_schedule_every_s=0.0)
@@ -191,7 +191,7 @@ def test_stopping_the_pool_terminates_a_running_plan():
     import multiprocessing
     import time
 
-    from streams.planning_agents import stop_processes
+    from streams.planning.agents import stop_processes
 
     pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     running = pool.submit(time.sleep, 120)
@@ -210,7 +210,7 @@ def test_stopping_the_pool_terminates_a_running_plan():
 
 
 def test_planner_jobs_use_the_city_clock_and_the_hour_most_routes_have(feed):
-    from streams.planning_agents import LivePlanner
+    from streams.planning.agents import LivePlanner
     from topis.settings import StreamSettings
 
     planner = LivePlanner(feed, StreamSettings())

@@ -11,14 +11,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from streams import demand, planning
-from streams.aggregates import encode
+from streams.demand import batch as demand
+from streams.planning import live as planning
+from streams.demand.aggregates import encode
 
 
 @pytest.fixture(scope="module")
 def sim_hour(tmp_path_factory):
     pytest.importorskip("topis.sim.simulator")
-    from streams.gtfs import load_feed
+    from streams.bus.gtfs import load_feed
     from topis.city.export import write_gtfs
     from topis.city.generate import generate_city
     from topis.sim.simulator import Simulator
@@ -38,7 +39,7 @@ def sim_hour(tmp_path_factory):
 
 
 def test_boardings_per_hour_from_40_minutes_match_the_true_hour(sim_hour):
-    from streams.taps import RoutePatterns
+    from streams.demand.taps import RoutePatterns
 
     city, feed, (taps_40, now_40), taps = sim_hour
     services = {s.route_id: s for s in planning.services_from_feed(feed, feed.calendar.active(dt.date(2026, 11, 24)), 7)}

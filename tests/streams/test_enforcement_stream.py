@@ -29,7 +29,7 @@ CITY_SEED, CITY_SCALE = 3, 0.5
 def reads():
     """90 simulated minutes of plate reads on a weekday morning, by camera, in steps."""
     from topis.city.generate import generate_city
-    from topis.feeder import start_ts
+    from topis.sim.feeder import start_ts
     from topis.settings import SimSettings
     from topis.sim.simulator import Simulator
 
@@ -54,7 +54,7 @@ def batch_cases(city, steps) -> dict[str, set[str]]:
 
 
 def publish(servers, steps, section_of) -> dict:
-    from topis.feeder import reads_by_key
+    from topis.sim.feeder import reads_by_key
 
     with Publisher(servers) as publisher:
         publisher.keep_acks = True

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from planning_fixtures import OWL, SQUIRREL, write_gtfs
-from streams.aggregates import encode
+from streams.demand.aggregates import encode
 from topis import topics
 from topis.publish import Publisher
 

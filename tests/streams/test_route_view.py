@@ -1,9 +1,9 @@
 """The route read model: folding pipeline events, bus status, snapshots."""
 
-from streams import route_view
-from streams.bus_pipeline import RouteState
-from streams.headways import BunchingAlert, HeadwayObservation, HeadwayParams
-from streams.matching import MatchedPosition, VehicleState
+from streams.bus import route_view
+from streams.bus.pipeline import RouteState
+from streams.bus.headways import BunchingAlert, HeadwayObservation, HeadwayParams
+from streams.bus.matching import MatchedPosition, VehicleState
 from topis.wire import BusPosition
 
 PARAMS = HeadwayParams(bunching_ratio=0.5, gapping_ratio=1.5)
@@ -75,7 +75,7 @@ def test_snapshot_is_json_ready_and_next_arrivals_sorted():
 
 
 def test_emitted_splits_predictions_and_drops_matched_positions():
-    from streams.predictions import Prediction
+    from streams.bus.predictions import Prediction
 
     p = Prediction("a", "r", "t", "s", 1, 0.0, 60.0)
     published, predictions = route_view.emitted([matched("a", 1, 1), headway("a", 1.0), p])

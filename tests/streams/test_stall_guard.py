@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.stall_guard import Watch, is_stalled
+from streams.runtime.stall_guard import Watch, is_stalled
 
 STALL_S = 30.0
 

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 from shapely.geometry import LineString, Point, Polygon
 
-from topis.city.geo import Projection
+from topis.geo import Projection
 from topis.city.model import Camera
 
 #: cameras of each kind at scale 1 (linear in scale)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from topis.city.holidays import YEARS
+from topis.holidays import YEARS
 
 
 @click.group()

@@ -12,7 +12,7 @@ import shapely
 from shapely import transform
 from shapely.geometry import Polygon
 
-from topis.city.geo import Projection
+from topis.geo import Projection
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from topis.city.geo import Projection, bearing_deg
+from topis.geo import Projection, bearing_deg
 from topis.city.model import City
 
 #: pattern index multiplier in the sorted shape key (patterns are far shorter than 1,000 km)

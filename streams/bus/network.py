@@ -1,0 +1,82 @@
+"""What the workers serve: the bus network (a GTFS feed) and the enforcement rule book.
+
+With ``streams.gtfs_dir`` set, that feed is used (a real city's GTFS). Without
+it, the demo city's feed is exported once into the data directory (keyed by
+the city's seed and scale, written atomically so several workers can start at
+once) and loaded from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from streams.bus.gtfs import Feed, load_feed
+from topis.settings import CitySettings, StreamSettings
+
+log = logging.getLogger(__name__)
+
+
+def demo_feed_dir(streams: StreamSettings, city: CitySettings) -> Path:
+    """Folder of the demo city's GTFS feed, exporting it first if needed."""
+    target = streams.data_dir / f"city-{city.seed}-{city.scale:g}" / "gtfs"
+    if (target / "trips.txt").exists():
+        return target
+    from topis.city.export import write_gtfs
+    from topis.city.generate import generate_city
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix="gtfs-"))
+    write_gtfs(generate_city(seed=city.seed, scale=city.scale), staging)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another worker got there first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def network_feed(streams: StreamSettings, city: CitySettings) -> Feed:
+    """The GTFS feed of the network the workers serve."""
+    folder = streams.gtfs_dir or demo_feed_dir(streams, city)
+    log.info("loading GTFS feed from %s", folder)
+    return load_feed(folder)
+
+
+def enforcement_inputs(streams: StreamSettings, city: CitySettings):
+    """The rule book (cameras, registry, holidays of the demo city) and the case store from settings.
+
+    The store is ``TOPIS_ENFORCEMENT_DB_URL`` when set, else SQLite in the data directory.
+    """
+    from enforcement.engine import RuleBook
+    from enforcement.inputs import from_city
+    from enforcement.settings import EnforcementSettings
+    from enforcement.store import CaseStore
+    from topis.city.generate import generate_city
+
+    settings = EnforcementSettings()
+    if not settings.db_url:
+        streams.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = settings.model_copy(update={"db_url": f"sqlite:///{(streams.data_dir / 'cases.sqlite').resolve()}"})
+    cameras, registry, holidays = from_city(generate_city(seed=city.seed, scale=city.scale))
+    return RuleBook(cameras, registry, frozenset(holidays), settings), CaseStore.from_settings(settings)
+
+
+def demand_inputs(streams: StreamSettings, city: CitySettings, feed: Feed):
+    """Route patterns (from the feed) and the road-link network for link speeds.
+
+    Links are the demo city's roads (ids match the wall map) unless a real
+    feed is configured, whose shapes then stand in for the roads.
+    """
+    from streams.traffic import linkspeeds
+    from streams.demand.taps import RoutePatterns
+
+    if streams.gtfs_dir:
+        links = linkspeeds.links_from_feed(feed)
+    else:
+        from topis.city.generate import generate_city
+
+        links = linkspeeds.links_from_city(generate_city(seed=city.seed, scale=city.scale))
+    return RoutePatterns.from_feed(feed), linkspeeds.build_network(links)

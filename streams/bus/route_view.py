@@ -1,0 +1,142 @@
+"""What a controller sees of one route: pure functions over the bus pipeline's events.
+
+``LiveRoute`` bundles the pipeline state (:class:`streams.bus.pipeline.RouteState`)
+with a small view of it kept for the dashboard: each bus's latest match and
+headway, recent time-space (Marey) points per trip, and recent alerts. The
+agent folds each batch's events in with :func:`fold` and publishes
+:func:`snapshot` to ``state.routes``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from streams.bus.pipeline import RouteState
+from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation, HeadwayParams, headway_summary
+from streams.bus.matching import MatchedPosition
+from streams.bus.predictions import Prediction
+
+#: Marey points kept per route: this far back from the newest fix, seconds.
+MAREY_WINDOW_S = 2 * 3600.0
+#: at most one Marey point per trip this often (fixes come every few seconds), seconds.
+MAREY_STEP_S = 30.0
+#: alerts kept per route for the dashboard.
+MAX_ALERTS = 50
+#: a bus whose last fix is older than this (route clock) has a stale GPS, seconds.
+STALE_GPS_S = 120.0
+
+#: statuses a bus can be shown in, in the order the wall's legend lists them.
+STATUSES = ("on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassigned")
+
+
+class RouteView(msgspec.Struct):
+    """Dashboard-facing memory of one route. Mutable; serialisable with msgspec."""
+
+    matched: dict[str, MatchedPosition] = {}  #: vehicle → latest matched fix
+    last_fix: dict[str, tuple[float, float, float]] = {}  #: vehicle → (ts, lat, lon) of its latest fix
+    headway: dict[str, HeadwayObservation] = {}  #: vehicle → latest headway observation
+    marey: dict[str, list[tuple[float, float]]] = {}  #: trip → [(ts, dist_m)] within MAREY_WINDOW_S
+    alerts: list[BunchingAlert | GappingAlert] = []  #: newest last
+    clock_ts: float = 0.0  #: newest fix time seen on the route
+
+
+class LiveRoute(msgspec.Struct):
+    """Everything the bus agent keeps per route."""
+
+    pipeline: RouteState
+    view: RouteView = msgspec.field(default_factory=RouteView)
+
+
+def fold(view: RouteView, fixes, events: list) -> RouteView:
+    """Fold a batch's raw fixes and pipeline events into ``view`` (in place; returned)."""
+    for fix in fixes:
+        held = view.last_fix.get(fix.vehicle_id)
+        if held is None or fix.ts > held[0]:
+            view.last_fix[fix.vehicle_id] = (fix.ts, fix.lat, fix.lon)
+        view.clock_ts = max(view.clock_ts, fix.ts)
+    for ev in events:
+        if isinstance(ev, MatchedPosition):
+            view.matched[ev.vehicle_id] = ev
+            points = view.marey.setdefault(ev.trip_id, [])
+            if not points or ev.ts - points[-1][0] >= MAREY_STEP_S:
+                points.append((round(ev.ts), round(ev.dist_m)))
+        elif isinstance(ev, HeadwayObservation):
+            view.headway[ev.vehicle_id] = ev
+        elif isinstance(ev, (BunchingAlert, GappingAlert)):
+            view.alerts.append(ev)
+    del view.alerts[:-MAX_ALERTS]
+    oldest = view.clock_ts - MAREY_WINDOW_S
+    view.marey = {trip: pts for trip, pts in ((t, [p for p in ps if p[0] >= oldest]) for t, ps in view.marey.items())
+                  if pts}
+    return view
+
+
+def status_of(vehicle_id: str, view: RouteView, pipeline: RouteState, params: HeadwayParams) -> str:
+    """One of STATUSES for a bus, judged on the route's own clock (event time)."""
+    ts, _, _ = view.last_fix[vehicle_id]
+    if view.clock_ts - ts > STALE_GPS_S:
+        return "stale_gps"
+    vs = pipeline.vehicles.get(vehicle_id)
+    if vs is None or vs.trip_id is None:
+        return "unassigned"
+    if vs.off_route:
+        return "off_route"
+    obs = view.headway.get(vehicle_id)
+    if obs is not None and obs.ratio is not None:
+        if obs.ratio < params.bunching_ratio:
+            return "bunched"
+        if obs.ratio > params.gapping_ratio:
+            return "gapped"
+    return "on_headway"
+
+
+def _vehicle_row(vid: str, live: LiveRoute, params: HeadwayParams) -> dict:
+    ts, lat, lon = live.view.last_fix[vid]
+    m = live.view.matched.get(vid)
+    obs = live.view.headway.get(vid)
+    return {
+        "vehicle_id": vid, "ts": ts, "lat": lat, "lon": lon,
+        "status": status_of(vid, live.view, live.pipeline, params),
+        "trip_id": m.trip_id if m else None, "dist_m": m.dist_m if m else None,
+        "schedule_deviation_s": m.schedule_deviation_s if m else None,
+        "headway_s": obs.headway_s if obs else None,
+        "scheduled_headway_s": obs.scheduled_headway_s if obs else None,
+        "hold_s": obs.hold_s if obs else None,
+    }
+
+
+def next_arrivals(pipeline: RouteState, now_ts: float) -> dict[str, list[tuple[str, float]]]:
+    """Stop ("dir|stop") → [(vehicle, predicted arrival ts)] from each bus's latest predictions, soonest first."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for vid, by_stop in pipeline.predicted.items():
+        for key, ts in by_stop.items():
+            if ts >= now_ts:
+                out.setdefault(key, []).append((vid, ts))
+    return {k: sorted(v, key=lambda p: p[1]) for k, v in out.items()}
+
+
+def snapshot(route_id: str, live: LiveRoute, params: HeadwayParams, published_ts: float,
+             max_age_s: float = 600.0) -> dict:
+    """Read-model message of one route for ``state.routes`` (JSON-ready)."""
+    view = live.view
+    vehicles = [_vehicle_row(vid, live, params) for vid in sorted(view.last_fix)
+                if view.clock_ts - view.last_fix[vid][0] <= max_age_s]
+    return {
+        "route_id": route_id,
+        "published_ts": published_ts,
+        "clock_ts": view.clock_ts,
+        "vehicles": vehicles,
+        "marey": {trip: pts for trip, pts in view.marey.items()},
+        "alerts": msgspec.to_builtins(view.alerts[-10:]),
+        "headways": headway_summary(live.pipeline.headways),
+        "next_arrivals": next_arrivals(live.pipeline, view.clock_ts),
+    }
+
+
+def emitted(events: list) -> tuple[list, list[Prediction]]:
+    """Split events into those for ``bus.events`` (arrivals, departures, headways, alerts) and predictions."""
+    predictions = [e for e in events if isinstance(e, Prediction)]
+    published = [e for e in events if not isinstance(e, (Prediction, MatchedPosition))]
+    return published, predictions
+
+

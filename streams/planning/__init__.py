@@ -1,0 +1,1 @@
+"""Live planning: the planners' inputs from the stream → headway, Squirrel and Owl proposals."""

@@ -1,0 +1,140 @@
+"""The Faust application: built once from settings at the entry point.
+
+``build_app`` returns a configured ``faust.App`` with topis's topics, tables and
+agents installed. Nothing here runs at import time; ``topis worker`` and the
+tests call it.
+
+The embedded Tansu broker never wakes a waiting fetch, so every hop costs about
+half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
+(~0.4–0.7 s per hop); :class:`_TunedTransport` sets the value from settings on
+the aiokafka consumer before it starts. That touches one private attribute of
+aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
+
+:meth:`_TunedConsumer.perform_seek` stops the flow while Faust seeks the
+partitions to their committed offsets, which closes a way Faust 0.15 stalled or
+skipped messages when a worker (re)started on a backlog (see its docstring).
+:mod:`streams.runtime.stall_guard` watches for any partition whose commit still gets
+stuck.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from topis.settings import BrokerSettings, CitySettings, StreamSettings
+
+
+class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport):  # noqa: ANN001 - Faust's signature
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.app.topis_fetch_max_wait_ms
+        return consumer
+
+
+class _TunedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every partition to its committed offset, with the flow stopped meanwhile.
+
+        Faust's recovery resumes the stream partitions and then seeks them one
+        by one (one broker round trip each) while the fetcher keeps delivering
+        their records; records delivered from the old position during that
+        window interleave with the seek's bookkeeping. With the embedded broker
+        that left a partition's commit stuck, or skipped a message, in about a
+        quarter of the restarts in tests/streams/test_enforcement_stream.py
+        (CI's timeouts and a missing case); with the flow stopped, 0 of 17.
+        """
+        if not self.flow_active:
+            await super().perform_seek()
+            return
+        self.stop_flow()
+        try:
+            await self.wait_for_stopped_flow()
+            await super().perform_seek()
+        finally:
+            self.resume_flow()
+
+
+class _TunedTransport(faust_aiokafka.Transport):
+    Consumer = _TunedConsumer
+
+
+class TopisApp(faust.App):
+    """faust.App whose consumers use topis's fetch wait (see module docstring)."""
+
+    topis_fetch_max_wait_ms: int = 100
+
+    def _new_transport(self) -> _TunedTransport:
+        return _TunedTransport(self.conf.broker_consumer, self)
+
+
+def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
+    """Faust settings for ``broker``: fast joins on the embedded broker, Kafka's norms elsewhere."""
+    session_s, heartbeat_s, _ = broker.client_timing()
+    return dict(
+        broker=broker.url,
+        store="memory://",
+        value_serializer="raw",
+        web_enabled=False,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        broker_session_timeout=session_s,
+        broker_heartbeat_interval=heartbeat_s,
+        broker_request_timeout=max(session_s * 2, 10.0),
+        broker_rebalance_timeout=max(session_s * 2, 10.0),
+        consumer_auto_offset_reset="earliest",  # a new group loses nothing retained
+        processing_guarantee="at_least_once",
+        # don't wait for in-flight events on shutdown/rebalance: they are not committed,
+        # so they are redelivered, and every sink is idempotent (see PLATFORM_NOTES.md)
+        stream_wait_empty=False,
+        datadir=str(streams.data_dir / "faust"),
+    )
+
+
+def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySettings | None = None,
+              **overrides) -> TopisApp:
+    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first).
+
+    ``city`` names the demo city whose feed the bus agent uses when
+    ``streams.gtfs_dir`` is not set.
+    """
+    if broker.embedded:
+        raise ValueError("build_app needs a kafka:// broker URL; start the embedded broker first")
+    (streams.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = TopisApp(streams.app_id, **{**faust_config(broker, streams), **overrides})
+    app.topis_fetch_max_wait_ms = broker.client_timing()[2]
+    from streams.live import agents
+    from streams.runtime import stall_guard
+
+    agents.install(app, streams)
+    if streams.stall_guard_s:
+        stall_guard.install(app, streams.stall_guard_s)
+    city = city or CitySettings()
+    feed = None
+    from streams.bus.network import network_feed
+
+    if streams.bus_operations or streams.demand:
+        feed = network_feed(streams, city)
+    if streams.bus_operations:
+        from streams.bus import agents as bus_agents
+
+        bus_agents.install(app, streams, feed)
+    if streams.demand:
+        from streams.demand import agents as demand_agents
+        from streams.bus.network import demand_inputs
+
+        demand_agents.install(app, streams, *demand_inputs(streams, city, feed))
+    if streams.planning:
+        from streams.planning import agents as planning_agents
+
+        planning_agents.install(app, streams, feed or network_feed(streams, city))
+    if streams.enforcement:
+        from streams.enforcement import agents as enforcement_agents
+        from streams.bus.network import enforcement_inputs
+
+        rules, store = enforcement_inputs(streams, city)
+        enforcement_agents.install(app, rules, store)
+    return app

@@ -1,0 +1,1 @@
+"""Road traffic: probe fixes → road links → link speeds per 5-minute bin."""

@@ -1,0 +1,139 @@
+"""``topis linkspeeds``: bus positions from a file → space-mean speed per link per time bin."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+log = logging.getLogger(__name__)
+
+EXAMPLE = """\b
+Examples:
+    topis linkspeeds --avl ../shared/data/avl/wmata_transitclock_2016/traces/5A_8062.csv \\
+        --gtfs ../shared/data/avl/wmata_transitclock_2016/gtfs/5A --out 5A_speeds.csv
+    topis linkspeeds --avl morning.jsonl --city-seed 1 --out city_speeds.csv
+    topis linkspeeds --avl fixes.csv --links links.csv --bin-min 15 --out speeds.csv
+"""
+
+
+def read_links_csv(path: Path):
+    """Link table CSV: ``link_id, length_m, wkt`` (WKT LINESTRING in lon lat order)."""
+    import shapely
+
+    from streams.traffic.linkspeeds import Link
+
+    links = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not {"link_id", "length_m", "wkt"} <= set(reader.fieldnames or []):
+            raise click.BadParameter(f"{path}: needs columns link_id,length_m,wkt", param_hint="--links")
+        for line, row in enumerate(reader, start=2):
+            try:
+                geom = shapely.from_wkt(row["wkt"])
+                length_m = float(row["length_m"])
+            except (shapely.errors.GEOSException, ValueError) as exc:
+                raise click.BadParameter(f"{path}:{line}: {exc}", param_hint="--links") from exc
+            if geom.geom_type != "LineString":
+                raise click.BadParameter(f"{path}:{line}: wkt must be a LINESTRING", param_hint="--links")
+            links.append(Link(row["link_id"], [(lat, lon) for lon, lat in geom.coords], length_m))
+    return links
+
+
+def _network(gtfs: Path | None, city_seed: int | None, city_scale: float, links_csv: Path | None):
+    """Link table, stop positions and the city's time zone (UTC for a links CSV) from exactly one source."""
+    from streams.traffic import linkspeeds as ls
+
+    if sum(x is not None for x in (gtfs, city_seed, links_csv)) != 1:
+        raise click.UsageError("give exactly one link source: --gtfs DIR, --city-seed N or --links CSV")
+    if gtfs is not None:
+        from streams.bus.gtfs import GtfsError, load_feed
+
+        try:
+            feed = load_feed(gtfs)
+        except GtfsError as exc:
+            raise click.BadParameter(str(exc), param_hint="--gtfs") from exc
+        return ls.links_from_feed(feed), [(s.lat, s.lon) for s in feed.stops.values()], feed.tz
+    if city_seed is not None:
+        from topis.city.generate import generate_city
+
+        city = generate_city(seed=city_seed, scale=city_scale)
+        return ls.links_from_city(city), [(s.lat, s.lon) for s in city.stops], "Asia/Seoul"
+    return read_links_csv(links_csv), [], "UTC"
+
+
+def _read_positions(path: Path, tz):
+    """Fixes from an AVL file, or from the ``bus.positions`` topic of a simulator recording."""
+    from streams.bus.avl_files import read_avl
+    from streams.demand.batch import is_recording, read_recorded
+    from topis.wire import PositionBatch
+
+    if is_recording(path):
+        return read_recorded(path, "bus.positions", PositionBatch)
+    return read_avl(path, tz)
+
+
+@click.command(epilog=EXAMPLE)
+@click.option("--avl", "avl", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Bus positions: canonical CSV, TheTransitClock CSV, GTFS-rt VehiclePositions file, "
+                   "or a `topis simulate --record` file.")
+@click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="GTFS feed: its shapes cut at stops are the links.")
+@click.option("--city-seed", type=int, help="Use the road links of the demo city of this seed.")
+@click.option("--city-scale", type=float, default=1.0, show_default=True, help="Scale of the demo city.")
+@click.option("--links", "links_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Link table CSV: link_id,length_m,wkt (LINESTRING lon lat).")
+@click.option("--bin-min", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              help="Time bin, minutes.")
+@click.option("--snap-m", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="A fix further than this from every link is not used.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV to write: link_id, bin_start (ISO 8601, local time of the links' city), bin_start_ts, speed_kph, n_probes, dist_m, time_s.")
+def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: float, links_csv: Path | None,
+               bin_min: float, snap_m: float, out: Path) -> None:
+    """Space-mean bus speed per road link and time bin from AVL positions.
+
+    Fixes are snapped to the nearest link; consecutive fixes of a bus on the
+    same or adjacent links give distance over time. Dwell at stops, frozen
+    receivers, GPS jumps and long gaps are left out (the summary says how many).
+    """
+    from tqdm import tqdm
+
+    from streams.traffic import linkspeeds as ls
+    from streams.bus.avl_files import AvlFormatError
+    from streams.demand.batch import TapFileError
+
+    links, stops, tz = _network(gtfs, city_seed, city_scale, links_csv)
+    try:
+        net = ls.build_network(links, stops)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--links") from exc
+    try:
+        fixes = sorted(_read_positions(avl, tz), key=lambda f: f.ts)
+    except (AvlFormatError, TapFileError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--avl") from exc
+    if not fixes:
+        raise click.BadParameter(f"{avl}: no positions", param_hint="--avl")
+    rules = ls.SpeedRules(bin_s=bin_min * 60.0, max_snap_m=snap_m)
+    state, speeds = ls.LinkSpeedState(), []
+    with tqdm(total=len(fixes), desc="link speeds", unit="fix", disable=not sys.stderr.isatty()) as bar:
+        for i in range(0, len(fixes), 5000):
+            speeds += ls.advance(state, fixes[i:i + 5000], net, rules)[1]
+            bar.update(len(fixes[i:i + 5000]))
+    speeds += ls.flush(state, net, rules)
+    speeds.sort(key=lambda s: (s.bin_start_ts, s.link_id))
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    with out.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("link_id", "bin_start", "bin_start_ts", "speed_kph", "n_probes", "dist_m", "time_s"))
+        for s in speeds:
+            w.writerow((s.link_id, datetime.fromtimestamp(s.bin_start_ts, zone).isoformat(), int(s.bin_start_ts),
+                        round(s.speed_kph, 2), s.n_probes, round(s.dist_m, 1), round(s.time_s, 1)))
+    dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(state.pairs_dropped.items())) or "none"
+    click.echo(f"{len(fixes):,} fixes on {len(links):,} links -> {len(speeds):,} link-bins in {out}")
+    click.echo(f"fix pairs used {state.pairs_used:,}; left out: {dropped}")

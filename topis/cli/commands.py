@@ -1,0 +1,246 @@
+"""The run-the-city commands: ``topis up``, ``broker``, ``worker``, ``simulate``, ``dashboard``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+from topis.settings import BrokerSettings, CitySettings, DashboardSettings, SimSettings, StreamSettings
+
+_broker_option = click.option(
+    "--broker", "broker_url", envvar="TOPIS_BROKER", metavar="kafka://HOST:PORT[,HOST:PORT]",
+    help="Kafka cluster to use (default: $TOPIS_BROKER).",
+)
+
+
+def _quiet_kafka_logs() -> None:
+    if logging.getLogger().level > logging.DEBUG:
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def external_broker(broker_url: str | None) -> BrokerSettings:
+    """Broker settings for a command that needs an already running broker (click errors otherwise)."""
+    try:
+        settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    if settings.embedded:
+        raise click.UsageError(
+            "this command needs a running broker: pass --broker kafka://HOST:PORT (or set TOPIS_BROKER); "
+            "`topis up` prints the one it started on its first line, `topis broker` starts one"
+        )
+    return settings
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), help="Loopback port for the embedded broker (default: a free one).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, in memory) until Ctrl-C.
+
+    \b
+    Example:
+        topis broker --port 9092
+        TOPIS_BROKER=kafka://127.0.0.1:9092 topis worker
+    """
+    from topis.broker import BrokerError, running_broker
+
+    _quiet_kafka_logs()
+    try:
+        with running_broker(BrokerSettings(), port=port) as b:
+            click.echo(f"broker ready at {b.url} (in memory; Ctrl-C stops it and loses its data)")
+            try:
+                while b.process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                return
+            raise click.ClickException(f"broker exited with code {b.process.returncode}")
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@_broker_option
+@click.option("--gtfs", "gtfs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="GTFS feed of the bus network (default: the demo city's).")
+@click.option("--loglevel", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Faust log level.")
+def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None:
+    """Run a Faust stream worker: consumes positions, taps and plate reads, keeps the live state.
+
+    Start more workers (same command, same broker) to share the partitions.
+
+    \b
+    Example:
+        topis worker --broker kafka://127.0.0.1:9092
+    """
+    import faust
+
+    from streams.runtime.app import build_app
+
+    settings = external_broker(broker_url)
+    streams = StreamSettings()
+    if gtfs_dir:
+        streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
+    app = build_app(settings, streams, CitySettings())
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@click.command()
+@_broker_option
+@click.option("--speed", type=click.FloatRange(min=0.1), help="Simulated seconds per real second (default 10).")
+@click.option("--seed", type=int, help="Traffic/passenger seed (default 1).")
+@click.option("--city-seed", type=int, help="Demo city seed (default 7).")
+@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="City size; 18.5 ≈ Seoul (default 1).")
+@click.option("--start", "start_time", metavar="HH:MM", help="Local (KST) time the simulated day starts (default 07:30).")
+@click.option("--date", "start_date", metavar="YYYY-MM-DD", help="Local date to simulate (default: next weekday).")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0), help="Stop after this many simulated seconds.")
+@click.option("--record", type=click.Path(dir_okay=False), help="Also record every message to this file.")
+@click.option("--truth-out", type=click.Path(file_okay=False),
+              help="Keep the ground truth (true stop visits, violations) and write it here at the end.")
+@click.option("--replay", type=click.Path(exists=True, dir_okay=False), help="Publish a recorded file instead of simulating.")
+def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, duration_s, record, truth_out,
+             replay) -> None:
+    """Simulate the demo city (buses, passengers, cars at cameras) and publish it to Kafka.
+
+    \b
+    Examples:
+        topis simulate --broker kafka://127.0.0.1:9092 --speed 60
+        topis simulate --broker kafka://127.0.0.1:9092 --duration 3600 --record morning.jsonl --truth-out truth/
+        topis simulate --broker kafka://127.0.0.1:9092 --replay morning.jsonl --speed 10
+    """
+    from topis.sim import feeder
+
+    settings = external_broker(broker_url)
+    _quiet_kafka_logs()
+    sim = SimSettings().model_copy(update={k: v for k, v in dict(
+        speed=speed, seed=seed, start_time=start_time, start_date=start_date).items() if v is not None})
+    city = CitySettings().model_copy(update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
+    try:
+        if replay:
+            feeder.replay_recording(settings.bootstrap_servers, replay, sim.speed)
+        else:
+            feeder.run_simulation(settings.bootstrap_servers, city, sim, duration_s=duration_s, record_path=record,
+                                  truth_dir=truth_out)
+    except feeder.FeederError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("simulator stopped")
+
+
+@click.command()
+@_broker_option
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="HTTP port (default 8050).")
+@click.option("--city-seed", type=int, help="Demo city seed (default 7).")
+@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="Demo city size (default 1).")
+def dashboard(broker_url, host, port, city_seed, scale) -> None:
+    """Serve the wall display (map of the city, moving buses, KPI tiles) over HTTP.
+
+    \b
+    Example:
+        topis dashboard --broker kafka://127.0.0.1:9092 --port 8050
+    """
+    from dashboard.app import build_app
+    from dashboard.readmodel import ReadModel
+    from topis.city.export import city_geojson
+    from topis.city.generate import generate_city
+    from topis.geo import Projection
+
+    broker_settings = external_broker(broker_url)
+    _quiet_kafka_logs()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
+    settings = DashboardSettings().model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
+    city_settings = CitySettings().model_copy(
+        update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
+    city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
+    read_model = ReadModel(broker_settings.bootstrap_servers, broker_settings.client_timing()[2]).start()
+    app = build_app(settings, city_geojson(city), Projection(city.center_lat, city.center_lon), read_model)
+    click.echo(f"wall display at http://{settings.host}:{settings.port}")
+    app.run(host=settings.host, port=settings.port, debug=False)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_http(url: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    return False
+
+
+@click.command()
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 8), help="Faust worker processes.")
+@click.option("--speed", type=click.FloatRange(min=0.1), help="Simulated seconds per real second (default 10).")
+@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="Demo city size; 18.5 ≈ Seoul (default 1).")
+@click.option("--no-simulator", is_flag=True, help="Do not start the simulator (feed the topics yourself).")
+@_broker_option
+def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -> None:
+    """Start everything: broker, simulator, workers and the wall display. Ctrl-C stops it all.
+
+    With no settings the embedded broker is started on a free loopback port;
+    with --broker/TOPIS_BROKER the given Kafka cluster is used instead.
+
+    \b
+    Examples:
+        topis up
+        topis up --workers 2 --speed 60
+        topis up --broker kafka://kafka-1:9092,kafka-2:9092 --no-simulator
+    """
+    from topis.cli import supervise
+    from topis.broker import BrokerError, running_broker
+
+    _quiet_kafka_logs()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as cleanly as Ctrl-C
+    try:
+        broker_settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    dash_settings = DashboardSettings()
+    url = f"http://{dash_settings.host}:{dash_settings.port}"
+    try:
+        with running_broker(broker_settings) as b:
+            kind = "embedded Tansu broker" if b.embedded else "Kafka cluster"
+            click.echo(f"broker     {kind} at {b.url}")
+            env = {**os.environ, "TOPIS_BROKER": b.url}
+            if scale:
+                env["TOPIS_CITY_SCALE"] = str(scale)
+            if speed:
+                env["TOPIS_SIM_SPEED"] = str(speed)
+            children = [supervise.Child(f"worker-{i + 1}", supervise.topis_argv("worker")) for i in range(workers)]
+            children.append(supervise.Child("dashboard", supervise.topis_argv("dashboard")))
+            if not no_simulator:
+                children.append(supervise.Child("simulator", supervise.topis_argv("simulate")))
+            _run_children(children, env, url, supervise)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_children(children, env: dict, url: str, supervise) -> None:
+    try:
+        for child in children:
+            child.start(env)
+            click.echo(f"{child.name:<10} pid {child.process.pid}")
+        if _wait_for_http(url, 120):
+            click.echo(f"\nwall display: {url}   (Ctrl-C stops everything)")
+        dead = supervise.watch(children)
+        raise click.ClickException(
+            f"{dead.name} exited with code {dead.exit_code}; stopping the others (see its output above)")
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+    finally:
+        supervise.stop_all(children)
+        click.echo("stopped: " + ", ".join(f"{c.name} ({c.exit_code})" for c in children))
