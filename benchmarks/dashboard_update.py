@@ -94,9 +94,8 @@ def move_body(bus_sig: str | None, speed_sig: str | None) -> dict:
 
 
 def run(n_buses: int, n_routes: int, updates: int) -> dict:
-    from dashboard import figures
+    from dashboard import figures, kpis
     from dashboard.app import build_app
-    from dashboard import kpis
     from dashboard.pages.wall import initial_figure, open_case_count
     from dashboard.readmodel import ReadModel, fleet
     from dashboard.settings import DeskSettings

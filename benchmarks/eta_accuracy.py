@@ -43,10 +43,10 @@ import numpy as np
 from streams.bus.accuracy import BUCKET_NAMES, ground_truth, read_transitclock_predictions, score
 from streams.bus.arrivals import StopArrival
 from streams.bus.avl_files import block_assignments, read_transitclock_csv
-from streams.bus.pipeline import run
 from streams.bus.cli import common_pairs
 from streams.bus.gtfs import Feed, load_feed
 from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation
+from streams.bus.pipeline import run
 from streams.bus.predictions import Prediction, PredictParams
 from topis.wire import BusPosition
 

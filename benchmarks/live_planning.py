@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.planning import live as planning
 from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.planning import live as planning
 
 
 def city_feed(seed: int, scale: float, folder: Path):

@@ -30,8 +30,8 @@ def main() -> None:
     from streams.bus.network import network_feed
     from streams.bus.route_assignment import AssignmentState, assign_route, route_index
     from topis.city.generate import generate_city
-    from topis.sim.feeder import start_ts
     from topis.settings import CitySettings, SimSettings, StreamSettings
+    from topis.sim.feeder import start_ts
     from topis.sim.simulator import Simulator
 
     with tempfile.TemporaryDirectory(prefix="topis-bench-") as tmp:

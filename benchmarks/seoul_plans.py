@@ -44,7 +44,7 @@ def squirrel_report(month, seqs, args) -> None:
     print(f"\n## Squirrel (rush hours 07-09 & 17-19, capacity {args.capacity:g}/bus, assumed parent headway "
           f"{args.headway_min:g} min, spare fleet {args.spare_fleet})")
     print(f"{len(profiles)} parent routes profiled; planned in {sec * 1000:.0f} ms")
-    print(f"| overloaded routes | short turns | buses | pax-km/h over capacity before | after | relieved |")
+    print("| overloaded routes | short turns | buses | pax-km/h over capacity before | after | relieved |")
     print(f"| {t['routes_overloaded']} | {t['short_turns']} | {t['buses_used']} | "
           f"{t['excess_pax_km_per_h_before']:,.0f} | {t['excess_pax_km_per_h_after']:,.0f} | "
           f"{100 * (1 - t['excess_pax_km_per_h_after'] / max(t['excess_pax_km_per_h_before'], 1e-9)):.0f}% |")

@@ -24,9 +24,9 @@ import uuid
 
 from topis import topics
 from topis.broker import acked_end_offsets, running_broker, wait_until_committed
-from topis.sim.feeder import start_ts
 from topis.publish import Publisher
 from topis.settings import BrokerSettings, SimSettings
+from topis.sim.feeder import start_ts
 
 CITY_SEED = 7
 INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name)

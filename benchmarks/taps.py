@@ -29,11 +29,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from streams.demand import boardings
-from streams.traffic import linkspeeds
-from streams.demand import loads
-from streams.demand import od
+from streams.demand import boardings, loads, od
 from streams.demand.taps import Pattern, RoutePatterns
+from streams.traffic import linkspeeds
 from topis.wire import BusPosition, CardTap
 
 DAY0 = datetime(2026, 11, 23, 0, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()

@@ -14,7 +14,7 @@ path        page                                          who
 /api/...    open feed: GTFS-realtime, stop arrivals       anyone (public Open API)
 ==========  ============================================  ==========================
 
-The open feed (:func:`streams.bus.gtfs_rt.openfeed_blueprint`) serves
+The open feed (:func:`dashboard.openfeed.openfeed_blueprint`) serves
 ``/api/gtfs-rt/vehicle-positions.pb``, ``/api/gtfs-rt/trip-updates.pb``
 (``?format=json`` to read them) and ``/api/stops/<stop_id>/arrivals`` from the
 read model (:meth:`dashboard.readmodel.ReadModel.open_feed_state`).
@@ -35,6 +35,7 @@ from dash import Input, Output, dcc, html
 from dashboard import auth
 from dashboard.basemap import base_traces, points, road_lines
 from dashboard.desk import Desk
+from dashboard.openfeed import openfeed_blueprint
 from dashboard.pages import alerts as alerts_page
 from dashboard.pages import cases as cases_page
 from dashboard.pages import plans as plans_page
@@ -45,7 +46,6 @@ from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
-from streams.bus.gtfs_rt import openfeed_blueprint
 from topis.geo import Projection
 from topis.settings import DashboardSettings
 

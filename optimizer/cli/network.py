@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from optimizer.evaluate import Evaluation, RouteLimits, evaluate as evaluate_routes, format_routes, read_routes
+from optimizer.evaluate import Evaluation, RouteLimits, format_routes, read_routes
+from optimizer.evaluate import evaluate as evaluate_routes
 from optimizer.instance import Instance, InstanceError, check_limits, load_instance
 
 _INSTANCE_HELP = (

@@ -33,13 +33,13 @@ import time
 import faust
 import msgspec
 
-from streams.live import state as livestate
 from streams.bus import route_view
-from streams.bus.pipeline import RouteModel, RouteState, advance, observe_taps, route_model
-from streams.runtime.checkpoint import Checkpointed
 from streams.bus.gtfs import Feed
 from streams.bus.headways import HeadwayParams
+from streams.bus.pipeline import RouteModel, RouteState, advance, observe_taps, route_model
 from streams.bus.route_assignment import AssignmentState, assign_routes, forget_vehicles, route_index
+from streams.live import state as livestate
+from streams.runtime.checkpoint import Checkpointed
 from topis import topics, wire
 from topis.settings import StreamSettings
 

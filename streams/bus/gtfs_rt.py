@@ -1,6 +1,6 @@
-"""Open feed (TOPIS Open API-like): GTFS-realtime and JSON arrivals over HTTP.
+"""Open feed (TOPIS Open API-like): GTFS-realtime and JSON arrivals, as pure builders.
 
-Pure builders, then a Flask blueprint that serves them:
+The dashboard's server serves them over HTTP (:mod:`dashboard.openfeed`):
 
 * :func:`build_vehicle_positions` — a GTFS-realtime ``FeedMessage`` of
   VehiclePositions, one entity per vehicle (its latest fix).
@@ -9,10 +9,6 @@ Pure builders, then a Flask blueprint that serves them:
   ordered by ``stop_sequence``, ``arrival.time`` in epoch seconds.
 * :func:`arrivals_at_stop` — the next buses at a stop as JSON-ready dicts
   (route, vehicle, minutes away, predicted time in ISO 8601 at +09:00).
-* :func:`openfeed_blueprint` — ``/api/gtfs-rt/vehicle-positions.pb``,
-  ``/api/gtfs-rt/trip-updates.pb`` (``?format=json`` for a readable debug
-  view) and ``/api/stops/<stop_id>/arrivals``, reading the live state through
-  a callable the host application provides.
 
 Headers follow the spec: ``gtfs_realtime_version`` "2.0", ``FULL_DATASET``,
 ``timestamp`` = the feed time. Speeds go out in m/s as the spec requires
@@ -21,10 +17,8 @@ Headers follow the spec: ``gtfs_realtime_version`` "2.0", ``FULL_DATASET``,
 
 from __future__ import annotations
 
-import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -33,8 +27,6 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from streams.bus.predictions import Prediction
 from topis.wire import BusPosition
-
-log = logging.getLogger(__name__)
 
 #: Seoul local time for the JSON arrivals (UTC+9, no DST).
 KST = timezone(timedelta(hours=9))
@@ -133,10 +125,10 @@ def build_trip_updates(predictions: Iterable[Prediction], now_ts: float, max_age
     newest prediction of the trip. See :func:`current_predictions` for which
     predictions are used.
     """
-    return _trip_updates(current_predictions(predictions, now_ts, max_age_s), now_ts)
+    return trip_updates_message(current_predictions(predictions, now_ts, max_age_s), now_ts)
 
 
-def _trip_updates(current: dict[str, list[Prediction]], now_ts: float) -> bytes:
+def trip_updates_message(current: dict[str, list[Prediction]], now_ts: float) -> bytes:
     feed = rt.FeedMessage()
     _header(feed, now_ts)
     for trip_id, preds in sorted(current.items()):
@@ -168,14 +160,14 @@ def arrivals_at_stop(predictions: Iterable[Prediction], stop_id: str, now_ts: fl
     under a minute, else "N분 후").
     """
     rows = [p for preds in current_predictions(predictions, now_ts).values() for p in preds if p.stop_id == stop_id]
-    return _arrival_rows(sorted(rows, key=_soonest), now_ts, limit)
+    return arrival_rows(sorted(rows, key=_soonest), now_ts, limit)
 
 
 def _soonest(p: Prediction) -> tuple[float, str]:
     return p.predicted_arrival_ts, p.trip_id
 
 
-def _by_stop(current: dict[str, list[Prediction]]) -> dict[str, list[Prediction]]:
+def predictions_by_stop(current: dict[str, list[Prediction]]) -> dict[str, list[Prediction]]:
     """Stop id → its predictions, soonest first."""
     out: dict[str, list[Prediction]] = {}
     for preds in current.values():
@@ -186,7 +178,7 @@ def _by_stop(current: dict[str, list[Prediction]]) -> dict[str, list[Prediction]
     return out
 
 
-def _arrival_rows(rows: list[Prediction], now_ts: float, limit: int | None) -> list[dict]:
+def arrival_rows(rows: list[Prediction], now_ts: float, limit: int | None) -> list[dict]:
     """JSON rows of predictions sorted soonest first, leaving out those already due."""
     out = []
     for p in [p for p in rows if p.predicted_arrival_ts >= now_ts][:limit]:
@@ -209,104 +201,3 @@ def feed_to_json(data: bytes) -> dict:
     msg = rt.FeedMessage()
     msg.ParseFromString(data)
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
-
-
-class ServedFeed:
-    """The open feed of one state, each output built on first use and then reused.
-
-    At Seoul's scale (7,400 buses, ~150,000 stop predictions) a TripUpdates
-    feed takes about a second to build; the blueprint serves one ServedFeed
-    to every request within ``cache_s``.
-    """
-
-    def __init__(self, state: OpenFeedState, taken_at: float):
-        self.state = state
-        self.taken_at = taken_at  #: time.monotonic() when the state was taken
-        self.now_ts = state.now_ts if state.now_ts is not None else time.time()
-        self._current: dict[str, list[Prediction]] | None = None
-        self._by_stop: dict[str, list[Prediction]] | None = None
-        self._vehicle_positions: bytes | None = None
-        self._trip_updates: bytes | None = None
-
-    def vehicle_positions(self) -> bytes:
-        if self._vehicle_positions is None:
-            self._vehicle_positions = build_vehicle_positions(self.state.positions, self.now_ts)
-        return self._vehicle_positions
-
-    def current(self) -> dict[str, list[Prediction]]:
-        if self._current is None:
-            self._current = current_predictions(self.state.predictions, self.now_ts)
-        return self._current
-
-    def trip_updates(self) -> bytes:
-        if self._trip_updates is None:
-            self._trip_updates = _trip_updates(self.current(), self.now_ts)
-        return self._trip_updates
-
-    def arrivals(self, stop_id: str, limit: int | None) -> list[dict]:
-        if self._by_stop is None:
-            self._by_stop = _by_stop(self.current())
-        return _arrival_rows(self._by_stop.get(stop_id, []), self.now_ts, limit)
-
-
-def openfeed_blueprint(get_state: Callable[[], OpenFeedState], name: str = "openfeed", cache_s: float = 1.0):
-    """A Flask Blueprint serving the open feed; mount it on the Dash server.
-
-    Example::
-
-        app.server.register_blueprint(openfeed_blueprint(read_model.open_feed_state))
-
-    ``get_state()`` must be non-blocking (a snapshot of the read model); it is
-    called at most once per ``cache_s`` seconds (0: on every request), and the
-    feeds built from one state are shared by the requests in that time (see
-    :class:`ServedFeed`).
-    """
-    import threading
-
-    from flask import Blueprint, Response, abort, jsonify, request
-
-    bp = Blueprint(name, __name__)
-    lock = threading.Lock()
-    held: list[ServedFeed] = []
-
-    def served() -> ServedFeed:
-        with lock:  # one request rebuilds, the others wait for it rather than all building at once
-            now = time.monotonic()
-            if not held or now - held[0].taken_at >= cache_s:
-                held[:] = [ServedFeed(get_state(), now)]
-            return held[0]
-
-    def _pb(build: Callable[[ServedFeed], bytes]) -> Response:
-        fmt = request.args.get("format")
-        if fmt not in (None, "pb", "json"):
-            abort(400, description="format must be 'pb' or 'json'")
-        feed = served()
-        with lock:
-            data = build(feed)
-        if fmt == "json":
-            return jsonify(feed_to_json(data))
-        return Response(data, mimetype="application/x-protobuf", headers={"Cache-Control": "no-cache"})
-
-    @bp.get("/api/gtfs-rt/vehicle-positions.pb")
-    def vehicle_positions():
-        return _pb(ServedFeed.vehicle_positions)
-
-    @bp.get("/api/gtfs-rt/trip-updates.pb")
-    def trip_updates():
-        return _pb(ServedFeed.trip_updates)
-
-    @bp.get("/api/stops/<stop_id>/arrivals")
-    def stop_arrivals(stop_id: str):
-        limit = request.args.get("limit", type=int)
-        if limit is not None and limit < 1:
-            abort(400, description="limit must be a positive integer")
-        feed = served()
-        with lock:
-            rows = feed.arrivals(stop_id, limit)
-        return jsonify({
-            "stop_id": stop_id,
-            "generated_at": datetime.fromtimestamp(round(feed.now_ts), KST).isoformat(),
-            "arrivals": rows,
-        })
-
-    return bp

@@ -1,4 +1,4 @@
-"""What the workers serve: the bus network (a GTFS feed) and the enforcement rule book.
+"""What the bus agents serve: the bus network, a GTFS feed.
 
 With ``streams.gtfs_dir`` set, that feed is used (a real city's GTFS). Without
 it, the demo city's feed is exported once into the data directory (keyed by
@@ -43,40 +43,3 @@ def network_feed(streams: StreamSettings, city: CitySettings) -> Feed:
     folder = streams.gtfs_dir or demo_feed_dir(streams, city)
     log.info("loading GTFS feed from %s", folder)
     return load_feed(folder)
-
-
-def enforcement_inputs(streams: StreamSettings, city: CitySettings):
-    """The rule book (cameras, registry, holidays of the demo city) and the case store from settings.
-
-    The store is ``TOPIS_ENFORCEMENT_DB_URL`` when set, else SQLite in the data directory.
-    """
-    from enforcement.engine import RuleBook
-    from enforcement.inputs import from_city
-    from enforcement.settings import EnforcementSettings
-    from enforcement.store import CaseStore
-    from topis.city.generate import generate_city
-
-    settings = EnforcementSettings()
-    if not settings.db_url:
-        streams.data_dir.mkdir(parents=True, exist_ok=True)
-        settings = settings.model_copy(update={"db_url": f"sqlite:///{(streams.data_dir / 'cases.sqlite').resolve()}"})
-    cameras, registry, holidays = from_city(generate_city(seed=city.seed, scale=city.scale))
-    return RuleBook(cameras, registry, frozenset(holidays), settings), CaseStore.from_settings(settings)
-
-
-def demand_inputs(streams: StreamSettings, city: CitySettings, feed: Feed):
-    """Route patterns (from the feed) and the road-link network for link speeds.
-
-    Links are the demo city's roads (ids match the wall map) unless a real
-    feed is configured, whose shapes then stand in for the roads.
-    """
-    from streams.traffic import linkspeeds
-    from streams.demand.taps import RoutePatterns
-
-    if streams.gtfs_dir:
-        links = linkspeeds.links_from_feed(feed)
-    else:
-        from topis.city.generate import generate_city
-
-        links = linkspeeds.links_from_city(generate_city(seed=city.seed, scale=city.scale))
-    return RoutePatterns.from_feed(feed), linkspeeds.build_network(links)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import msgspec
 
-from streams.bus.pipeline import RouteState
 from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation, HeadwayParams, headway_summary
 from streams.bus.matching import MatchedPosition
+from streams.bus.pipeline import RouteState
 from streams.bus.predictions import Prediction
 
 #: Marey points kept per route: this far back from the newest fix, seconds.

@@ -1,5 +1,4 @@
-"""Demand agents: card taps → located taps → rides and journeys → loads, OD and planner inputs;
-bus probes → link speeds.
+"""Demand agents: card taps → located taps → rides and journeys → loads, OD and planner inputs.
 
 Three keyed stages (see :mod:`streams.demand.taps` for why): ``locate_taps`` (by
 route) places taps on a route pattern and a bus run; ``link_rides`` (by card
@@ -8,10 +7,6 @@ OD; ``load_routes`` (by route) turns rides into bus and segment loads. A timer
 publishes the optimizer's inputs: ``demand.squirrel`` (peak load by segment,
 per route) and ``demand.owl`` (night OD of this worker's card buckets; a
 consumer merges the workers' messages with :func:`streams.demand.od.merge`).
-
-``measure_link_speeds`` (by route) maps bus fixes to road links and publishes
-closed 5-minute bins on ``traffic.link_speeds``; each route's partition
-publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
 """
 
 from __future__ import annotations
@@ -21,13 +16,10 @@ import time
 import faust
 import msgspec
 
-from streams.demand import boardings
-from streams.traffic import linkspeeds
-from streams.demand import loads
-from streams.demand import od
-from streams.runtime.checkpoint import Checkpointed
-from streams.demand.taps import LocatedTapBatch, RideBatch, RoutePatterns, by_card_bucket, by_route
+from streams.demand import boardings, loads, od
 from streams.demand.aggregates import encode as encode_aggregate
+from streams.demand.taps import LocatedTapBatch, RideBatch, RoutePatterns, by_card_bucket, by_route
+from streams.runtime.checkpoint import Checkpointed
 from topis import topics, wire
 from topis.settings import StreamSettings
 
@@ -36,16 +28,14 @@ _located = msgspec.json.Decoder(LocatedTapBatch).decode
 _rides = msgspec.json.Decoder(RideBatch).decode
 
 
-def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork) -> None:
-    """Declare the demand and link-speed agents on ``app``."""
+def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns) -> None:
+    """Declare the demand agents on ``app``."""
     n = topics.CARD_TAPS.partitions
     taps = app.topic(topics.CARD_TAPS.name, value_type=bytes, key_type=bytes)
     located = app.topic(topics.CARD_LOCATED.name, value_type=bytes, key_type=bytes)
     rides = app.topic(topics.CARD_RIDES.name, value_type=bytes, key_type=bytes)
-    positions = app.topic(topics.BUS_POSITIONS.name, value_type=bytes, key_type=bytes)
     squirrel_topic = app.topic(topics.DEMAND_SQUIRREL.name, value_type=bytes, key_type=bytes)
     owl_topic = app.topic(topics.DEMAND_OWL.name, value_type=bytes, key_type=bytes)
-    speeds_topic = app.topic(topics.LINK_SPEEDS.name, value_type=bytes, key_type=bytes)
 
     route_taps = Checkpointed(app, "tap_state_by_route", n, boardings.RouteTapState, boardings.RouteTapState)
     cards = Checkpointed(app, "card_state_by_bucket", topics.CARD_LOCATED.partitions, od.CardLinkState,
@@ -54,9 +44,6 @@ def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns, n
                              lambda _: od.ODCounts())
     route_loads = Checkpointed(app, "load_state_by_route", topics.CARD_RIDES.partitions, loads.RouteLoadState,
                                loads.RouteLoadState)
-    probes = Checkpointed(app, "link_state_by_route", topics.BUS_POSITIONS.partitions, linkspeeds.LinkSpeedState,
-                          lambda _: linkspeeds.LinkSpeedState())
-
     @app.agent(taps)
     async def locate_taps(stream):
         """Place each route's taps on its patterns and bus runs; pass them on by card bucket."""
@@ -90,23 +77,6 @@ def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns, n
             route_id = (key or b"").decode()
             loads.advance(route_loads.get(route_id), _rides(value).events, patterns)
             route_loads.save_if_due(route_id)
-
-    @app.agent(positions)
-    async def measure_link_speeds(stream):
-        """Space-mean speed of buses per road link per 5 minutes."""
-        known_routes = {p.route_id for p in patterns.patterns}
-        async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            if route_id not in known_routes:
-                continue  # bus_agents places these fixes on a route and republishes them keyed by it
-            try:
-                batch = wire.decode(value, wire.PositionBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by track_vehicles
-            _, closed = linkspeeds.advance(probes.get(route_id), batch.events, net)
-            probes.save_if_due(route_id)
-            if closed:
-                await speeds_topic.send(key=key, value=_encode(closed))
 
     @app.timer(interval=settings.aggregate_interval_s)
     async def publish_planner_inputs():

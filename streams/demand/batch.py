@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.demand import boardings
-from streams.demand import loads
-from streams.demand import od
+from streams.demand import boardings, loads, od
 from streams.demand.aggregates import OwlInput, SquirrelInput
 from streams.demand.taps import Journey, LocatedTap, Ride, RoutePatterns
 from topis.wire import CardTap

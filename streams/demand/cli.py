@@ -76,9 +76,7 @@ def _write_csv(path: Path, header: tuple[str, ...], rows) -> int:
 
 
 def _write_outputs(res, zones, out: Path) -> dict[str, int]:
-    from streams.demand import boardings
-    from streams.demand import loads
-    from streams.demand import od
+    from streams.demand import boardings, loads, od
     from streams.demand.aggregates import encode
 
     written = {}

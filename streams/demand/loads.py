@@ -25,7 +25,7 @@ from collections.abc import Iterable
 import msgspec
 
 from streams.demand.aggregates import SegmentLoads, SquirrelInput
-from streams.demand.taps import RoutePatterns, Ride, local_hour
+from streams.demand.taps import Ride, RoutePatterns, local_hour
 
 log = logging.getLogger(__name__)
 

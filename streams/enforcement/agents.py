@@ -28,7 +28,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
-
 from sqlalchemy.exc import SQLAlchemyError
 
 from enforcement import engine

@@ -1,8 +1,7 @@
-"""The Faust application: built once from settings at the entry point.
+"""The Faust application every domain's agents are declared on.
 
-``build_app`` returns a configured ``faust.App`` with topis's topics, tables and
-agents installed. Nothing here runs at import time; ``topis worker`` and the
-tests call it.
+:func:`new_app` returns a configured, empty ``faust.App``; :func:`streams.worker.build_app`
+installs the domains' agents on it. Nothing here runs at import time.
 
 The embedded Tansu broker never wakes a waiting fetch, so every hop costs about
 half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
@@ -22,7 +21,7 @@ from __future__ import annotations
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from topis.settings import BrokerSettings, CitySettings, StreamSettings
+from topis.settings import BrokerSettings, StreamSettings
 
 
 class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -94,47 +93,11 @@ def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
     )
 
 
-def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySettings | None = None,
-              **overrides) -> TopisApp:
-    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first).
-
-    ``city`` names the demo city whose feed the bus agent uses when
-    ``streams.gtfs_dir`` is not set.
-    """
+def new_app(broker: BrokerSettings, streams: StreamSettings, **overrides) -> TopisApp:
+    """An empty :class:`TopisApp` for ``broker`` (a kafka:// URL: start the embedded broker first)."""
     if broker.embedded:
-        raise ValueError("build_app needs a kafka:// broker URL; start the embedded broker first")
+        raise ValueError("a worker needs a kafka:// broker URL; start the embedded broker first")
     (streams.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = TopisApp(streams.app_id, **{**faust_config(broker, streams), **overrides})
     app.topis_fetch_max_wait_ms = broker.client_timing()[2]
-    from streams.live import agents
-    from streams.runtime import stall_guard
-
-    agents.install(app, streams)
-    if streams.stall_guard_s:
-        stall_guard.install(app, streams.stall_guard_s)
-    city = city or CitySettings()
-    feed = None
-    from streams.bus.network import network_feed
-
-    if streams.bus_operations or streams.demand:
-        feed = network_feed(streams, city)
-    if streams.bus_operations:
-        from streams.bus import agents as bus_agents
-
-        bus_agents.install(app, streams, feed)
-    if streams.demand:
-        from streams.demand import agents as demand_agents
-        from streams.bus.network import demand_inputs
-
-        demand_agents.install(app, streams, *demand_inputs(streams, city, feed))
-    if streams.planning:
-        from streams.planning import agents as planning_agents
-
-        planning_agents.install(app, streams, feed or network_feed(streams, city))
-    if streams.enforcement:
-        from streams.enforcement import agents as enforcement_agents
-        from streams.bus.network import enforcement_inputs
-
-        rules, store = enforcement_inputs(streams, city)
-        enforcement_agents.install(app, rules, store)
     return app

@@ -104,9 +104,9 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
     """
     from tqdm import tqdm
 
-    from streams.traffic import linkspeeds as ls
     from streams.bus.avl_files import AvlFormatError
     from streams.demand.batch import TapFileError
+    from streams.traffic import linkspeeds as ls
 
     links, stops, tz = _network(gtfs, city_seed, city_scale, links_csv)
     try:

@@ -148,6 +148,17 @@ def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, fl
     )
 
 
+def road_network(feed=None, city=None) -> LinkNetwork:
+    """The links a worker measures: a real ``feed``'s stop-to-stop shapes when given, else the demo city's roads.
+
+    ``city`` is a :class:`topis.city.model.City` or a callable returning one
+    (called only when needed); the demo city's link ids match the wall map.
+    """
+    if feed is not None:
+        return build_network(links_from_feed(feed))
+    return build_network(links_from_city(city() if callable(city) else city))
+
+
 def links_from_city(city) -> list[Link]:
     """The link table of the demo city (:class:`topis.city.model.City`): its directed road links."""
     out = []

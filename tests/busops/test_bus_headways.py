@@ -5,7 +5,6 @@ import pytest
 from busops_fixtures import DAY, at, fix
 
 from streams.bus.arrivals import StopArrival
-from streams.bus.pipeline import RouteState, run
 from streams.bus.headways import (
     BunchingAlert,
     GappingAlert,
@@ -19,6 +18,7 @@ from streams.bus.headways import (
     marey_points,
     observe_arrival,
 )
+from streams.bus.pipeline import RouteState, run
 
 
 def test_even_spacing_hold_hand_cases():
@@ -94,8 +94,8 @@ def test_pipeline_bunching_with_holding_advice(tiny_feed):
 
 def test_events_and_fresh_state_survive_json(tiny_feed):
     from streams.bus.arrivals import StopDeparture
-    from streams.bus.pipeline import Event
     from streams.bus.matching import VehicleState
+    from streams.bus.pipeline import Event
 
     dep = StopDeparture("v", "R1", "E1", 0, "B", 20, 1, 100.0, 90.0, None)
     assert msgspec.json.decode(msgspec.json.encode([dep]), type=list[Event]) == [dep]

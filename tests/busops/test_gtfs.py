@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
+from busops_fixtures import DAY, at, lonlat, write_feed
 
 from streams.bus.gtfs import GtfsError, load_feed, parse_gtfs_time, project_to_shape
-
-from busops_fixtures import DAY, at, lonlat, write_feed
 
 
 def test_stop_distances_along_shape(tiny_feed):

@@ -3,8 +3,8 @@ import pytest
 from busops_fixtures import at, fix
 
 from streams.bus.arrivals import StopArrival, StopDeparture
-from streams.bus.pipeline import run
 from streams.bus.matching import MatchedPosition, VehicleState, match_fix
+from streams.bus.pipeline import run
 
 
 def eastbound(noise_m: float = 0.0, seed: int = 0, stop_at_end: bool = False):

@@ -11,9 +11,9 @@ import pytest
 from streams.bus.accuracy import ground_truth, read_transitclock_predictions, score
 from streams.bus.arrivals import StopArrival
 from streams.bus.avl_files import read_transitclock_csv
-from streams.bus.pipeline import run
 from streams.bus.cli import common_pairs
 from streams.bus.gtfs import load_feed
+from streams.bus.pipeline import run
 from streams.bus.predictions import Prediction
 
 NY = ZoneInfo("America/New_York")

@@ -153,8 +153,8 @@ def test_real_trace_without_block_is_placed_by_geometry(wmata, route, trace):
     trace's route by geometry alone, and no fix on another route; with the blocks, every fix is placed."""
     from streams.bus import replay
     from streams.bus.avl_files import block_assignments, read_transitclock_csv
-    from streams.bus.pipeline import run
     from streams.bus.matching import MatchedPosition
+    from streams.bus.pipeline import run
 
     feed = load_feed(wmata / "gtfs" / route)
     path = wmata / "traces" / f"{trace}.csv"

@@ -26,10 +26,10 @@ from topis.city.export import (
     write_registry_csv,
 )
 from topis.city.generate import generate_city
-from topis.geo import Projection
-from topis.holidays import korean_holidays
 from topis.city.model import trip_stop_times_s
 from topis.city.routes import start_times_s
+from topis.geo import Projection
+from topis.holidays import korean_holidays
 
 SMALL = dict(seed=5, scale=0.3)
 

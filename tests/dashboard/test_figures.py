@@ -8,13 +8,13 @@ import json
 import numpy as np
 import plotly.io
 import pytest
+from dashboard_fixtures import PLAN, T0, feed_city, route_snapshot
 
 from dashboard import alerts, figures, kpis
 from dashboard.basemap import base_traces, road_lines
 from dashboard.pages import plans as plans_page
 from dashboard.pages.wall import frame_at
 from dashboard.readmodel import STATUSES, CityState, ReadModel, fleet
-from dashboard_fixtures import PLAN, T0, feed_city, route_snapshot
 from topis import topics
 
 

@@ -162,7 +162,8 @@ def test_one_state_serves_the_requests_within_cache_s():
     """get_state() is called once per cache_s; every feed of that state comes from it."""
     import flask
 
-    from streams.bus.gtfs_rt import OpenFeedState, openfeed_blueprint
+    from dashboard.openfeed import openfeed_blueprint
+    from streams.bus.gtfs_rt import OpenFeedState
 
     calls = []
 

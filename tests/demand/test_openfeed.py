@@ -9,6 +9,7 @@ import flask
 import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
+from dashboard.openfeed import openfeed_blueprint
 from streams.bus import gtfs_rt as openfeed
 from streams.bus.predictions import Prediction
 from topis.wire import BusPosition
@@ -116,7 +117,7 @@ def test_empty_feed_is_valid():
 def client():
     app = flask.Flask("test")
     state = openfeed.OpenFeedState(positions(), predictions(), now_ts=NOW)
-    app.register_blueprint(openfeed.openfeed_blueprint(lambda: state))
+    app.register_blueprint(openfeed_blueprint(lambda: state))
     return app.test_client()
 
 
@@ -157,7 +158,7 @@ def test_mounts_on_the_dash_server():
     app = dash.Dash("topis_openfeed_test")
     app.layout = dash.html.Div("wall")
     state = openfeed.OpenFeedState(positions(), predictions(), now_ts=NOW)
-    app.server.register_blueprint(openfeed.openfeed_blueprint(lambda: state))
+    app.server.register_blueprint(openfeed_blueprint(lambda: state))
     client = app.server.test_client()
     assert len(parse(client.get("/api/gtfs-rt/trip-updates.pb").data).entity) == 2
     assert client.get("/api/stops/S4/arrivals").get_json()["arrivals"][0]["vehicle_id"] == "bus3"

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from streams.demand import batch as demand
-from streams.traffic import linkspeeds as ls
 from streams.demand.taps import RoutePatterns
+from streams.traffic import linkspeeds as ls
 
 
 @pytest.fixture(scope="module")

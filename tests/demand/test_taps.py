@@ -8,17 +8,15 @@ of A3. Every expected figure below is worked out by hand in the comments.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
 import pytest
 
-from streams.demand import boardings
-from streams.demand import loads
-from streams.demand import od
+from streams.demand import boardings, loads, od
 from streams.demand.aggregates import OwlInput, SquirrelInput, decode, encode
 from streams.demand.taps import Pattern, RoutePatterns, haversine_m, local_hour
 from topis.wire import CardTap
@@ -392,7 +390,6 @@ def test_run_batch_matches_stagewise_and_reads_csv(tmp_path):
 
 def test_hand_over_to_optimizer_planners():
     from optimizer.squirrel import overloaded_sections
-
     from streams.demand.aggregates import owl_night_demand, squirrel_peak_profile
 
     model = city()

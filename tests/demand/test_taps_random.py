@@ -13,9 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from streams.demand import boardings
-from streams.demand import loads
-from streams.demand import od
+from streams.demand import boardings, loads, od
 from streams.demand.taps import Pattern, RoutePatterns, local_hour
 from topis.wire import CardTap
 

@@ -29,8 +29,8 @@ CITY_SEED, CITY_SCALE = 3, 0.5
 def sent(fresh_broker):
     """Run the simulator for two simulated minutes and publish everything it produced."""
     from topis.city.generate import generate_city
-    from topis.sim.feeder import start_ts
     from topis.settings import SimSettings
+    from topis.sim.feeder import start_ts
     from topis.sim.simulator import Simulator
 
     city = generate_city(seed=CITY_SEED, scale=CITY_SCALE)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import planning_fixtures
 import pytest
 
-import planning_fixtures
-from streams.planning import live as planning
-from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
 from optimizer import live
+from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.planning import live as planning
 
 
 def write_gtfs(folder):

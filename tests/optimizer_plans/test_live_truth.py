@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from streams.demand import batch as demand
-from streams.planning import live as planning
 from streams.demand.aggregates import encode
+from streams.planning import live as planning
 
 
 @pytest.fixture(scope="module")

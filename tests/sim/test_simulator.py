@@ -12,8 +12,8 @@ import shapely
 from shapely.geometry import LineString
 
 from topis.city.generate import generate_city
-from topis.geo import Projection
 from topis.city.model import local_midnight_ts
+from topis.geo import Projection
 from topis.sim import recording
 from topis.sim.passengers import card_hash, ride_length_probs
 from topis.sim.simulator import SimConfig, Simulator

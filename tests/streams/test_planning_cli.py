@@ -12,13 +12,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from planning_fixtures import OWL, SQUIRREL, loads, write_gtfs
+
 from streams.demand.aggregates import SquirrelInput, encode
 from streams.planning.cli import live
 from topis import topics
 from topis.publish import Publisher
-
 
 #: city clock 08:40 on Tue 24 Nov 2026 in Seoul
 CLOCK_TS = dt.datetime(2026, 11, 24, 8, 40, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()
@@ -49,9 +48,10 @@ def invoke(broker_url, gtfs, *args, env):
 
 @pytest.mark.integration
 def test_live_plans_equal_the_optimizer_on_the_same_inputs(fresh_broker, tmp_path, env):
-    from optimizer import headways, live as opt_live
-    from streams.planning import live as planning
+    from optimizer import headways
+    from optimizer import live as opt_live
     from streams.bus.gtfs import load_feed
+    from streams.planning import live as planning
 
     gtfs = write_gtfs(tmp_path / "gtfs")
     older = SquirrelInput("LP1", 0.0, [loads("LP1", 0, 8, "ABC", [6.0, 6.0], [6, 6])], 12, 0.1)
@@ -150,8 +150,8 @@ def test_registered_under_topis_plan():
 def test_reading_goes_past_the_listed_end_to_the_last_record(fresh_broker, tmp_path):
     # Tansu lists a partition's end as its last batch's base offset + 1: here offset 5 of 8 records
     from streams.bus.gtfs import load_feed
-    from streams.planning.live import LivePlanner
     from streams.planning.cli import read_inputs
+    from streams.planning.live import LivePlanner
     from topis.settings import StreamSettings
 
     publish(fresh_broker, SQUIRREL * 2, speeds=[("LP1", [SPEED_BIN])])

@@ -16,8 +16,8 @@ import uuid
 
 import numpy as np
 import pytest
-
 from planning_fixtures import OWL, SQUIRREL, write_gtfs
+
 from streams.demand.aggregates import encode
 from topis import topics
 from topis.publish import Publisher

@@ -1,9 +1,9 @@
 """The route read model: folding pipeline events, bus status, snapshots."""
 
 from streams.bus import route_view
-from streams.bus.pipeline import RouteState
 from streams.bus.headways import BunchingAlert, HeadwayObservation, HeadwayParams
 from streams.bus.matching import MatchedPosition, VehicleState
+from streams.bus.pipeline import RouteState
 from topis.wire import BusPosition
 
 PARAMS = HeadwayParams(bunching_ratio=0.5, gapping_ratio=1.5)

@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 from shapely.geometry import LineString, Point, Polygon
 
-from topis.geo import Projection
 from topis.city.model import Camera
+from topis.geo import Projection
 
 #: cameras of each kind at scale 1 (linear in scale)
 CAMERAS_PER_SCALE = {"median": 10, "roadside_full": 8, "roadside_part": 6, "section_pairs": 6, "no_stopping": 14}

@@ -16,11 +16,11 @@ from shapely.geometry import MultiPoint, Polygon, box
 
 from topis.city import routes as rt
 from topis.city.cameras import assign_bus_lanes, build_cameras, green_zone_polygon_m
-from topis.geo import SEOUL_CENTER, Projection
-from topis.holidays import YEARS, korean_holidays
 from topis.city.model import Bus, City, District, Pattern, Route, Stop
 from topis.city.registry import build_registry
 from topis.city.roads import build_road_network
+from topis.geo import SEOUL_CENTER, Projection
+from topis.holidays import YEARS, korean_holidays
 
 log = logging.getLogger(__name__)
 

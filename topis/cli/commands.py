@@ -83,7 +83,7 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
     """
     import faust
 
-    from streams.runtime.app import build_app
+    from streams.worker import build_app
 
     settings = external_broker(broker_url)
     streams = StreamSettings()
@@ -200,8 +200,8 @@ def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -
         topis up --workers 2 --speed 60
         topis up --broker kafka://kafka-1:9092,kafka-2:9092 --no-simulator
     """
-    from topis.cli import supervise
     from topis.broker import BrokerError, running_broker
+    from topis.cli import supervise
 
     _quiet_kafka_logs()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as cleanly as Ctrl-C

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from topis.geo import Projection, bearing_deg
 from topis.city.model import City
+from topis.geo import Projection, bearing_deg
 
 #: pattern index multiplier in the sorted shape key (patterns are far shorter than 1,000 km)
 _KEY_STRIDE_M = 1e6

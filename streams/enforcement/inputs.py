@@ -1,0 +1,27 @@
+"""What the enforcement agents serve: the rule book of the city and the case store from settings."""
+
+from __future__ import annotations
+
+from enforcement.engine import RuleBook
+from enforcement.store import CaseStore
+from topis.settings import StreamSettings
+
+
+def rule_book(city) -> RuleBook:
+    """Cameras, vehicle registry and holidays of the demo ``city`` (a :class:`topis.city.model.City`)."""
+    from enforcement.inputs import from_city
+    from enforcement.settings import EnforcementSettings
+
+    cameras, registry, holidays = from_city(city)
+    return RuleBook(cameras, registry, frozenset(holidays), EnforcementSettings())
+
+
+def case_store(streams: StreamSettings) -> CaseStore:
+    """The case store: ``TOPIS_ENFORCEMENT_DB_URL`` when set, else SQLite in the data directory."""
+    from enforcement.settings import EnforcementSettings
+
+    settings = EnforcementSettings()
+    if not settings.db_url:
+        streams.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = settings.model_copy(update={"db_url": f"sqlite:///{(streams.data_dir / 'cases.sqlite').resolve()}"})
+    return CaseStore.from_settings(settings)

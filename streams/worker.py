@@ -1,0 +1,74 @@
+"""A stream worker: every domain's agents on one Faust app, with the inputs they serve.
+
+:func:`build_app` is the composition root of ``streams``: it builds the app
+(:func:`streams.runtime.app.new_app`), loads what the agents serve (the bus
+network as GTFS, the road links, the enforcement rule book and case store) and
+installs each domain that the settings turn on:
+
+==============  ==============================================  =====================
+domain          agents                                          switch
+==============  ==============================================  =====================
+live            latest positions, events per minute             always
+bus             matching, arrivals, headways, predictions       ``bus_operations``
+demand          taps → rides → loads, OD; planner inputs        ``demand``
+traffic         link speeds from probes                         ``demand``
+planning        live headway, Squirrel and Owl plans            ``planning``
+enforcement     plate reads → rules → cases                     ``enforcement``
+==============  ==============================================  =====================
+"""
+
+from __future__ import annotations
+
+import functools
+
+from streams.runtime.app import TopisApp, new_app
+from topis.settings import BrokerSettings, CitySettings, StreamSettings
+
+
+def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySettings | None = None,
+              **overrides) -> TopisApp:
+    """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first).
+
+    ``city`` names the demo city whose feed, roads and cameras the agents serve
+    when ``streams.gtfs_dir`` is not set.
+    """
+    from streams.bus.network import network_feed
+    from streams.live import agents as live_agents
+    from streams.runtime import stall_guard
+
+    app = new_app(broker, streams, **overrides)
+    city = city or CitySettings()
+    demo_city = functools.cache(lambda: _generate(city))  # generated at most once, and only if needed
+    live_agents.install(app, streams)
+    if streams.stall_guard_s:
+        stall_guard.install(app, streams.stall_guard_s)
+    feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
+    if streams.bus_operations:
+        from streams.bus import agents as bus_agents
+
+        bus_agents.install(app, streams, feed)
+    if streams.demand:
+        from streams.demand import agents as demand_agents
+        from streams.demand.taps import RoutePatterns
+        from streams.traffic import agents as traffic_agents
+        from streams.traffic.linkspeeds import road_network
+
+        patterns = RoutePatterns.from_feed(feed)
+        demand_agents.install(app, streams, patterns)
+        traffic_agents.install(app, patterns, road_network(feed if streams.gtfs_dir else None, demo_city))
+    if streams.planning:
+        from streams.planning import agents as planning_agents
+
+        planning_agents.install(app, streams, feed)
+    if streams.enforcement:
+        from streams.enforcement import agents as enforcement_agents
+        from streams.enforcement.inputs import case_store, rule_book
+
+        enforcement_agents.install(app, rule_book(demo_city()), case_store(streams))
+    return app
+
+
+def _generate(city: CitySettings):
+    from topis.city.generate import generate_city
+
+    return generate_city(seed=city.seed, scale=city.scale)
