@@ -153,6 +153,16 @@ class StreamSettings(_Section):
     plan_schedule_every_s: float = Field(default=1800.0, ge=0)  #: wall s between Squirrel/Owl plans; 0 = on request only
     #: re-read a partition whose commits stalled this long with messages waiting (streams/stall_guard.py); 0 = off
     stall_guard_s: float = Field(default=30.0, ge=0)
+    stall_guard_check_every_s: float = Field(default=5.0, gt=0)  #: how often the stall guard looks
+    #: a vehicle not heard from for this long (event time) leaves the live positions
+    vehicle_timeout_s: float = Field(default=600.0, gt=0)
+    #: snapshots per read-model message (~50 routes of ~20 buses ≈ 150 kB)
+    read_model_chunk_snapshots: int = Field(default=50, ge=1)
+    #: seconds between checkpoints of a key's working state (route, card bucket) to its table's changelog
+    checkpoint_every_s: float = Field(default=30.0, gt=0)
+    #: route assignment forgets a vehicle silent for this long (event time)
+    assignment_forget_s: float = Field(default=3600.0, gt=0)
+    replan_check_every_s: float = Field(default=5.0, gt=0)  #: how often the planning timer looks for due plans
 
 
 class DashboardSettings(_Section):
