@@ -98,11 +98,10 @@ def run(n_buses: int, n_routes: int, updates: int) -> dict:
     from dashboard.app import build_app
     from dashboard.pages.wall import initial_figure, open_case_count
     from dashboard.readmodel import ReadModel, fleet
-    from dashboard.settings import DeskSettings
     from dashboard.store import DeskStore
     from enforcement.store import CaseStore
     from topis.geo import Projection
-    from topis.settings import DashboardSettings
+    from topis.settings import DashboardSettings, DeskSettings
 
     rng = np.random.default_rng(7)
     geo = grid_geojson()
@@ -165,12 +164,11 @@ def latency(samples: int = 10) -> list[float]:
 
     from dashboard.app import build_app
     from dashboard.readmodel import ReadModel
-    from dashboard.settings import DeskSettings
     from dashboard.store import DeskStore
     from enforcement.store import CaseStore
     from topis.broker import running_broker
     from topis.geo import Projection
-    from topis.settings import BrokerSettings, DashboardSettings
+    from topis.settings import BrokerSettings, DashboardSettings, DeskSettings
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per callback
     out = []

@@ -42,12 +42,10 @@ from dashboard.pages import plans as plans_page
 from dashboard.pages import routes as routes_page
 from dashboard.pages import wall as wall_page
 from dashboard.readmodel import ReadModel
-from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
-from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
 from topis.geo import Projection
-from topis.settings import DashboardSettings
+from topis.settings import DashboardSettings, DeskSettings, EnforcementSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ _db_option = click.option("--db", "db_url", help="SQLAlchemy URL of the database
 
 
 def _store(db_url: str | None) -> DeskStore:
-    from dashboard.settings import DeskSettings
-    from enforcement.settings import EnforcementSettings
+    from topis.settings import DeskSettings, EnforcementSettings
 
     return DeskStore(db_url or DeskSettings().db_url or EnforcementSettings().resolved_db_url())
 

@@ -10,10 +10,9 @@ from sqlalchemy import select
 from dashboard.readmodel import CityState, ReadModel, watch_hit_id
 from dashboard.store import DeskStore
 from enforcement.models import AlertRow
-from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
 from topis.geo import Projection
-from topis.settings import DashboardSettings
+from topis.settings import DashboardSettings, EnforcementSettings
 
 KST = dt.timezone(dt.timedelta(hours=9))
 

@@ -24,8 +24,8 @@ from enforcement.engine import CaseRecord, RuleBook, new_state, process
 from enforcement.models import STATUSES, Case
 from enforcement.privacy import mask_plate
 from enforcement.rules import KOREAN_HOLIDAYS, RULES, load_holidays, normalise_plate
-from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
+from topis.settings import EnforcementSettings
 
 CASES_COLUMNS = ("case_id", "rule", "plate", "first_ts", "last_ts", "read_ids", "fine_krw", "needs_plate_check")
 ALERTS_COLUMNS = ("alert_id", "reason", "plate", "read_id", "camera_id", "ts", "confidence")

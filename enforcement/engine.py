@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from enforcement import rules as R
 from enforcement.privacy import pseudonymise
-from enforcement.settings import EnforcementSettings
+from topis.settings import EnforcementSettings
 from topis.wire import PlateRead
 
 logger = logging.getLogger(__name__)

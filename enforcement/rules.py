@@ -29,7 +29,7 @@ import shapely
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from enforcement.settings import FineTable
+from topis.settings import FineTable
 
 #: rule names, as in CASES.csv
 RULES = ("bus_lane", "green_zone", "section_speed", "no_stopping")

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from enforcement.engine import EngineState, Evidence, Outcome, Pending, RuleBook
 from enforcement.models import AlertRow, AuditEntry, Base, Case, DeadLetterRow, EvidenceRead, PendingRow, ReadCount
 from enforcement.rules import case_id
-from enforcement.settings import EnforcementSettings
+from topis.settings import EnforcementSettings
 
 logger = logging.getLogger(__name__)
 

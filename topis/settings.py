@@ -1,10 +1,11 @@
-"""Typed settings, one object per concern.
+"""Typed settings, one object per concern, all in one tree (:class:`Settings`).
 
-Precedence, lowest first: the defaults below < ``topis.toml`` in the working
-directory (or the file named by ``TOPIS_CONFIG``) < environment variables
-(``TOPIS_`` prefix) < command-line flags (applied by the CLI with
-``model_copy(update=...)``). With nothing set, everything runs on the embedded
-defaults.
+Precedence, lowest first: the defaults below < the section's table of
+``topis.toml`` in the working directory (or the file named by ``TOPIS_CONFIG``)
+< environment variables (``TOPIS_<SECTION>_`` prefix) < command-line flags
+(keyword arguments, or ``model_copy(update=...)`` in the CLI). With nothing
+set, everything runs on the embedded defaults. Unknown keys in a table and
+unknown ``TOPIS_*`` variables are ignored.
 
 Example ``topis.toml``::
 
@@ -13,15 +14,28 @@ Example ``topis.toml``::
 
     [dashboard]
     port = 8050
+
+    [desk]
+    session_s = 28800
+
+    [enforcement]
+    confidence_threshold = 0.85
+
+    [enforcement.fines]
+    green_zone_day_krw = 250000
+
+Nested fields of ``[enforcement]`` are set from the environment with ``__``,
+e.g. ``TOPIS_ENFORCEMENT_FINES__GREEN_ZONE_DAY_KRW``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,7 +43,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+logger = logging.getLogger(__name__)
+
 EMBEDDED = "embedded"
+#: HMAC key used when none is configured. Fine for a laptop demo, never for real plates.
+DEV_HMAC_KEY = "topis-dev-key-change-me"
 
 
 def config_path() -> Path:
@@ -175,3 +193,137 @@ class DashboardSettings(_Section):
     port: int = Field(default=8050, ge=1, le=65535)
     refresh_ms: int = Field(default=1000, ge=200)  #: map update period
     stale_after_s: float = 30.0  #: a feed older than this raises an alarm
+
+
+class DeskSettings(_Section):
+    """Login and records of the control-room desk pages; the wall's own are :class:`DashboardSettings`."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIS_DESK_", extra="ignore")
+    section: ClassVar[str] = "desk"
+
+    #: key that signs session cookies; None = a random key per process (everyone logs in again after a restart)
+    secret_key: SecretStr | None = None
+    #: a login lasts this long, seconds
+    session_s: float = Field(8 * 3600.0, gt=0)
+    #: database of users, acknowledgements and plan decisions; None = the case store's database
+    db_url: str | None = None
+    #: seed the demo accounts (see dashboard.store.DEMO_USERS) into an empty user table — demo only
+    demo_users: bool = True
+    #: the wall page (/, /wall) is viewable without login (control-room network only)
+    wall_public: bool = True
+
+
+class FineTable(BaseModel):
+    """Fines in KRW per rule.
+
+    Figures follow the camera-enforcement (owner-liability, 과태료) amounts of
+    Korea's Road Traffic Act enforcement decree and Seoul's Green Transport
+    Zone as the author knows them; they are *demo defaults* to be checked
+    against the current decree before any real use. "Heavy" means vans,
+    trucks and buses (승합/화물), which pay the higher rate.
+    """
+
+    #: bus-lane violation, passenger car (과태료 승용 5만원, ordinary roads)
+    bus_lane_car_krw: int = 50_000
+    #: bus-lane violation, heavy vehicle (승합 6만원)
+    bus_lane_heavy_krw: int = 60_000
+    #: grade-5 vehicle driving in the Green Transport Zone, per day (과태료 25만원/일)
+    green_zone_day_krw: int = 250_000
+    #: illegal stopping/parking caught by a fixed camera, car (4만원) / heavy (5만원)
+    no_stopping_car_krw: int = 40_000
+    no_stopping_heavy_krw: int = 50_000
+    #: speeding, car: (upper bound of the band in km/h over the limit, fine);
+    #: 과태료 승용: ≤20 → 4만, 20–40 → 7만, 40–60 → 10만, >60 → 13만 (demo defaults)
+    speed_bands_car: list[tuple[float, int]] = Field(
+        default_factory=lambda: [(20.0, 40_000), (40.0, 70_000), (60.0, 100_000), (float("inf"), 130_000)]
+    )
+    #: speeding, heavy vehicles pay this much more than a car in the same band (demo default)
+    speed_heavy_extra_krw: int = 10_000
+    #: vehicle classes that pay the heavy rate
+    heavy_classes: frozenset[str] = frozenset({"van", "truck", "bus"})
+
+
+class EnforcementSettings(_Section):
+    """Everything the rules, the engine, the store and the review workflow need.
+
+    Table ``[enforcement]``, fines in ``[enforcement.fines]``; environment
+    ``TOPIS_ENFORCEMENT_*``, nested fields with ``__``
+    (``TOPIS_ENFORCEMENT_FINES__GREEN_ZONE_DAY_KRW``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TOPIS_ENFORCEMENT_", env_nested_delimiter="__", extra="ignore")
+    section: ClassVar[str] = "enforcement"
+
+    #: SQLAlchemy URL of the case store; None → SQLite file ``.topis/cases.sqlite`` under the current directory
+    db_url: str | None = None
+    #: reads below this confidence make a case that needs a manual plate check
+    confidence_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    #: a low-confidence read of an unregistered plate one character away from exactly one
+    #: registered plate is judged as that vehicle (its case still needs a plate check)
+    match_misreads: bool = True
+    #: a plate seen by a no-stopping camera for longer than this is a case
+    no_stopping_min_s: float = Field(300.0, gt=0.0)
+    #: two reads of a plate by a no-stopping camera further apart than this start a new stop
+    no_stopping_gap_s: float = Field(300.0, gt=0.0)
+    #: section speed cases need average speed > limit + this tolerance (Korean practice allows ~10 km/h)
+    speed_tolerance_kph: float = Field(10.0, ge=0.0)
+    #: an entry read with no exit after this long is forgotten
+    section_max_s: float = Field(3600.0, gt=0.0)
+    #: how long a reviewer's claim on a case lasts
+    claim_ttl_s: float = Field(900.0, gt=0.0)
+    #: key of the plate pseudonymisation (HMAC-SHA256)
+    hmac_key: SecretStr = SecretStr(DEV_HMAC_KEY)
+    #: a plate with at least this many confirmed cases ...
+    repeat_offender_n: int = Field(3, ge=1)
+    #: ... within this many days is a repeat offender
+    repeat_offender_days: float = Field(365.0, gt=0.0)
+    #: aggregate read counts and dead letters older than this are purged
+    retention_days: float = Field(90.0, gt=0.0)
+    #: local time zone of the rules (hours, weekdays, holidays)
+    timezone: str = "Asia/Seoul"
+    fines: FineTable = Field(default_factory=FineTable)
+
+    def resolved_db_url(self) -> str:
+        """The store URL, creating the default SQLite folder when needed."""
+        if self.db_url:
+            return self.db_url
+        path = Path.cwd() / ".topis" / "cases.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+    def hmac_key_bytes(self) -> bytes:
+        """The pseudonymisation key; logs a warning when it is the development default."""
+        key = self.hmac_key.get_secret_value()
+        if key == DEV_HMAC_KEY:
+            logger.warning("using the development HMAC key; set TOPIS_ENFORCEMENT_HMAC_KEY in production")
+        return key.encode()
+
+
+class Settings(BaseModel):
+    """The whole tree: one attribute per section, each read with the same precedence.
+
+    An entry point builds one with :meth:`load` and passes its sections on;
+    command-line flags are applied to a section with ``model_copy(update=...)``.
+    """
+
+    broker: BrokerSettings
+    city: CitySettings
+    sim: SimSettings
+    streams: StreamSettings
+    dashboard: DashboardSettings
+    desk: DeskSettings
+    enforcement: EnforcementSettings
+
+    @classmethod
+    def load(cls, **given: _Section) -> Settings:
+        """Every section from defaults < ``topis.toml`` < environment; sections in ``given`` are used as they are.
+
+        Examples
+        --------
+        >>> Settings.load(broker=BrokerSettings(url="kafka://k1:9092")).broker.url
+        'kafka://k1:9092'
+        """
+        if unknown := sorted(set(given) - set(cls.model_fields)):
+            raise TypeError(f"no settings section named {', '.join(unknown)}")
+        return cls(**{name: given[name] if name in given else field.annotation()
+                      for name, field in cls.model_fields.items()})

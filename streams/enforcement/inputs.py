@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from enforcement.engine import RuleBook
 from enforcement.store import CaseStore
-from topis.settings import StreamSettings
+from topis.settings import EnforcementSettings, StreamSettings
 
 
 def rule_book(city) -> RuleBook:
     """Cameras, vehicle registry and holidays of the demo ``city`` (a :class:`topis.city.model.City`)."""
     from enforcement.inputs import from_city
-    from enforcement.settings import EnforcementSettings
 
     cameras, registry, holidays = from_city(city)
     return RuleBook(cameras, registry, frozenset(holidays), EnforcementSettings())
 
 
 def case_store(streams: StreamSettings) -> CaseStore:
-    """The case store: ``TOPIS_ENFORCEMENT_DB_URL`` when set, else SQLite in the data directory."""
-    from enforcement.settings import EnforcementSettings
-
+    """The case store: ``TOPIS_ENFORCEMENT_DB_URL`` (or ``[enforcement] db_url``) when set, else SQLite in the data directory."""
     settings = EnforcementSettings()
     if not settings.db_url:
         streams.data_dir.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,9 @@ from dashboard_fixtures import feed_city, make_cases
 
 from dashboard.app import build_app
 from dashboard.readmodel import ReadModel
-from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore, UserError
 from enforcement.store import CaseStore
-from topis.settings import DashboardSettings
+from topis.settings import DashboardSettings, DeskSettings
 
 
 @pytest.fixture

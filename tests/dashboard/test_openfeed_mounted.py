@@ -9,12 +9,11 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from dashboard.app import build_app
 from dashboard.readmodel import PREDICTIONS_KEEP_S, CityState, ReadModel, feed_positions
-from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
 from streams.bus.predictions import Prediction
 from topis import topics
-from topis.settings import DashboardSettings
+from topis.settings import DashboardSettings, DeskSettings
 from topis.wire import BusPosition
 
 

@@ -16,10 +16,9 @@ from selenium.webdriver.common.by import By
 
 from dashboard.app import build_app
 from dashboard.readmodel import ReadModel
-from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
-from topis.settings import DashboardSettings
+from topis.settings import DashboardSettings, DeskSettings
 
 pytestmark = pytest.mark.integration
 

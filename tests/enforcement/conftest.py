@@ -16,8 +16,8 @@ import pytest
 
 from enforcement.engine import RuleBook
 from enforcement.rules import Camera, Vehicle
-from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
+from topis.settings import EnforcementSettings
 
 SEOUL = ZoneInfo("Asia/Seoul")
 PG_BIN = Path(os.environ.get("TOPIS_PG_BIN", "/usr/lib/postgresql/15/bin"))

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from enforcement.privacy import mask_plate, pseudonymise
-from enforcement.settings import EnforcementSettings
+from topis.settings import EnforcementSettings
 
 
 def test_pseudonymise_is_keyed_hmac_sha256():
@@ -47,11 +47,11 @@ def test_default_db_is_sqlite_under_cwd(monkeypatch, tmp_path):
 
 
 def test_dev_key_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="enforcement.settings"):
+    with caplog.at_level(logging.WARNING, logger="topis.settings"):
         EnforcementSettings().hmac_key_bytes()
     assert "development HMAC key" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="enforcement.settings"):
+    with caplog.at_level(logging.WARNING, logger="topis.settings"):
         assert EnforcementSettings(hmac_key="secret").hmac_key_bytes() == b"secret"
     assert caplog.text == ""
 

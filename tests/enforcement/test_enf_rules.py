@@ -7,7 +7,7 @@ import pytest
 from shapely.geometry import Polygon
 
 from enforcement import rules as R
-from enforcement.settings import FineTable
+from topis.settings import FineTable
 
 SEOUL = ZoneInfo("Asia/Seoul")
 WED = (2026, 3, 4)  # an ordinary Wednesday

@@ -12,8 +12,8 @@ import pytest
 from enforcement.engine import RuleBook, new_state, process
 from enforcement.inputs import from_city, load_cameras, load_registry
 from enforcement.rules import load_holidays
-from enforcement.settings import EnforcementSettings
 from enforcement.store import CaseStore
+from topis.settings import EnforcementSettings
 
 sim_mod = pytest.importorskip("topis.sim.simulator", reason="the demo-city simulator is not in this checkout")
 
