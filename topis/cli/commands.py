@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from topis.settings import BrokerSettings, CitySettings, DashboardSettings, SimSettings, StreamSettings
+from topis.settings import BrokerSettings, DashboardSettings, Settings
 
 _broker_option = click.option(
     "--broker", "broker_url", envvar="TOPIS_BROKER", metavar="kafka://HOST:PORT[,HOST:PORT]",
@@ -85,11 +85,11 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
 
     from streams.worker import build_app
 
-    settings = external_broker(broker_url)
-    streams = StreamSettings()
+    config = Settings.load(broker=external_broker(broker_url))
+    streams = config.streams
     if gtfs_dir:
         streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
-    app = build_app(settings, streams, CitySettings())
+    app = build_app(config.broker, streams, config.city)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
@@ -118,11 +118,12 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
     """
     from topis.sim import feeder
 
-    settings = external_broker(broker_url)
+    config = Settings.load(broker=external_broker(broker_url))
+    settings = config.broker
     _quiet_kafka_logs()
-    sim = SimSettings().model_copy(update={k: v for k, v in dict(
+    sim = config.sim.model_copy(update={k: v for k, v in dict(
         speed=speed, seed=seed, start_time=start_time, start_date=start_date).items() if v is not None})
-    city = CitySettings().model_copy(update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
+    city = config.city.model_copy(update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
     try:
         if replay:
             feeder.replay_recording(settings.bootstrap_servers, replay, sim.speed)
@@ -154,15 +155,17 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     from topis.city.generate import generate_city
     from topis.geo import Projection
 
-    broker_settings = external_broker(broker_url)
+    config = Settings.load(broker=external_broker(broker_url))
+    broker_settings = config.broker
     _quiet_kafka_logs()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
-    settings = DashboardSettings().model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
-    city_settings = CitySettings().model_copy(
+    settings = config.dashboard.model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
+    city_settings = config.city.model_copy(
         update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
     city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
     read_model = ReadModel(broker_settings.bootstrap_servers, broker_settings.client_timing()[2]).start()
-    app = build_app(settings, city_geojson(city), Projection(city.center_lat, city.center_lon), read_model)
+    app = build_app(settings, city_geojson(city), Projection(city.center_lat, city.center_lon), read_model,
+                    desk_settings=config.desk, enforcement=config.enforcement)
     click.echo(f"wall display at http://{settings.host}:{settings.port}")
     app.run(host=settings.host, port=settings.port, debug=False)
 
