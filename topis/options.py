@@ -45,6 +45,15 @@ def city_scale_option():
     return click.option("--city-scale", type=float, default=1.0, show_default=True, help="Scale of the demo city.")
 
 
+def network_source_options(gtfs_help: str, city_seed_help: str):
+    """``--gtfs DIR``, ``--city-seed N`` and ``--city-scale X``: a network from a feed, or the demo city."""
+
+    def decorate(fn):
+        return gtfs_option(gtfs_help)(city_seed_option(city_seed_help)(city_scale_option()(fn)))
+
+    return decorate
+
+
 def scale_option(help: str):
     """``--scale X`` of the run-the-city commands: the size of the demo city, None for the settings' own."""
     return click.option("--scale", type=click.FloatRange(min=0.05, max=40), help=help)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from topis.options import bad_parameter, city_scale_option, city_seed_option, demo_city, gtfs_option
+from topis.options import bad_parameter, demo_city, network_source_options
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,8 @@ def _write_outputs(res, zones, out: Path) -> dict[str, int]:
 @click.option("--taps", "taps_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Card taps CSV: card_hash,direction(on/off),route_id,vehicle_id,stop_id,ts "
                    "(epoch seconds or ISO 8601 with offset)[,fare_class]; or a `topis simulate --record` file.")
-@gtfs_option("GTFS feed folder giving the routes' stop patterns and stop positions.")
-@city_seed_option("Use the demo city of this seed as the route model instead of --gtfs.")
-@city_scale_option()
+@network_source_options("GTFS feed folder giving the routes' stop patterns and stop positions.",
+                        "Use the demo city of this seed as the route model instead of --gtfs.")
 @click.option("--zones", "zones_spec", help="OD zones: grid:METRES, 'city' (demo-city districts) or a CSV stop_id,zone.")
 @click.option("--transfer-min", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="A boarding within this many minutes of an alighting is a transfer.")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from topis.options import bad_parameter, city_scale_option, city_seed_option, demo_city, gtfs_option
+from topis.options import bad_parameter, demo_city, network_source_options
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,8 @@ def _read_positions(path: Path, tz):
 @click.option("--avl", "avl", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Bus positions: canonical CSV, TheTransitClock CSV, GTFS-rt VehiclePositions file, "
                    "or a `topis simulate --record` file.")
-@gtfs_option("GTFS feed: its shapes cut at stops are the links.")
-@city_seed_option("Use the road links of the demo city of this seed.")
-@city_scale_option()
+@network_source_options("GTFS feed: its shapes cut at stops are the links.",
+                        "Use the road links of the demo city of this seed.")
 @click.option("--links", "links_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Link table CSV: link_id,length_m,wkt (LINESTRING lon lat).")
 @click.option("--bin-min", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,

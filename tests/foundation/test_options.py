@@ -78,3 +78,15 @@ def test_importing_the_options_loads_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_network_source_options_are_the_three_flags_in_order():
+    @click.command()
+    @options.network_source_options("the feed", "the city")
+    def source(gtfs, city_seed, city_scale):
+        click.echo(f"{gtfs}|{city_seed}|{city_scale}")
+
+    assert [p.name for p in source.params] == ["gtfs", "city_seed", "city_scale"]
+    helped = CliRunner().invoke(source, ["--help"]).output
+    assert "the feed" in helped and "the city" in helped and "Scale of the demo city." in helped
+    assert CliRunner().invoke(source, ["--city-seed", "4", "--city-scale", "0.5"]).output.strip() == "None|4|0.5"
