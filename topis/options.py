@@ -1,8 +1,7 @@
 """Options and argument checks that several ``topis`` subcommands share.
 
-Each command module (``topis.cli.commands``, ``streams.*.cli``,
-``enforcement.cli``, ...) takes its ``--broker``, ``--gtfs``, ``--city-seed``
-and ``--city-scale`` from here, so one flag means one thing everywhere and
+Each command module (``topis.cli.commands``, ``streams.*.cli``) takes its
+``--broker``, ``--gtfs``, ``--city-seed`` and ``--city-scale`` from here, so one flag means one thing everywhere and
 a bad value gets the same message from every command. Only click is imported
 at module level: a command's ``--help`` must not start pydantic, numpy or Kafka.
 """
