@@ -22,12 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import msgspec
@@ -65,59 +63,36 @@ def cli_run(out_csv: Path) -> tuple[float, float | None]:
 
 
 def through_kafka(broker, fixes, bus_only: bool = False, quiet_s: float = 3.0, timeout_s: float = 600.0) -> dict:
-    """Publish ``fixes`` (already routed) to a fresh worker; time to the last prediction and to committed."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    """Publish ``fixes`` (already routed) to a fresh worker; time to the last prediction and to committed.
 
+    The worker is ``topis replay``'s own (:func:`streams.bus.replay.replay_worker`); only the clock differs:
+    this loop also notes when the group has committed everything.
+    """
     from streams.bus import replay as rp
-    from streams.bus.replay_cli import wait_until_consuming
-    from topis import topics
-    from topis.broker import acked_end_offsets, group_lag
-    from topis.publish import Publisher
 
-    group = f"bench-replay-{uuid.uuid4().hex[:8]}"
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=None, fetch_max_wait_ms=50)
-    parts = [TopicPartition(topics.BUS_PREDICTIONS.name, p) for p in range(topics.BUS_PREDICTIONS.partitions)]
-    consumer.assign(parts)
-    consumer.seek_to_end(*parts)
-    for tp in parts:
-        consumer.position(tp)
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-    data_dir = tempfile.mkdtemp(prefix="topis-bench-replay-")
-    env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group, "TOPIS_STREAMS_DATA_DIR": data_dir}
+    env = {}
     if bus_only:  # the bus operations agent and the live-state agents only
         env.update(TOPIS_STREAMS_DEMAND="false", TOPIS_STREAMS_ENFORCEMENT="false", TOPIS_STREAMS_PLANNING="false")
-    worker = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(GTFS)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_consuming(admin, group, broker.bootstrap_servers, worker)
+    with rp.replay_worker(broker, GTFS, env=env, name="bench-replay", fetch_max_wait_ms=50,
+                          output=subprocess.DEVNULL) as worker:
         t0 = time.perf_counter()
-        with Publisher(broker.bootstrap_servers) as pub:
-            pub.keep_acks = True
-            rp.publish_trace(pub, fixes, None)
-            end = acked_end_offsets(pub.acked())
-            messages = pub.messages_sent
+        end, messages = worker.publish(fixes, None)
         published_s = time.perf_counter() - t0
         last_pred = committed = None
         n_pred = 0
         while time.perf_counter() - t0 < timeout_s:
-            polled = consumer.poll(timeout_ms=50)
+            polled = worker.predictions.poll(timeout_ms=50)
             now = time.perf_counter()
             got = sum(len(rs) for rs in polled.values())
             if got:
                 n_pred += got
                 last_pred = now
-            if committed is None and group_lag(admin, group, end) == 0:
+            if committed is None and worker.lag(end) == 0:
                 committed = now
             if committed is not None and now - max(last_pred or 0.0, committed) > quiet_s:
                 break
         else:
             raise TimeoutError("the worker did not finish")
-    finally:
-        worker.terminate()
-        worker.wait(60)
-        admin.close()
-        consumer.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
     return {"messages": messages, "publish_s": published_s, "last_prediction_s": (last_pred or t0) - t0,
             "committed_s": committed - t0, "prediction_messages": n_pred}
 

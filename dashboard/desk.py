@@ -5,11 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from dashboard.readmodel import CityState, ReadModel, watch_hit_id
 from dashboard.store import DeskStore
-from enforcement.models import AlertRow
 from enforcement.store import CaseStore
 from topis.geo import Projection
 from topis.settings import DashboardSettings, EnforcementSettings
@@ -45,10 +42,6 @@ def with_store_hits(state: CityState, desk: Desk, limit: int = 100) -> CityState
     the feed shows them even when nothing publishes ``enforcement.alerts``;
     a hit seen both ways has the same ``alert_id`` and is listed once.
     """
-    with desk.cases.session() as s:
-        rows = list(s.scalars(select(AlertRow).order_by(AlertRow.ts.desc()).limit(limit)))
-    for r in reversed(rows):
-        hit = {"alert_id": r.alert_id, "reason": r.reason, "plate": r.plate, "camera_id": r.camera_id, "ts": r.ts,
-               "lat": r.lat, "lon": r.lon}
+    for hit in reversed(desk.cases.recent_alerts(limit)):
         state.watch_hits.setdefault(watch_hit_id(hit), hit)
     return state

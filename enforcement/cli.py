@@ -16,7 +16,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import select
 from tqdm import tqdm
 
 from enforcement import inputs, review
@@ -179,8 +178,7 @@ def _resolve(store: CaseStore, case_id: str) -> str:
         return case_id
     if len(case_id) < 6:
         raise click.BadParameter("give at least 6 characters of the case id", param_hint="CASE_ID")
-    with store.session() as s:
-        found = list(s.scalars(select(Case.case_id).where(Case.case_id.like(f"{case_id}%")).limit(2)))
+    found = store.case_ids_with_prefix(case_id, limit=2)
     if not found:
         raise click.ClickException(f"no case {case_id!r}")
     if len(found) > 1:
@@ -272,58 +270,58 @@ def show(ctx, case_id) -> None:
                       ["when", "who", "from where", "action", "status", "detail"]))  # fmt: skip
 
 
-def _run_review(fn, *args, **kwargs) -> Case:
+def review_command(name: str):
+    """A ``topis cases NAME CASE_ID --reviewer WHO`` command (the decorated function adds its own options)."""
+
+    def decorate(fn):
+        return cases.command(name)(click.argument("case_id")(reviewer_option(click.pass_context(fn))))
+
+    return decorate
+
+
+def _review(ctx: click.Context, action, case_id: str, reviewer: str, *args, **kwargs) -> Case:
+    """``action`` (a :mod:`enforcement.review` step) on the case of a (short) id, as ``reviewer`` from this host.
+
+    A refused step (claimed by someone else, not claimed yet, ...) ends the command with exit code 1 and its reason.
+    """
+    store = _store(ctx)
+    resolved = _resolve(store, case_id)
     try:
-        return fn(*args, **kwargs)
+        return action(store, resolved, reviewer, _origin(), *args, **kwargs)
     except review.ReviewError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-@cases.command("claim")
-@click.argument("case_id")
-@reviewer_option
-@click.pass_context
+@review_command("claim")
 def claim_cmd(ctx, case_id, reviewer) -> None:
     """Claim a case for review.  Example: topis cases claim 3fa9c2 --reviewer kim"""
-    store = _store(ctx)
     ttl_s = ctx.obj["settings"].claim_ttl_s
-    c = _run_review(review.claim, store, _resolve(store, case_id), reviewer, _origin(), ttl_s=ttl_s)
+    c = _review(ctx, review.claim, case_id, reviewer, ttl_s=ttl_s)
     click.echo(f"claimed {c.case_id} for {ttl_s / 60:.0f} min")
 
 
-@cases.command("confirm")
-@click.argument("case_id")
-@reviewer_option
+@review_command("confirm")
 @click.option("--plate-checked", is_flag=True, help="You checked the plate against the image (low-confidence reads).")
-@click.pass_context
 def confirm_cmd(ctx, case_id, reviewer, plate_checked) -> None:
     """Confirm a claimed case and issue its notice.  Example: topis cases confirm 3fa9c2 --reviewer kim"""
-    store, settings = _store(ctx), ctx.obj["settings"]
-    c = _run_review(review.confirm, store, _resolve(store, case_id), reviewer, _origin(), plate_checked=plate_checked,
-                    repeat_n=settings.repeat_offender_n, repeat_days=settings.repeat_offender_days)  # fmt: skip
+    settings = ctx.obj["settings"]
+    c = _review(ctx, review.confirm, case_id, reviewer, plate_checked=plate_checked,
+                repeat_n=settings.repeat_offender_n, repeat_days=settings.repeat_offender_days)
     click.echo(f"confirmed {c.case_id}: notice {c.notice_id}" + (" (repeat offender)" if c.repeat_offender else ""))
 
 
-@cases.command("dismiss")
-@click.argument("case_id")
-@reviewer_option
+@review_command("dismiss")
 @click.option("--reason", required=True, help="Why the case is dismissed (kept in the audit log).")
-@click.pass_context
 def dismiss_cmd(ctx, case_id, reviewer, reason) -> None:
     """Dismiss a claimed case.  Example: topis cases dismiss 3fa9c2 --reviewer kim --reason "misread plate" """
-    store = _store(ctx)
-    c = _run_review(review.dismiss, store, _resolve(store, case_id), reviewer, _origin(), reason)
+    c = _review(ctx, review.dismiss, case_id, reviewer, reason)
     click.echo(f"dismissed {c.case_id}: {c.dismiss_reason}")
 
 
-@cases.command("release")
-@click.argument("case_id")
-@reviewer_option
-@click.pass_context
+@review_command("release")
 def release_cmd(ctx, case_id, reviewer) -> None:
     """Give a claimed case back to the queue.  Example: topis cases release 3fa9c2 --reviewer kim"""
-    store = _store(ctx)
-    c = _run_review(review.release, store, _resolve(store, case_id), reviewer, _origin())
+    c = _review(ctx, review.release, case_id, reviewer)
     click.echo(f"released {c.case_id}")
 
 

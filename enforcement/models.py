@@ -12,6 +12,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: review states
 STATUSES = ("new", "under_review", "confirmed", "dismissed")
+#: the states of a case still waiting for a decision
+OPEN_STATUSES = ("new", "under_review")
 
 
 class Base(DeclarativeBase):

@@ -30,7 +30,17 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from enforcement.engine import EngineState, Evidence, Outcome, Pending, RuleBook
-from enforcement.models import AlertRow, AuditEntry, Base, Case, DeadLetterRow, EvidenceRead, PendingRow, ReadCount
+from enforcement.models import (
+    OPEN_STATUSES,
+    AlertRow,
+    AuditEntry,
+    Base,
+    Case,
+    DeadLetterRow,
+    EvidenceRead,
+    PendingRow,
+    ReadCount,
+)
 from enforcement.rules import case_id
 from topis.settings import EnforcementSettings
 
@@ -251,6 +261,28 @@ class CaseStore:
             query = query.limit(limit)
         with self.session() as s:
             return list(s.scalars(query))
+
+    def case_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` case ids starting with ``prefix``, in id order (to resolve a shortened id)."""
+        query = select(Case.case_id).where(Case.case_id.like(f"{prefix}%")).order_by(Case.case_id).limit(limit)
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    def open_case_count(self) -> int:
+        """Cases waiting for a decision (:data:`~enforcement.models.OPEN_STATUSES`): one indexed COUNT."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Case).where(Case.status.in_(OPEN_STATUSES)))
+
+    def areas(self) -> list[str]:
+        """The areas cases were opened in, sorted (cases of cameras without an area add none)."""
+        with self.session() as s:
+            return sorted(a for a in s.scalars(select(Case.area).distinct()) if a)
+
+    def recent_alerts(self, limit: int) -> list[dict]:
+        """The newest ``limit`` watch-list alerts, newest first, each a dict of the ``alerts`` table's columns."""
+        query = select(*AlertRow.__table__.c).order_by(AlertRow.ts.desc()).limit(limit)
+        with self.session() as s:
+            return [dict(row._mapping) for row in s.execute(query)]
 
     def audit_log(self, case_id: str | None = None) -> list[AuditEntry]:
         """Audit entries (oldest first), of one case or of all."""

@@ -10,12 +10,11 @@ counts and masked plates and cannot act; planners do not see the queue.
 from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
-from sqlalchemy import select
 
 from dashboard import auth, figures
 from dashboard.desk import Desk, local_time
 from enforcement import review
-from enforcement.models import STATUSES, Case
+from enforcement.models import STATUSES
 from enforcement.privacy import mask_plate
 
 RULES = ("bus_lane", "green_zone", "section_speed", "no_stopping")
@@ -36,8 +35,7 @@ def layout(desk: Desk) -> html.Div:
     if user is None or not can_see(user.role):
         return html.Div([html.H2("Enforcement queue"), html.P("enforcement staff and controllers only")],
                         className="page")
-    with desk.cases.session() as s:
-        areas = sorted(a for a in s.scalars(select(Case.area).distinct()) if a)
+    areas = desk.cases.areas()
     actions = html.Div([
         html.Button("Claim [c]", id="case-claim", **{"data-hotkey": "c"}),
         html.Button("Confirm [y]", id="case-confirm", **{"data-hotkey": "y"}),

@@ -10,12 +10,10 @@ from __future__ import annotations
 import time
 
 from dash import ALL, Input, Output, State, dcc, html, no_update
-from sqlalchemy import func, select
 
 from dashboard import alerts, figures, kpis
 from dashboard.desk import Desk, local_time, with_store_hits
 from dashboard.readmodel import STATUSES, CityState, fleet_arrays
-from enforcement.models import Case
 
 #: (id, label) of the KPI tiles; "kpi-buses" is what the foundation test reads.
 TILES = (("kpi-buses", "buses in service"), ("kpi-onheadway", "on headway"), ("kpi-bunching", "bunching alerts"),
@@ -83,12 +81,6 @@ def frame_at(state: CityState, minutes_back: int):
         if frame.clock_ts <= target:
             chosen = frame
     return chosen
-
-
-def open_case_count(desk: Desk) -> int:
-    """Cases waiting for a decision (new or under review): one indexed COUNT per refresh."""
-    with desk.cases.session() as s:
-        return s.scalar(select(func.count()).select_from(Case).where(Case.status.in_(("new", "under_review"))))
 
 
 def _fmt_age(age_s: float | None, stale_after_s: float) -> tuple[str, dict]:
@@ -172,7 +164,7 @@ def register(app, desk: Desk) -> None:
         """Refresh the KPI tiles, the status legend and the feed-freshness alarms."""
         state = desk.read_model.state()
         k = kpis.compute(state, time.time(), desk.settings.stale_after_s)
-        open_cases = open_case_count(desk)
+        open_cases = desk.cases.open_case_count()  # one indexed COUNT per refresh
         ages = [_fmt_age(k.feed_age_s[f], desk.settings.stale_after_s) for f in kpis.FEEDS]
         share = "–" if k.on_headway_share is None else f"{100 * k.on_headway_share:.0f} %"
         speed = "–" if k.network_speed_kph is None else f"{k.network_speed_kph:.1f} km/h"

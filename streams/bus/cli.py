@@ -1,13 +1,21 @@
-"""``topis accuracy``: score arrival predictions against a trace's own arrivals."""
+"""``topis accuracy`` and ``topis replay``: AVL traces through the bus pipeline.
+
+``accuracy`` scores arrival predictions against a trace's own arrivals (the
+pipeline in this process); ``replay`` sends a trace through Kafka and a
+worker, as if it were live.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 import click
+
+from topis.options import bad_parameter, broker_option, broker_settings, gtfs_option
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +30,11 @@ def _load(gtfs: Path, avl: Path):
     from streams.bus.avl_files import AvlFormatError, block_assignments, read_avl, sniff_format
     from streams.bus.gtfs import GtfsError, load_feed
 
-    try:
+    with bad_parameter("--gtfs", GtfsError):
         feed = load_feed(gtfs)
-    except GtfsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--gtfs") from exc
-    try:
+    with bad_parameter("--avl", AvlFormatError):
         fixes = read_avl(avl, feed.tz)
         blocks = block_assignments(avl) if sniff_format(avl) == "transitclock" else {}
-    except AvlFormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="--avl") from exc
     if not fixes:
         raise click.BadParameter(f"{avl}: no positions", param_hint="--avl")
     return feed, fixes, blocks
@@ -45,8 +49,7 @@ def _replay(feed, fixes, blocks, method: str):
 
 
 @click.command()
-@click.option("--gtfs", "gtfs", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="GTFS feed folder of the trace's routes.")
+@gtfs_option("GTFS feed folder of the trace's routes.", required=True)
 @click.option("--avl", "avl", required=True, type=click.Path(exists=True, path_type=Path),
               help="AVL trace: canonical CSV, TheTransitClock CSV, or GTFS-rt VehiclePositions file "
                    "(or a folder of .pb snapshots).")
@@ -97,10 +100,8 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
     feed, fixes, blocks = _load(gtfs, avl)
     result = _replay(feed, fixes, blocks, method)
     if truth_csv is not None:
-        try:
+        with bad_parameter("--truth", AvlFormatError):
             truth = read_truth_csv(truth_csv, feed.tz)
-        except AvlFormatError as exc:
-            raise click.BadParameter(str(exc), param_hint="--truth") from exc
         source = f"from {truth_csv.name}"
     else:
         truth = ground_truth(result.of(StopArrival), max_gap_s)
@@ -113,11 +114,9 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
     if predictions is None:
         click.echo(score(ours, truth).table(f"topis ({method})"))
         return
-    try:
+    with bad_parameter("--predictions", AvlFormatError):
         theirs = (read_transitclock_predictions(predictions, feed.tz) if fmt == "transitclock"
                   else read_predictions_csv(predictions, feed.tz))
-    except AvlFormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="--predictions") from exc
     if not compare:
         click.echo(score(theirs, truth).table(predictions.name))
         return
@@ -153,3 +152,62 @@ def common_pairs(theirs, ours, fix_ts: list[float], tolerance_s: float = 1.0):
     a, b = keyed(theirs), keyed(ours)
     common = sorted(set(a) & set(b))
     return [a[k] for k in common], [b[k] for k in common]
+
+
+@click.command()
+@gtfs_option("GTFS static feed of the routes in the trace.", required=True, name="gtfs_dir")
+@click.option("--avl", "avl_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Trace: canonical CSV, TheTransitClock CSV, or GTFS-realtime .pb file/folder.")
+@click.option("--speed", type=click.FloatRange(min=0.1), help="Replay at this multiple of real time (default: as fast as possible).")
+@click.option("--predictions-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every prediction the agents made: vehicle_id,trip_id,stop_id,stop_sequence,made_at,predicted_arrival.")
+@broker_option("Use this Kafka cluster (default: start the embedded broker).")
+def replay(gtfs_dir: Path, avl_path: Path, speed: float | None, predictions_out: Path | None,
+           broker_url: str | None) -> None:
+    """Replay an AVL trace through Kafka and a Faust worker, as if it were live.
+
+    \b
+    Example (a WMATA bus against TheTransitClock's own predictions):
+        topis replay --gtfs ../shared/data/avl/wmata_transitclock_2016/gtfs/S2 \\
+            --avl ../shared/data/avl/wmata_transitclock_2016/traces/S2_2113.csv --predictions-out s2.csv
+        topis accuracy --gtfs ../shared/data/avl/wmata_transitclock_2016/gtfs/S2 \\
+            --avl ../shared/data/avl/wmata_transitclock_2016/traces/S2_2113.csv --predictions s2.csv
+    """
+    from streams.bus import avl_files
+    from streams.bus import replay as rp
+    from streams.bus.accuracy import write_predictions_csv
+    from streams.bus.gtfs import GtfsError, load_feed
+    from topis.broker import BrokerError, running_broker
+
+    try:
+        feed = load_feed(gtfs_dir)
+        fixes = avl_files.read_avl(avl_path, tz=feed.tz)
+    except (GtfsError, avl_files.AvlFormatError) as exc:
+        raise click.ClickException(str(exc)) from None
+    blocks = avl_files.block_assignments(avl_path) if avl_files.sniff_format(avl_path) == "transitclock" else None
+    routed = rp.assign_routes(feed, fixes, blocks)
+    if not routed.fixes:
+        raise click.ClickException(f"none of the {len(fixes)} fixes could be placed on a route of {gtfs_dir}")
+    click.echo(f"{len(routed.fixes)} fixes on {len({f.route_id for f in routed.fixes})} route(s); "
+               f"{routed.unrouted} not on any route of the feed")
+    settings = broker_settings(broker_url, default_url="embedded")
+    try:
+        with running_broker(settings) as broker, rp.replay_worker(broker, gtfs_dir) as worker:
+            predictions, wall_s = _replay_through(worker, routed.fixes, speed)
+    except (BrokerError, TimeoutError, ChildProcessError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"replayed {len(routed.fixes)} fixes in {wall_s:.1f} s ({len(routed.fixes) / wall_s:,.0f} fixes/s "
+               f"through Kafka and the worker, from first publish to last prediction); {len(predictions)} predictions")
+    if predictions_out:
+        write_predictions_csv(predictions_out, sorted(predictions, key=lambda p: p.made_at_ts), feed.tz)
+        click.echo(f"predictions written to {predictions_out}")
+
+
+def _replay_through(worker, fixes, speed: float | None):
+    """Publish ``fixes`` to ``worker``; its predictions, and seconds from the first publish to the last of them."""
+    from streams.bus import replay as rp
+
+    t0 = time.monotonic()
+    end, _ = worker.publish(fixes, speed)
+    predictions, last_at = rp.collect_predictions(worker.predictions, lambda: worker.lag(end) == 0)
+    return predictions, (last_at or time.monotonic()) - t0

@@ -6,25 +6,38 @@ block or trip says which route it is on; else the same route assignment the
 live agent applies to fixes sent with no route,
 :mod:`streams.bus.route_assignment`) and published to ``bus.positions``
 exactly as live data, by default as fast as the broker takes it. A Faust
-worker (started here, on the same GTFS feed) does the rest; the predictions
-it publishes on ``bus.predictions`` are collected into the CSV.
+worker (:func:`replay_worker`: started here, on the same GTFS feed, with a
+consumer group of its own) does the rest; the predictions it publishes on
+``bus.predictions`` are collected into the CSV. ``benchmarks/replay_throughput``
+times the same harness.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from streams.bus import route_assignment
 from streams.bus.gtfs import Feed
 from streams.bus.predictions import Prediction
-from topis import topics
+from topis import topics, wire
 from topis.wire import BusPosition
+
+if TYPE_CHECKING:
+    from kafka import KafkaAdminClient, KafkaConsumer
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +120,113 @@ def collect_predictions(consumer, done, quiet_s: float = QUIET_S,
         elif done() and time.monotonic() - last_new > quiet_s:
             return out, last_arrival
     raise TimeoutError(f"replay did not finish within {timeout_s:.0f} s")
+
+
+# --- a worker of the replay's own ------------------------------------------------------------
+
+
+@dataclass
+class ReplayWorker:
+    """A ``topis worker --gtfs`` process on a consumer group of its own, and the clients that watch it."""
+
+    process: subprocess.Popen
+    group: str
+    servers: list[str]
+    admin: KafkaAdminClient
+    predictions: KafkaConsumer  #: assigned to ``bus.predictions``, from its end when the worker started
+
+    def publish(self, fixes: list[BusPosition], speed: float | None) -> tuple[dict, int]:
+        """Publish ``fixes`` (see :func:`publish_trace`); the end offsets acknowledged and the messages sent."""
+        from topis.broker import acked_end_offsets
+        from topis.publish import Publisher
+
+        with Publisher(self.servers) as publisher:
+            publisher.keep_acks = True
+            publish_trace(publisher, fixes, speed)
+            return acked_end_offsets(publisher.acked()), publisher.messages_sent
+
+    def lag(self, end_offsets: dict) -> int:
+        """Messages before ``end_offsets`` the worker has not committed yet.
+
+        Raises
+        ------
+        ChildProcessError
+            The worker has exited.
+        """
+        from topis.broker import group_lag
+
+        if self.process.poll() is not None:
+            raise ChildProcessError(f"the worker exited with code {self.process.returncode}")
+        return group_lag(self.admin, self.group, end_offsets)
+
+
+def predictions_consumer(servers: list[str], fetch_max_wait_ms: int = 100) -> KafkaConsumer:
+    """A consumer of every ``bus.predictions`` partition, positioned at its end now (no group)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, fetch_max_wait_ms=fetch_max_wait_ms)
+    parts = [TopicPartition(topics.BUS_PREDICTIONS.name, p) for p in range(topics.BUS_PREDICTIONS.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_end(*parts)
+    for tp in parts:
+        consumer.position(tp)  # resolves the lazy seek now, before anything is published
+    return consumer
+
+
+@contextmanager
+def replay_worker(broker, gtfs_dir: Path, *, env: dict[str, str] | None = None, name: str = "replay",
+                  fetch_max_wait_ms: int = 100, output=None) -> Iterator[ReplayWorker]:
+    """Start a worker on ``gtfs_dir`` against ``broker`` and yield it once it consumes; stop it on exit.
+
+    The worker gets a fresh consumer group (``name-XXXXXXXX``) and data folder, so it starts
+    from the topics' ends with empty tables and only this replay's predictions are watched.
+    ``env`` adds to its environment (e.g. agents switched off); ``output`` is its stdout and
+    stderr (default: this process's).
+
+    Raises
+    ------
+    TimeoutError, ChildProcessError
+        The worker did not start consuming in time, or exited before it did.
+    """
+    from kafka import KafkaAdminClient
+
+    group = f"{name}-{uuid.uuid4().hex[:8]}"
+    predictions = predictions_consumer(broker.bootstrap_servers, fetch_max_wait_ms)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"topis-{name}-") as data_dir:
+            worker_env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group,
+                          "TOPIS_STREAMS_DATA_DIR": data_dir, **(env or {})}
+            process = subprocess.Popen([sys.executable, "-m", "topis", "worker", "--gtfs", str(gtfs_dir)],
+                                       env=worker_env, stdout=output, stderr=output)
+            try:
+                wait_until_consuming(admin, group, broker.bootstrap_servers, process)
+                yield ReplayWorker(process, group, broker.bootstrap_servers, admin, predictions)
+            finally:
+                process.terminate()
+                process.wait(60)
+    finally:
+        admin.close()
+        predictions.close()
+
+
+def wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_s: float = 300.0) -> None:
+    """Send an empty position batch and wait until the worker has committed it (it is then consuming).
+
+    Raises
+    ------
+    TimeoutError, ChildProcessError
+        Not committed within ``timeout_s``, or the worker exited first.
+    """
+    from topis.broker import acked_end_offsets, wait_until_committed
+    from topis.publish import Publisher
+
+    with Publisher(servers) as publisher:
+        publisher.keep_acks = True
+        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
+        publisher.flush()
+        end = acked_end_offsets(publisher.acked())
+    try:
+        wait_until_committed(admin, group, end, timeout_s, consumer_process=worker)
+    except TimeoutError:
+        raise TimeoutError(f"the worker did not start consuming within {timeout_s:.0f} s") from None

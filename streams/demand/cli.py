@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from topis.options import bad_parameter, demo_city, network_source_options
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\b
@@ -26,16 +28,9 @@ def _patterns(gtfs: Path | None, city_seed: int | None, city_scale: float):
     if gtfs is not None:
         from streams.bus.gtfs import GtfsError, load_feed
 
-        try:
+        with bad_parameter("--gtfs", GtfsError):
             return RoutePatterns.from_feed(load_feed(gtfs)), None
-        except GtfsError as exc:
-            raise click.BadParameter(str(exc), param_hint="--gtfs") from exc
-    from topis.city.generate import generate_city
-
-    try:
-        city = generate_city(seed=city_seed, scale=city_scale)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--city-scale") from exc
+    city = demo_city(city_seed, city_scale)
     return RoutePatterns.from_city(city), city
 
 
@@ -114,10 +109,8 @@ def _write_outputs(res, zones, out: Path) -> dict[str, int]:
 @click.option("--taps", "taps_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Card taps CSV: card_hash,direction(on/off),route_id,vehicle_id,stop_id,ts "
                    "(epoch seconds or ISO 8601 with offset)[,fare_class]; or a `topis simulate --record` file.")
-@click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="GTFS feed folder giving the routes' stop patterns and stop positions.")
-@click.option("--city-seed", type=int, help="Use the demo city of this seed as the route model instead of --gtfs.")
-@click.option("--city-scale", type=float, default=1.0, show_default=True, help="Scale of the demo city.")
+@network_source_options("GTFS feed folder giving the routes' stop patterns and stop positions.",
+                        "Use the demo city of this seed as the route model instead of --gtfs.")
 @click.option("--zones", "zones_spec", help="OD zones: grid:METRES, 'city' (demo-city districts) or a CSV stop_id,zone.")
 @click.option("--transfer-min", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="A boarding within this many minutes of an alighting is a transfer.")
@@ -142,10 +135,8 @@ def demand(taps_path: Path, gtfs: Path | None, city_seed: int | None, city_scale
 
     patterns, city = _patterns(gtfs, city_seed, city_scale)
     zones = _zones(zones_spec, patterns, city)
-    try:
+    with bad_parameter("--taps", dm.TapFileError):
         taps = dm.read_taps(taps_path)
-    except dm.TapFileError as exc:
-        raise click.BadParameter(str(exc), param_hint="--taps") from exc
     if not taps:
         raise click.BadParameter(f"{taps_path}: no taps", param_hint="--taps")
     config = ODConfig(transfer_window_s=transfer_min * 60.0, max_walk_m=max_walk_m)

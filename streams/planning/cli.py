@@ -1,6 +1,9 @@
-"""``topis plan live KIND``: a plan from the live aggregates of a running system, without the dashboard.
+"""``topis plan live KIND`` and ``topis plan request KIND``: plans from the live aggregates of a running system.
 
-Reads ``demand.squirrel``, ``demand.owl`` and ``traffic.link_speeds`` from
+``request`` asks the workers' planning agent for a plan now (one message on
+``plans.requests``; the plan appears on the dashboard's Plans page).
+
+``live`` computes one in this process, without the dashboard: it reads ``demand.squirrel``, ``demand.owl`` and ``traffic.link_speeds`` from
 their beginning up to their end now (a plain consumer: no group, nothing
 committed), folds them exactly as the planning agent does
 (:class:`streams.planning.live.LivePlanner`: newest profile per route, newest
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import click
 
+from topis.options import bad_parameter, broker_option, external_broker, gtfs_option
+
 log = logging.getLogger(__name__)
 
 #: CSV columns of each plan kind's own rows (as ``topis plan headways|squirrel|owl --out-csv``)
@@ -30,6 +35,10 @@ CSV_COLUMNS = {
     "squirrel": ["route", "sequence", "stop", "headway_min", "parent", "buses"],
     "owl": ["route", "sequence", "stop", "headway_min", "buses"],
 }
+#: the plan kinds the planning agent computes
+PLAN_KINDS = tuple(CSV_COLUMNS)
+#: help of ``--broker`` on the commands that talk to the workers
+WORKERS_BROKER_HELP = "Kafka cluster the workers use (default: $TOPIS_BROKER)."
 
 
 @dataclass
@@ -189,8 +198,6 @@ def write_outputs(proposal: dict, out_csv: Path | None, out_geojson: Path | None
 
 
 def _broker_servers(broker_url: str | None) -> tuple[str, list[str], int]:
-    from topis.cli.commands import external_broker
-
     settings = external_broker(broker_url)
     return settings.url, settings.bootstrap_servers, settings.client_timing()[2]
 
@@ -203,10 +210,8 @@ def _feed(gtfs: Path | None):
     streams = StreamSettings()
     if gtfs is not None:
         streams = streams.model_copy(update={"gtfs_dir": gtfs})
-    try:
+    with bad_parameter("--gtfs", GtfsError):
         return network_feed(streams, CitySettings()), streams
-    except GtfsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--gtfs") from None
 
 
 def _check_inputs(kind: str, planner, counts: ReadCounts, interval_s: float) -> None:
@@ -227,11 +232,9 @@ def _check_inputs(kind: str, planner, counts: ReadCounts, interval_s: float) -> 
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["headways", "squirrel", "owl"]))
-@click.option("--broker", "broker_url", envvar="TOPIS_BROKER", metavar="kafka://HOST:PORT[,HOST:PORT]",
-              help="Kafka cluster the workers use (default: $TOPIS_BROKER).")
-@click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="GTFS feed of the network (default: the workers' own, TOPIS_STREAMS_GTFS_DIR or the demo city).")
+@click.argument("kind", type=click.Choice(PLAN_KINDS))
+@broker_option(WORKERS_BROKER_HELP)
+@gtfs_option("GTFS feed of the network (default: the workers' own, TOPIS_STREAMS_GTFS_DIR or the demo city).")
 @click.option("--timeout", "timeout_s", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Longest time to read the topics, seconds.")
 @click.option("--out-csv", type=click.Path(dir_okay=False, path_type=Path),
@@ -297,3 +300,39 @@ def live(kind, broker_url, gtfs, timeout_s, out_csv, out_geojson, out_json):
         click.echo(line)
     for path in write_outputs(proposal, out_csv, out_geojson, out_json):
         click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(PLAN_KINDS))
+@broker_option(WORKERS_BROKER_HELP)
+@click.option("--by", "requested_by", default="", help="Who asks (shown in the worker's log).")
+def request(kind, broker_url, requested_by):
+    """Ask the running workers to re-plan KIND now from the live demand.
+
+    Sends {"kind", "requested_by", "ts"} to the plans.requests topic; the
+    planning agent computes the plan in its process pool and publishes it
+    to plans.proposed, where the dashboard's Plans page shows it (a Squirrel
+    plan needs rush-hour demand, an Owl plan night demand, 00-05 h).
+
+    \b
+    Example (with `topis up` running; its first line shows the broker):
+        TOPIS_BROKER=kafka://127.0.0.1:PORT topis plan request squirrel
+    """
+    import getpass
+
+    from kafka.errors import KafkaError
+
+    from topis import topics
+    from topis.publish import Publisher
+
+    settings = external_broker(broker_url)
+    # the agent's own schema; imported here, after the broker check, because it loads Faust
+    from streams.planning.agents import PlanRequest, encode_request
+
+    body = encode_request(PlanRequest(kind, requested_by or getpass.getuser(), time.time()))
+    try:
+        with Publisher(settings.bootstrap_servers) as publisher:
+            publisher.send_raw(topics.PLAN_REQUESTS.name, kind, body)
+    except KafkaError as exc:
+        raise click.ClickException(f"could not send to {settings.url}: {exc}") from None
+    click.echo(f"asked for a {kind} plan on {topics.PLAN_REQUESTS.name}; it appears on the Plans page when done")

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from topis.options import bad_parameter, demo_city, network_source_options
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\b
@@ -54,15 +56,11 @@ def _network(gtfs: Path | None, city_seed: int | None, city_scale: float, links_
     if gtfs is not None:
         from streams.bus.gtfs import GtfsError, load_feed
 
-        try:
+        with bad_parameter("--gtfs", GtfsError):
             feed = load_feed(gtfs)
-        except GtfsError as exc:
-            raise click.BadParameter(str(exc), param_hint="--gtfs") from exc
         return ls.links_from_feed(feed), [(s.lat, s.lon) for s in feed.stops.values()], feed.tz
     if city_seed is not None:
-        from topis.city.generate import generate_city
-
-        city = generate_city(seed=city_seed, scale=city_scale)
+        city = demo_city(city_seed, city_scale)
         return ls.links_from_city(city), [(s.lat, s.lon) for s in city.stops], "Asia/Seoul"
     return read_links_csv(links_csv), [], "UTC"
 
@@ -82,10 +80,8 @@ def _read_positions(path: Path, tz):
 @click.option("--avl", "avl", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Bus positions: canonical CSV, TheTransitClock CSV, GTFS-rt VehiclePositions file, "
                    "or a `topis simulate --record` file.")
-@click.option("--gtfs", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="GTFS feed: its shapes cut at stops are the links.")
-@click.option("--city-seed", type=int, help="Use the road links of the demo city of this seed.")
-@click.option("--city-scale", type=float, default=1.0, show_default=True, help="Scale of the demo city.")
+@network_source_options("GTFS feed: its shapes cut at stops are the links.",
+                        "Use the road links of the demo city of this seed.")
 @click.option("--links", "links_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Link table CSV: link_id,length_m,wkt (LINESTRING lon lat).")
 @click.option("--bin-min", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
@@ -109,14 +105,10 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
     from streams.traffic import linkspeeds as ls
 
     links, stops, tz = _network(gtfs, city_seed, city_scale, links_csv)
-    try:
+    with bad_parameter("--links", ValueError):
         net = ls.build_network(links, stops)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--links") from exc
-    try:
+    with bad_parameter("--avl", AvlFormatError, TapFileError):
         fixes = sorted(_read_positions(avl, tz), key=lambda f: f.ts)
-    except (AvlFormatError, TapFileError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--avl") from exc
     if not fixes:
         raise click.BadParameter(f"{avl}: no positions", param_hint="--avl")
     rules = ls.SpeedRules(bin_s=bin_min * 60.0, max_snap_m=snap_m)

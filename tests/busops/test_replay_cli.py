@@ -15,7 +15,7 @@ from busops_fixtures import at, lonlat
 from click.testing import CliRunner
 
 from streams.bus.accuracy import read_predictions_csv
-from streams.bus.replay_cli import replay
+from streams.bus.cli import replay
 
 pytestmark = pytest.mark.integration
 

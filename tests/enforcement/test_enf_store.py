@@ -122,3 +122,28 @@ def test_commit_async_from_an_event_loop(store, rulebook, kst):
 
     results = asyncio.run(agent_like())
     assert sum(r.new_cases for r in results) == 2 and store.counts()["cases"] == 2
+
+
+def test_reads_for_the_dashboard_are_plain_data(store, rulebook, kst):
+    from enforcement import review
+
+    t = kst(*WED, 8)
+    _, out = process(new_state(rulebook), [PlateRead("a", "BF1", t, "12가3456", 0.9),  # bus lane, Jung-gu
+                                           PlateRead("b", "BP1", t, "22사3333", 0.9),  # bus lane, Jongno-gu
+                                           PlateRead("w1", "P1", t, "11바2222", 0.9),  # watch list, no case
+                                           PlateRead("w2", "P1", t + 60, "11바2222", 0.8)])  # fmt: skip
+    store.commit(out)
+    assert store.areas() == ["Jongno-gu", "Jung-gu"]
+    ids = sorted(c.case_id for c in store.list_cases())
+    assert store.case_ids_with_prefix(ids[0][:6]) == [ids[0]]
+    assert store.case_ids_with_prefix("", limit=5) == ids and store.case_ids_with_prefix("zzzzzz") == []
+    assert store.open_case_count() == 2
+    review.claim(store, ids[0], "kim", "test")
+    assert store.open_case_count() == 2  # under review is still open
+    review.dismiss(store, ids[0], "kim", "test", "misread plate")
+    assert store.open_case_count() == 1
+    newest, older = store.recent_alerts(10)
+    assert (newest["read_id"], newest["ts"], newest["confidence"]) == ("w2", t + 60, 0.8)
+    assert set(newest) == {"alert_id", "reason", "plate", "read_id", "camera_id", "lat", "lon", "ts", "confidence"}
+    assert (older["read_id"], older["plate"], older["camera_id"], older["reason"]) == ("w1", "11바2222", "P1", "watch")
+    assert [a["read_id"] for a in store.recent_alerts(1)] == ["w2"]

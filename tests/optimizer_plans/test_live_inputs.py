@@ -175,7 +175,7 @@ def test_planner_schedule_requests_and_one_job_per_kind(feed):
 def test_request_command_needs_the_workers_broker(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from optimizer.cli.service import request
+    from streams.planning.cli import request
 
     monkeypatch.chdir(tmp_path)  # no topis.toml here
     result = CliRunner().invoke(request, ["squirrel"], env={"TOPIS_BROKER": None, "TOPIS_CONFIG": None})

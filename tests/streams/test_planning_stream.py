@@ -55,7 +55,7 @@ def test_requests_and_schedule_publish_proposals_the_dashboard_reads(embedded_br
 
     from dashboard.pages.plans import compare_routes, kpi_changes
     from optimizer import headways
-    from optimizer.cli.service import request
+    from streams.planning.cli import request
 
     servers = embedded_broker.bootstrap_servers
     env = {**os.environ, "TOPIS_BROKER": embedded_broker.url, "TOPIS_STREAMS_APP_ID": f"plan-{uuid.uuid4().hex[:8]}",

@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "worker": "topis.cli.commands:worker",
     "dashboard": "topis.cli.commands:dashboard",
     "city": "topis.city.cli:city",
-    "replay": "streams.bus.replay_cli:replay",
+    "replay": "streams.bus.cli:replay",
     "accuracy": "streams.bus.cli:accuracy",
     "demand": "streams.demand.cli:demand",
     "linkspeeds": "streams.traffic.cli:linkspeeds",
@@ -36,7 +36,7 @@ PLAN_COMMANDS: dict[str, str] = {
     "headways": "optimizer.cli.service:headways",
     "squirrel": "optimizer.cli.service:squirrel",
     "owl": "optimizer.cli.service:owl",
-    "request": "optimizer.cli.service:request",
+    "request": "streams.planning.cli:request",
     "live": "streams.planning.cli:live",
 }
 

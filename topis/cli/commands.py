@@ -12,32 +12,16 @@ from pathlib import Path
 
 import click
 
-from topis.settings import BrokerSettings, DashboardSettings, Settings
-
-_broker_option = click.option(
-    "--broker", "broker_url", envvar="TOPIS_BROKER", metavar="kafka://HOST:PORT[,HOST:PORT]",
-    help="Kafka cluster to use (default: $TOPIS_BROKER).",
+from topis.options import (
+    broker_option,
+    broker_settings,
+    city_seed_option,
+    external_broker,
+    gtfs_option,
+    quiet_kafka_logs,
+    scale_option,
 )
-
-
-def _quiet_kafka_logs() -> None:
-    if logging.getLogger().level > logging.DEBUG:
-        for name in ("kafka", "aiokafka"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def external_broker(broker_url: str | None) -> BrokerSettings:
-    """Broker settings for a command that needs an already running broker (click errors otherwise)."""
-    try:
-        settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
-    if settings.embedded:
-        raise click.UsageError(
-            "this command needs a running broker: pass --broker kafka://HOST:PORT (or set TOPIS_BROKER); "
-            "`topis up` prints the one it started on its first line, `topis broker` starts one"
-        )
-    return settings
+from topis.settings import BrokerSettings, DashboardSettings, Settings
 
 
 @click.command()
@@ -52,7 +36,7 @@ def broker(port: int | None) -> None:
     """
     from topis.broker import BrokerError, running_broker
 
-    _quiet_kafka_logs()
+    quiet_kafka_logs()
     try:
         with running_broker(BrokerSettings(), port=port) as b:
             click.echo(f"broker ready at {b.url} (in memory; Ctrl-C stops it and loses its data)")
@@ -67,9 +51,8 @@ def broker(port: int | None) -> None:
 
 
 @click.command()
-@_broker_option
-@click.option("--gtfs", "gtfs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="GTFS feed of the bus network (default: the demo city's).")
+@broker_option()
+@gtfs_option("GTFS feed of the bus network (default: the demo city's).", name="gtfs_dir")
 @click.option("--loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Faust log level.")
 def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None:
@@ -94,11 +77,11 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
 
 
 @click.command()
-@_broker_option
+@broker_option()
 @click.option("--speed", type=click.FloatRange(min=0.1), help="Simulated seconds per real second (default 10).")
 @click.option("--seed", type=int, help="Traffic/passenger seed (default 1).")
-@click.option("--city-seed", type=int, help="Demo city seed (default 7).")
-@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="City size; 18.5 ≈ Seoul (default 1).")
+@city_seed_option()
+@scale_option("City size; 18.5 ≈ Seoul (default 1).")
 @click.option("--start", "start_time", metavar="HH:MM", help="Local (KST) time the simulated day starts (default 07:30).")
 @click.option("--date", "start_date", metavar="YYYY-MM-DD", help="Local date to simulate (default: next weekday).")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0), help="Stop after this many simulated seconds.")
@@ -120,7 +103,7 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
 
     config = Settings.load(broker=external_broker(broker_url))
     settings = config.broker
-    _quiet_kafka_logs()
+    quiet_kafka_logs()
     sim = config.sim.model_copy(update={k: v for k, v in dict(
         speed=speed, seed=seed, start_time=start_time, start_date=start_date).items() if v is not None})
     city = config.city.model_copy(update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
@@ -137,11 +120,11 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
 
 
 @click.command()
-@_broker_option
+@broker_option()
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="HTTP port (default 8050).")
-@click.option("--city-seed", type=int, help="Demo city seed (default 7).")
-@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="Demo city size (default 1).")
+@city_seed_option()
+@scale_option("Demo city size (default 1).")
 def dashboard(broker_url, host, port, city_seed, scale) -> None:
     """Serve the wall display (map of the city, moving buses, KPI tiles) over HTTP.
 
@@ -156,14 +139,14 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     from topis.geo import Projection
 
     config = Settings.load(broker=external_broker(broker_url))
-    broker_settings = config.broker
-    _quiet_kafka_logs()
+    broker = config.broker
+    quiet_kafka_logs()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     settings = config.dashboard.model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
     city_settings = config.city.model_copy(
         update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
     city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
-    read_model = ReadModel(broker_settings.bootstrap_servers, broker_settings.client_timing()[2]).start()
+    read_model = ReadModel(broker.bootstrap_servers, broker.client_timing()[2]).start()
     app = build_app(settings, city_geojson(city), Projection(city.center_lat, city.center_lon), read_model,
                     desk_settings=config.desk, enforcement=config.enforcement)
     click.echo(f"wall display at http://{settings.host}:{settings.port}")
@@ -188,9 +171,9 @@ def _wait_for_http(url: str, timeout_s: float) -> bool:
 @click.command()
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 8), help="Faust worker processes.")
 @click.option("--speed", type=click.FloatRange(min=0.1), help="Simulated seconds per real second (default 10).")
-@click.option("--scale", type=click.FloatRange(min=0.05, max=40), help="Demo city size; 18.5 ≈ Seoul (default 1).")
+@scale_option("Demo city size; 18.5 ≈ Seoul (default 1).")
 @click.option("--no-simulator", is_flag=True, help="Do not start the simulator (feed the topics yourself).")
-@_broker_option
+@broker_option()
 def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -> None:
     """Start everything: broker, simulator, workers and the wall display. Ctrl-C stops it all.
 
@@ -206,16 +189,13 @@ def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -
     from topis.broker import BrokerError, running_broker
     from topis.cli import supervise
 
-    _quiet_kafka_logs()
+    quiet_kafka_logs()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as cleanly as Ctrl-C
-    try:
-        broker_settings = BrokerSettings(url=broker_url) if broker_url else BrokerSettings()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    settings = broker_settings(broker_url)
     dash_settings = DashboardSettings()
     url = f"http://{dash_settings.host}:{dash_settings.port}"
     try:
-        with running_broker(broker_settings) as b:
+        with running_broker(settings) as b:
             kind = "embedded Tansu broker" if b.embedded else "Kafka cluster"
             click.echo(f"broker     {kind} at {b.url}")
             env = {**os.environ, "TOPIS_BROKER": b.url}
