@@ -12,8 +12,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 up: setup
 	$(VENV)/bin/topis up
 
+# The kernel tests run twice: compiled, and with NUMBA_DISABLE_JIT=1 so the kernel bodies run as plain
+# Python (errors Numba would hide, and coverage of the bodies).
 test: setup system-deps
 	$(VENV)/bin/pytest
+	NUMBA_DISABLE_JIT=1 $(VENV)/bin/pytest -m kernels -q
 
 setup: $(STAMP)
 

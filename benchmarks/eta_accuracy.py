@@ -34,7 +34,6 @@ Run: ``.venv/bin/python -m benchmarks.eta_accuracy`` (about 2-3 minutes).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from pathlib import Path
 
@@ -118,8 +117,7 @@ def synthetic_day(feed: Feed, route_id: str, day: dt.date, start_h: float, end_h
             d = float(np.interp(sched, trip.departure_s, trip.dist_m))
             x = np.interp(d, shape.cum_m, shape.x_m) + rng.normal(0, 8)
             y = np.interp(d, shape.cum_m, shape.y_m) + rng.normal(0, 8)
-            lat = feed.origin_lat + math.degrees(y / 6_371_008.8)
-            lon = feed.origin_lon + math.degrees(x / (6_371_008.8 * math.cos(math.radians(feed.origin_lat))))
+            lat, lon = feed.projection.to_latlon(x, y)
             out.append(BusPosition(f"bus{i}", route_id, float(t), float(lat), float(lon)))
             delay = max(-60.0, delay + rng.normal(3.0, 12.0))
             t += period_s

@@ -32,12 +32,12 @@ import numpy as np
 from streams.demand import boardings, loads, od
 from streams.demand.taps import Pattern, RoutePatterns
 from streams.traffic import linkspeeds
+from topis.geo import M_PER_DEG_LAT
 from topis.wire import BusPosition, CardTap
 
 DAY0 = datetime(2026, 11, 23, 0, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()
 STOP_S = 90.0  # bus time between stops
 N_STOPS = 30
-DEG_LAT_M = 111_195.0
 
 
 def make_city(rng: np.random.Generator, n_routes: int) -> RoutePatterns:
@@ -52,7 +52,7 @@ def make_city(rng: np.random.Generator, n_routes: int) -> RoutePatterns:
                 k = i if d == 0 else N_STOPS - 1 - i
                 x, y = start + k * step + side
                 sid = f"{r}-{d}-{i}"
-                ll[sid] = (37.45 + y / DEG_LAT_M, 126.85 + x / (DEG_LAT_M * math.cos(math.radians(37.5))))
+                ll[sid] = (37.45 + y / M_PER_DEG_LAT, 126.85 + x / (M_PER_DEG_LAT * math.cos(math.radians(37.5))))
                 ids.append(sid)
             patterns.append(Pattern(f"R{r}", d, tuple(ids)))
     return RoutePatterns(tuple(patterns), ll)
@@ -65,7 +65,7 @@ def _near_index(model: RoutePatterns, radius_m: float = 400.0) -> dict[str, list
     for p_idx, pat in enumerate(model.patterns):
         for i, sid in enumerate(pat.stop_ids):
             lat, lon = model.stop_lat_lon[sid]
-            xy = (lon * DEG_LAT_M * math.cos(math.radians(37.5)), lat * DEG_LAT_M)
+            xy = (lon * M_PER_DEG_LAT * math.cos(math.radians(37.5)), lat * M_PER_DEG_LAT)
             coords[sid] = (xy, p_idx, i)
             cell.setdefault((int(xy[0] // radius_m), int(xy[1] // radius_m)), []).append(sid)
     out = {}
@@ -179,15 +179,15 @@ def run_demand(taps: list[CardTap], model: RoutePatterns, batch_s: float = 60.0)
 
 
 def make_fixes(rng: np.random.Generator, n_vehicles: int, grid_n: int = 30, spacing_m: float = 400.0):
-    m_lon = DEG_LAT_M * math.cos(math.radians(37.5))
+    m_lon = M_PER_DEG_LAT * math.cos(math.radians(37.5))
     links = []
     for row in range(grid_n):
         for col in range(grid_n - 1):
-            a = (37.45 + row * spacing_m / DEG_LAT_M, 126.85 + col * spacing_m / m_lon)
+            a = (37.45 + row * spacing_m / M_PER_DEG_LAT, 126.85 + col * spacing_m / m_lon)
             b = (a[0], 126.85 + (col + 1) * spacing_m / m_lon)
             links.append(linkspeeds.Link(f"h{row}-{col}", [a, b], spacing_m))
-            c = (37.45 + col * spacing_m / DEG_LAT_M, 126.85 + row * spacing_m / m_lon)
-            d = (37.45 + (col + 1) * spacing_m / DEG_LAT_M, c[1])
+            c = (37.45 + col * spacing_m / M_PER_DEG_LAT, 126.85 + row * spacing_m / m_lon)
+            d = (37.45 + (col + 1) * spacing_m / M_PER_DEG_LAT, c[1])
             links.append(linkspeeds.Link(f"v{row}-{col}", [c, d], spacing_m))
     fixes = []
     span_m = (grid_n - 1) * spacing_m
@@ -199,7 +199,7 @@ def make_fixes(rng: np.random.Generator, n_vehicles: int, grid_n: int = 30, spac
         x = speed * 15 * np.arange(n) + rng.normal(0, 5, n)
         y = row * spacing_m + rng.normal(0, 5, n)
         for k in range(n):
-            fixes.append(BusPosition(f"b{v}", "R", t0 + 15 * k, 37.45 + y[k] / DEG_LAT_M, 126.85 + x[k] / m_lon))
+            fixes.append(BusPosition(f"b{v}", "R", t0 + 15 * k, 37.45 + y[k] / M_PER_DEG_LAT, 126.85 + x[k] / m_lon))
     fixes.sort(key=lambda f: f.ts)
     return links, fixes
 

@@ -82,7 +82,7 @@ def write_alerts_csv(alerts: list, path: Path, tz: ZoneInfo) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="CASES.csv to write.")
 @click.option("--holidays", "holidays_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Public holidays, one ISO date per line [default: built-in Korean holidays 2025-2027].")
+              help="Public holidays: DATE[,NAME] a line, header date[,name] optional [default: Korean 2020-2040].")
 @click.option("--alerts-out", "alerts_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Watch-list alerts CSV [default: OUT with suffix _alerts.csv].")
 @click.option("--db", "db_url", help="Also load the cases, alerts and dead letters into this case store "

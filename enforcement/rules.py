@@ -29,6 +29,7 @@ import shapely
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from topis.holidays import korean_holidays, parse_holiday_file
 from topis.settings import FineTable
 
 #: rule names, as in CASES.csv
@@ -77,52 +78,32 @@ class Vehicle:
 
 # ---------------------------------------------------------------- calendar
 
-#: Korean public holidays 2025–2027 incl. substitute and announced one-off
-#: holidays (2025-01-27 temporary holiday, 2025-06-03 and 2026-06-03 election
-#: days), from the government calendar as known when written; demo use.
-KOREAN_HOLIDAYS: frozenset[dt.date] = frozenset(
-    dt.date.fromisoformat(d)
-    for d in (
-        # 2025
-        "2025-01-01 2025-01-27 2025-01-28 2025-01-29 2025-01-30 2025-03-01 2025-03-03 2025-05-05 2025-05-06 "
-        "2025-06-03 2025-06-06 2025-08-15 2025-10-03 2025-10-05 2025-10-06 2025-10-07 2025-10-08 2025-10-09 "
-        "2025-12-25 "
-        # 2026
-        "2026-01-01 2026-02-16 2026-02-17 2026-02-18 2026-03-01 2026-03-02 2026-05-05 2026-05-24 2026-05-25 "
-        "2026-06-03 2026-06-06 2026-08-15 2026-08-17 2026-09-24 2026-09-25 2026-09-26 2026-10-03 2026-10-05 "
-        "2026-10-09 2026-12-25 "
-        # 2027
-        "2027-01-01 2027-02-05 2027-02-06 2027-02-07 2027-02-08 2027-03-01 2027-05-05 2027-05-13 2027-06-06 "
-        "2027-08-15 2027-08-16 2027-09-14 2027-09-15 2027-09-16 2027-10-03 2027-10-04 2027-10-09 2027-10-11 "
-        "2027-12-25 2027-12-27"
-    ).split()
-)
+#: years of the built-in calendar :data:`KOREAN_HOLIDAYS`
+BUILTIN_HOLIDAY_YEARS = range(2020, 2041)
+#: Korean public holidays 2020–2040, substitute, election and temporary holidays
+#: included, from the one calendar (:mod:`topis.holidays`).
+KOREAN_HOLIDAYS: frozenset[dt.date] = frozenset(korean_holidays(BUILTIN_HOLIDAY_YEARS))
 
 
 def parse_holidays(lines: Iterable[str], source: str = "<holidays>") -> frozenset[dt.date]:
-    """Parse a holiday calendar: one ISO date per line; blank lines and ``#`` comments ignored.
+    """Parse a whole holiday calendar, in the holiday-file format of :mod:`topis.holidays`.
+
+    One ISO date a line, optionally ``,name`` and a header line ``date[,name]``; blank
+    lines and ``#`` comments are ignored. The calendar is the listed days; a
+    ``-DATE`` line removes a day (from the same file: there is no other base here).
 
     Raises
     ------
     ValueError
-        Naming the line number of the first line that is not an ISO date.
+        Naming the line number of the first bad line (e.g. one that is not an ISO date).
     """
-    days: set[dt.date] = set()
-    for lineno, raw in enumerate(lines, start=1):
-        text = raw.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            days.add(dt.date.fromisoformat(text))
-        except ValueError:
-            raise ValueError(f"{source}:{lineno}: not an ISO date: {text!r}") from None
-    return frozenset(days)
+    return parse_holiday_file(lines, source).apply(())
 
 
 def load_holidays(path: str | Path) -> frozenset[dt.date]:
     """Read a holiday calendar file (see :func:`parse_holidays`)."""
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:
         return parse_holidays(fh, source=str(path))
 
 

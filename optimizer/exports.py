@@ -2,7 +2,7 @@
 
 Pure builders return plain dicts/lists; the writers only serialise them.
 ``to_lonlat`` maps (n, 2) planner metres to (n, 2) lon/lat (see
-:mod:`optimizer.projection`).
+:meth:`topis.geo.Projection.to_lonlat`).
 """
 
 from __future__ import annotations

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.projection import Projection
+from topis.geo import Projection
 
 log = logging.getLogger(__name__)
 
 HOURS = 24
 #: metric projection about Seoul city hall, used for all Seoul coordinates.
-SEOUL = Projection(126.978, 37.5665)
+SEOUL = Projection(37.5665, 126.978)
 
 
 class SeoulDataError(ValueError):

@@ -1,34 +1,112 @@
-"""Local metric projection around the city centre (equirectangular, metres)."""
+"""Degrees ↔ metres and distances on the earth: the one geo module.
+
+Every conversion in the project uses the mean earth radius :data:`EARTH_RADIUS_M`
+(IUGG, 6,371,008.8 m) on a sphere:
+
+* :class:`Projection`, a local equirectangular projection (``x_m`` east, ``y_m``
+  north of an origin), accurate to well under a metre over a 40 km city, and
+  exactly invertible;
+* :func:`haversine_m`, the great-circle distance;
+* :func:`bearing_deg`, the compass bearing of a metric displacement.
+
+Example
+-------
+>>> proj = Projection(37.5665, 126.9780)
+>>> x_m, y_m = proj.to_xy(37.5665, 126.9780 + 0.01)
+>>> round(x_m, 1), y_m
+(881.4, 0.0)
+>>> round(haversine_m(37.5665, 126.978, 37.5665, 126.988), 1)
+881.4
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Seoul City Hall, the default centre of the demo city.
+#: Seoul City Hall (lat, lon), the default centre of the demo city.
 SEOUL_CENTER = (37.5665, 126.9780)
-M_PER_DEG_LAT = 111_320.0
+#: mean earth radius (IUGG), metres
+EARTH_RADIUS_M = 6_371_008.8
+#: metres per degree of latitude (and of longitude on the equator) on that sphere
+M_PER_DEG_LAT = EARTH_RADIUS_M * (math.pi / 180.0)
 
 
+@dataclass(frozen=True)
 class Projection:
-    """Equirectangular projection: ``x_m`` east and ``y_m`` north of a centre.
+    """Equirectangular projection about (``lat0``, ``lon0``): metres east and north of the origin.
 
-    Accurate to well under a metre over a 40 km city, which is all the demo needs.
+    ``x_m = (lon - lon0) * M_PER_DEG_LAT * cos(lat0)`` and ``y_m = (lat - lat0) * M_PER_DEG_LAT``.
+    The error against the great circle grows with the square of the distance from the origin:
+    well under a metre over a 40 km city, under 0.3 % within ~50 km.
+
+    Two shapes of the same conversion: :meth:`to_xy` / :meth:`to_latlon` take and give
+    separate arrays in (lat, lon) order; :meth:`to_metres` / :meth:`to_lonlat` take and give
+    ``(n, 2)`` arrays in (x, y) = (lon, lat) order, as planners and GeoJSON want.
     """
 
-    def __init__(self, center_lat: float, center_lon: float):
-        self.lat0 = center_lat
-        self.lon0 = center_lon
-        self.m_per_deg_lon = M_PER_DEG_LAT * math.cos(math.radians(center_lat))
+    lat0: float  #: origin latitude, WGS84 degrees
+    lon0: float  #: origin longitude, WGS84 degrees
+    m_per_deg_lon: float = field(init=False, repr=False)  #: metres per degree of longitude at ``lat0``
 
-    def to_latlon(self, x_m, y_m):
-        """Metres east/north of the centre to (lat, lon) degrees; arrays or scalars."""
-        return self.lat0 + np.asarray(y_m) / M_PER_DEG_LAT, self.lon0 + np.asarray(x_m) / self.m_per_deg_lon
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "m_per_deg_lon", M_PER_DEG_LAT * math.cos(math.radians(self.lat0)))
+
+    @classmethod
+    def around(cls, lat, lon) -> Projection:
+        """Projection with its origin at the mean of the given points (degrees)."""
+        return cls(float(np.mean(lat)), float(np.mean(lon)))
 
     def to_xy(self, lat, lon):
-        """(lat, lon) degrees to metres east/north of the centre; arrays or scalars."""
-        return (np.asarray(lon) - self.lon0) * self.m_per_deg_lon, (np.asarray(lat) - self.lat0) * M_PER_DEG_LAT
+        """WGS84 degrees to metres east and north of the origin.
+
+        Parameters
+        ----------
+        lat, lon : float or array_like
+            Degrees; arrays broadcast.
+
+        Returns
+        -------
+        x_m, y_m : float or numpy.ndarray
+            Metres east and north; Python floats for scalar input.
+        """
+        x_m = (np.asarray(lon, dtype=float) - self.lon0) * self.m_per_deg_lon
+        y_m = (np.asarray(lat, dtype=float) - self.lat0) * M_PER_DEG_LAT
+        if np.ndim(x_m) == 0 and np.ndim(y_m) == 0:
+            return float(x_m), float(y_m)
+        return x_m, y_m
+
+    def to_latlon(self, x_m, y_m):
+        """Metres east and north of the origin to WGS84 degrees (the inverse of :meth:`to_xy`).
+
+        Parameters
+        ----------
+        x_m, y_m : float or array_like
+            Metres; arrays broadcast.
+
+        Returns
+        -------
+        lat, lon : float or numpy.ndarray
+            Degrees; Python floats for scalar input.
+        """
+        lat = self.lat0 + np.asarray(y_m, dtype=float) / M_PER_DEG_LAT
+        lon = self.lon0 + np.asarray(x_m, dtype=float) / self.m_per_deg_lon
+        if np.ndim(lat) == 0 and np.ndim(lon) == 0:
+            return float(lat), float(lon)
+        return lat, lon
+
+    def to_metres(self, lon, lat) -> np.ndarray:
+        """WGS84 degrees to an ``(n, 2)`` array of metres (east, north); see :meth:`to_xy`."""
+        x_m, y_m = self.to_xy(lat, lon)
+        return np.column_stack([np.atleast_1d(x_m), np.atleast_1d(y_m)])
+
+    def to_lonlat(self, xy_m) -> np.ndarray:
+        """``(n, 2)`` metres (east, north) to an ``(n, 2)`` array of (lon, lat) degrees; see :meth:`to_latlon`."""
+        xy_m = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+        lat, lon = self.to_latlon(xy_m[:, 0], xy_m[:, 1])
+        return np.column_stack([lon, lat])
 
 
 def bearing_deg(dx_m, dy_m):
@@ -48,9 +126,24 @@ def bearing_deg(dx_m, dy_m):
 
 
 def haversine_m(lat1, lon1, lat2, lon2):
-    """Great-circle distance in metres between WGS84 points (arrays broadcast)."""
+    """Great-circle distance between WGS84 points on the sphere of :data:`EARTH_RADIUS_M`.
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : float or array_like
+        Degrees; arrays broadcast.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Metres; a Python float when all four are Python numbers (a fast scalar path, for
+        per-stop loops), else an array.
+    """
+    if all(isinstance(v, (int, float)) for v in (lat1, lon1, lat2, lon2)):
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+        return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
     p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+    dl = np.radians(np.asarray(lon2, dtype=float) - np.asarray(lon1, dtype=float))
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))

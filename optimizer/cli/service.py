@@ -122,12 +122,12 @@ def headways(loads_csv, fleet, min_headway_min, max_headway_min, capacity, crowd
 
 
 def _profiles_from_csv(path: Path, settings):
-    from optimizer.projection import Projection
     from optimizer.squirrel import PeakProfile
+    from topis.geo import Projection
 
     rows = _read_csv(path, ["route", "sequence", "stop_id", "lon", "lat", "load_per_h"])
     lon, lat = _floats(rows, "lon", path), _floats(rows, "lat", path)
-    proj = Projection.around(lon, lat)
+    proj = Projection.around(lat, lon)
     xy = proj.to_metres(lon, lat)
     load = _floats(rows, "load_per_h", path)
     seq = _floats(rows, "sequence", path)
@@ -235,11 +235,11 @@ def squirrel(month, stops_csv, profiles, routes, peak_hours, capacity, headway_m
 
 def _demand_from_csv(path: Path, od_path: Path | None = None):
     from optimizer.owl import NightDemand
-    from optimizer.projection import Projection
+    from topis.geo import Projection
 
     rows = _read_csv(path, ["stop_id", "lon", "lat"] + ([] if od_path else ["board", "alight"]))
     lon, lat = _floats(rows, "lon", path), _floats(rows, "lat", path)
-    proj = Projection.around(lon, lat)
+    proj = Projection.around(lat, lon)
     ids = np.array([r["stop_id"] for r in rows])
     if od_path is not None:
         index = {a: i for i, a in enumerate(ids.tolist())}

@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from topis.geo import Projection
 
-EARTH_RADIUS_M = 6_371_008.8
+log = logging.getLogger(__name__)
 
 
 class GtfsError(ValueError):
@@ -151,9 +151,14 @@ class Feed:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @cached_property
+    def projection(self) -> Projection:
+        """The feed's local metric projection, about its origin (the mean of its stops)."""
+        return Projection(self.origin_lat, self.origin_lon)
+
     def project(self, lat: float, lon: float) -> tuple[float, float]:
         """WGS84 degrees → local metres (x east, y north) around the feed's origin."""
-        return _project(lat, lon, self.origin_lat, self.origin_lon)
+        return self.projection.to_xy(lat, lon)
 
     def shapes_near(self, x_m: float, y_m: float, margin_m: float) -> list[str]:
         """Ids of shapes whose bounding box, grown by ``margin_m``, holds the point."""
@@ -176,15 +181,6 @@ class Feed:
         local = dt.datetime.fromtimestamp(ts, self.tz).date()
         days = [local - dt.timedelta(days=1), local]
         return [(d, self.service_day_start_ts(d)) for d in days]
-
-
-def _project(lat, lon, lat0: float, lon0: float):
-    k = math.pi / 180.0
-    x = EARTH_RADIUS_M * math.cos(lat0 * k) * (np.asarray(lon, dtype=float) - lon0) * k
-    y = EARTH_RADIUS_M * (np.asarray(lat, dtype=float) - lat0) * k
-    if np.ndim(x) == 0:
-        return float(x), float(y)
-    return x, y
 
 
 # --------------------------------------------------------------------------- reading
@@ -305,9 +301,10 @@ def load_feed(folder: str | Path, timezone: str | None = None) -> Feed:
     stops_raw = _read_stops(folder)
     lat0 = float(np.mean([s[1] for s in stops_raw.values()])) if stops_raw else 0.0
     lon0 = float(np.mean([s[2] for s in stops_raw.values()])) if stops_raw else 0.0
+    proj = Projection(lat0, lon0)
     stops = {}
     for sid, (name, lat, lon) in stops_raw.items():
-        x, y = _project(lat, lon, lat0, lon0)
+        x, y = proj.to_xy(lat, lon)
         stops[sid] = Stop(sid, name, lat, lon, x, y)
     routes = _read_routes(folder)
     trip_rows = _read_trips(folder, routes)
@@ -439,7 +436,7 @@ def _read_shapes(folder: Path, lat0: float, lon0: float) -> dict[str, Shape]:
 
 def make_shape(shape_id: str, lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> Shape:
     """Build a metric :class:`Shape` from WGS84 vertices, dropping repeated vertices."""
-    x, y = _project(lat, lon, lat0, lon0)
+    x, y = Projection(lat0, lon0).to_xy(lat, lon)
     x, y = np.atleast_1d(x), np.atleast_1d(y)
     keep = np.ones(len(x), dtype=bool)
     keep[1:] = np.hypot(np.diff(x), np.diff(y)) > 1e-6

@@ -50,6 +50,7 @@ import msgspec
 
 from streams.demand.aggregates import ODMatrix, OwlInput
 from streams.demand.taps import Alighting, Journey, LocatedTap, Ride, RoutePatterns, local_hour
+from topis.geo import Projection
 
 log = logging.getLogger(__name__)
 
@@ -416,14 +417,11 @@ def grid_zones(
     """
     if not cell_m > 0:
         raise ValueError("cell_m must be positive")
-    lat0, lon0 = origin_lat_lon
-    m_per_deg_lat = math.pi / 180 * 6_371_008.8
-    m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(lat0))
+    proj = Projection(*origin_lat_lon)
     out = {}
     for stop_id, (lat, lon) in stop_lat_lon.items():
-        i = math.floor((lon - lon0) * m_per_deg_lon / cell_m)
-        j = math.floor((lat - lat0) * m_per_deg_lat / cell_m)
-        out[stop_id] = f"E{i}N{j}"
+        x_m, y_m = proj.to_xy(lat, lon)
+        out[stop_id] = f"E{math.floor(x_m / cell_m)}N{math.floor(y_m / cell_m)}"
     return out
 
 

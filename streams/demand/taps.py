@@ -44,12 +44,11 @@ from typing import Literal
 
 import msgspec
 
+from topis.geo import haversine_m
 from topis.wire import CardTap
 
 #: Offset of Asia/Seoul from UTC in seconds (no DST since 1988).
 SEOUL_UTC_OFFSET_S = 9 * 3600
-
-EARTH_RADIUS_M = 6_371_008.8
 
 AlightMethod = Literal["tap", "chain", "distribution", "none"]
 
@@ -57,14 +56,6 @@ AlightMethod = Literal["tap", "chain", "distribution", "none"]
 def local_hour(ts: float) -> int:
     """Hour of day (0..23) in Asia/Seoul of epoch-seconds ``ts``."""
     return int((ts + SEOUL_UTC_OFFSET_S) // 3600) % 24
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS84 points."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 class Pattern(msgspec.Struct, frozen=True):

@@ -39,8 +39,8 @@ import numpy as np
 
 from optimizer import live
 from optimizer.live import KINDS, RouteService
-from optimizer.projection import Projection
 from streams.demand.aggregates import OwlInput, SquirrelInput, decode
+from topis.geo import Projection
 
 if TYPE_CHECKING:
     from topis.settings import StreamSettings
@@ -362,7 +362,8 @@ def run_job(job: PlanJob) -> dict:
     """
     from optimizer import headways, owl, squirrel
 
-    proj = Projection(*job.origin_lon_lat)
+    lon0, lat0 = job.origin_lon_lat
+    proj = Projection(lat0, lon0)
     by_route = {s.route_id: s for s in job.services}
     k = job.knobs
     squirrel_inputs = [decode(b) for b in job.squirrel]

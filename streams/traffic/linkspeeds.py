@@ -43,11 +43,10 @@ import msgspec
 import numpy as np
 import shapely
 
+from topis.geo import Projection
 from topis.wire import BusPosition
 
 log = logging.getLogger(__name__)
-
-_R_M = 6_371_008.8
 
 
 class Link(msgspec.Struct, frozen=True):
@@ -99,13 +98,7 @@ class LinkNetwork:
 
     def to_xy(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
         """Local metres (east, north) of WGS84 points."""
-        return _to_xy(np.asarray(lat, float), np.asarray(lon, float), self.lat0, self.lon0)
-
-
-def _to_xy(lat, lon, lat0, lon0):
-    x = np.radians(lon - lon0) * _R_M * math.cos(math.radians(lat0))
-    y = np.radians(lat - lat0) * _R_M
-    return x, y
+        return Projection(self.lat0, self.lon0).to_xy(np.asarray(lat, float), np.asarray(lon, float))
 
 
 def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, float]] = (), node_snap_m: float = 1.0) -> LinkNetwork:
@@ -122,11 +115,12 @@ def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, fl
         if len(ln.geometry) < 2 or not ln.length_m > 0:
             raise ValueError(f"link {ln.link_id!r}: needs >= 2 vertices and length_m > 0")
     all_ll = np.array([p for ln in links for p in ln.geometry], dtype=float)
-    lat0, lon0 = float(all_ll[:, 0].mean()), float(all_ll[:, 1].mean())
+    proj = Projection.around(all_ll[:, 0], all_ll[:, 1])
+    lat0, lon0 = proj.lat0, proj.lon0
     lines, ends = [], []
     for ln in links:
         ll = np.asarray(ln.geometry, dtype=float)
-        x, y = _to_xy(ll[:, 0], ll[:, 1], lat0, lon0)
+        x, y = proj.to_xy(ll[:, 0], ll[:, 1])
         lines.append(shapely.linestrings(np.column_stack([x, y])))
         ends.append(((x[0], y[0]), (x[-1], y[-1])))
     lines_arr = np.array(lines, dtype=object)
@@ -139,7 +133,7 @@ def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, fl
         start_node[i] = node_of.setdefault(_snap(a, node_snap_m), len(node_of))
         end_node[i] = node_of.setdefault(_snap(b, node_snap_m), len(node_of))
     stops = np.asarray(list(stops_lat_lon), dtype=float).reshape(-1, 2)
-    sx, sy = _to_xy(stops[:, 0], stops[:, 1], lat0, lon0)
+    sx, sy = proj.to_xy(stops[:, 0], stops[:, 1])
     return LinkNetwork(
         link_ids=[ln.link_id for ln in links], lines=lines_arr,
         scale=length_m / np.maximum(geom_len, 1e-9), length_m=length_m,

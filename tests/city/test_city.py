@@ -212,8 +212,8 @@ def test_korean_holidays():
     assert dt.date(2026, 9, 25) in days and dt.date(2026, 1, 1) in days and dt.date(2026, 10, 9) in days
     assert dt.date(2026, 10, 5) in days  # substitute for National Foundation Day on a Saturday
     assert dt.date(2026, 11, 23) not in days
-    with pytest.raises(ValueError, match="2031"):
-        korean_holidays((2031,))
+    with pytest.raises(ValueError, match="2101"):  # beyond the calendar (the holidays package's KR, to 2100)
+        korean_holidays((2101,))
 
 
 def test_gtfs_parses_and_stop_times_increase(small, small_export):
@@ -275,12 +275,20 @@ def test_geojson_has_every_layer(small):
 
 def test_cli_export_and_errors(tmp_path):
     runner = CliRunner()
-    res = runner.invoke(city_cli, ["export", "--out", str(tmp_path / "c"), "--seed", "3", "--scale", "0.2"])
+    (tmp_path / "extra.csv").write_text("date,name\n2026-11-24,late election\n-2026-12-25\n", encoding="utf-8")
+    res = runner.invoke(city_cli, ["export", "--out", str(tmp_path / "c"), "--seed", "3", "--scale", "0.2",
+                                   "--holiday-overrides", str(tmp_path / "extra.csv")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c" / "gtfs" / "stop_times.txt").exists() and (tmp_path / "c" / "city.geojson").exists()
     assert "routes" in res.output
+    days = (tmp_path / "c" / "HOLIDAYS.txt").read_text(encoding="utf-8").split()
+    assert "2026-11-24" in days and "2026-12-25" not in days and "2027-12-25" in days
     bad = runner.invoke(city_cli, ["export", "--out", str(tmp_path / "d"), "--scale", "-1"])
     assert bad.exit_code == 2 and "--scale" in bad.output
+    (tmp_path / "extra.csv").write_text("date\n2026-11-31\n", encoding="utf-8")
+    bad = runner.invoke(city_cli, ["export", "--out", str(tmp_path / "d"), "--holiday-overrides",
+                                   str(tmp_path / "extra.csv")])
+    assert bad.exit_code == 2 and "extra.csv:2: not an ISO date: '2026-11-31'" in bad.output
     assert "Example" in runner.invoke(city_cli, ["export", "--help"]).output
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from kernel_twins import shortest_path_py
 
-from topis.city.routes import road_index, shortest_path, shortest_path_py
+from topis.city.routes import road_index, shortest_path
+
+#: compares Numba kernels with their twins; `make test` runs these again with NUMBA_DISABLE_JIT=1
+pytestmark = pytest.mark.kernels
 
 
 def random_road_graph(seed: int, n: int, p: float) -> nx.DiGraph:

@@ -198,7 +198,7 @@ def test_real_trace_speeds_agree_with_straight_line_speeds(route, trace):
 
     from streams.bus.avl_files import read_avl
     from streams.bus.gtfs import load_feed
-    from streams.demand.taps import haversine_m
+    from topis.geo import haversine_m
 
     feed = load_feed(WMATA / "gtfs" / route)
     fixes = read_avl(WMATA / "traces" / f"{trace}.csv", feed.tz)

@@ -18,7 +18,8 @@ import pytest
 
 from streams.demand import boardings, loads, od
 from streams.demand.aggregates import OwlInput, SquirrelInput, decode, encode
-from streams.demand.taps import Pattern, RoutePatterns, haversine_m, local_hour
+from streams.demand.taps import Pattern, RoutePatterns, local_hour
+from topis.geo import haversine_m
 from topis.wire import CardTap
 
 KST = ZoneInfo("Asia/Seoul")

@@ -106,6 +106,18 @@ def test_enforce_holidays_and_flags(files):
     assert rules == ["green_zone"]  # roadside lane on a holiday, 72 <= 60+15 km/h, 360 s <= 400 s
 
 
+def test_enforce_holidays_csv_with_a_header(files):
+    (files / "h.csv").write_text("date,name\n2026-03-04,a made-up holiday\n", encoding="utf-8")
+    (files / "CAMERAS.csv").write_text(CAMERAS.replace("BM1,37.57,126.98,median", "BM1,37.57,126.98,roadside_full"))
+    result = CliRunner().invoke(enforce, _args(files, "--holidays", str(files / "h.csv")))
+    assert result.exit_code == 0, result.output
+    rules = [r["rule"] for r in csv.DictReader((files / "CASES.csv").read_text(encoding="utf-8").splitlines())]
+    assert "bus_lane" not in rules  # the roadside lane is not enforced on the file's holiday
+    (files / "h.csv").write_text("date,name\n2026-03-04,a\n2026-3-5,b\n", encoding="utf-8")
+    result = CliRunner().invoke(enforce, _args(files, "--holidays", str(files / "h.csv")))
+    assert result.exit_code == 2 and "h.csv:3: not an ISO date: '2026-3-5'" in result.output
+
+
 def test_enforce_bad_files(files):
     (files / "READS.csv").write_text("id,camera,ts\n1,2,3\n", encoding="utf-8")
     result = CliRunner().invoke(enforce, _args(files))

@@ -167,9 +167,38 @@ def test_holiday_parser_and_builtin_calendar(tmp_path):
     assert R.load_holidays(path) == {dt.date(2026, 1, 1), dt.date(2026, 2, 17)}
     with pytest.raises(ValueError, match=r"h\.txt:2: not an ISO date"):
         R.parse_holidays(["2026-01-01", "2026-13-01"], source="h.txt")
-    for day in ("2025-10-06", "2026-09-25", "2027-02-08", "2027-12-27"):
+    for day in ("2025-10-06", "2026-09-25", "2027-02-08", "2027-02-09", "2027-12-27"):
         assert dt.date.fromisoformat(day) in R.KOREAN_HOLIDAYS
     assert dt.date(2026, 3, 4) not in R.KOREAN_HOLIDAYS
+    # Seollal 2027 is 6-8 February (7 Feb a Sunday, so 9 Feb is the substitute); the old table here had 5-8
+    assert dt.date(2027, 2, 5) not in R.KOREAN_HOLIDAYS
+
+
+def test_holiday_file_with_a_header_names_and_removals(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text('\ufeffdate,name\n2026-01-01,New Year\n2026-02-17,"Seollal, day 2"  # lunar\n'
+                    "2026-03-04\n-2026-03-04\n", encoding="utf-8")
+    assert R.load_holidays(path) == {dt.date(2026, 1, 1), dt.date(2026, 2, 17)}  # a removal wins
+    assert R.parse_holidays(["date", "2026-05-05"]) == {dt.date(2026, 5, 5)}
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["date,name", "2026-01-01,a", "2026-02-30,b"], r"h\.csv:3: not an ISO date: '2026-02-30'"),
+    (["2026-01-01", "date"], r"h\.csv:2: not an ISO date: 'date'"),  # a header only as the first line
+    (["date,where"], r"h\.csv:1: header 'date,where': the columns are date\[,name\]"),
+    (["2026-01-01,a,b"], r"h\.csv:1: 3 fields, expected date,name"),
+])
+def test_holiday_file_errors_name_the_line(lines, message):
+    with pytest.raises(ValueError, match=message):
+        R.parse_holidays(lines, source="h.csv")
+
+
+def test_rulebook_default_is_the_one_calendar():
+    from enforcement.engine import RuleBook
+    from topis.holidays import korean_holidays
+
+    assert RuleBook({}, {}).holidays is R.KOREAN_HOLIDAYS
+    assert set(korean_holidays((2026, 2027))) == {d for d in R.KOREAN_HOLIDAYS if d.year in (2026, 2027)}
 
 
 def test_geometry_cameras_in_polygon_and_areas():

@@ -27,6 +27,9 @@ from optimizer.evaluate import (
 )
 from optimizer.instance import make_instance
 
+#: compares Numba kernels with their twins; `make test` runs these again with NUMBA_DISABLE_JIT=1
+pytestmark = pytest.mark.kernels
+
 INF = math.inf
 
 

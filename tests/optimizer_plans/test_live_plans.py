@@ -9,9 +9,9 @@ import pytest
 
 from dashboard.pages.plans import compare_routes, kpi_changes
 from optimizer import live, owl, squirrel
-from optimizer.projection import Projection
+from topis.geo import Projection
 
-PROJ = Projection(127.0, 37.5)
+PROJ = Projection(37.5, 127.0)
 
 
 def service(route_id, buses, headway_min, *, run_min=40.0, length_m=12_000.0, stops=("a", "b"), kind=None):

@@ -9,6 +9,9 @@ import pytest
 from optimizer import _plan_kernels as k
 from optimizer import stop_order
 
+#: compares Numba kernels with their twins; `make test` runs these again with NUMBA_DISABLE_JIT=1
+pytestmark = pytest.mark.kernels
+
 
 def nn_twin(dist, start):
     n = len(dist)

@@ -1,6 +1,6 @@
 """Numba kernels of the city generator. Arrays in, arrays out; the public wrappers validate.
 
-Each kernel has a plain-Python twin in the module that wraps it, used by the
+Each kernel has a plain-Python twin in ``tests/city/kernel_twins.py``, used by the
 tests on seeded random inputs.
 """
 

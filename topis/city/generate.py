@@ -20,7 +20,7 @@ from topis.city.model import Bus, City, District, Pattern, Route, Stop
 from topis.city.registry import build_registry
 from topis.city.roads import build_road_network
 from topis.geo import SEOUL_CENTER, Projection
-from topis.holidays import YEARS, korean_holidays
+from topis.holidays import YEARS, HolidayChanges, korean_holidays
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def _routes(graph: nx.DiGraph, paths, by_link: dict[str, str], stops_by_id: dict
     return routes
 
 
-def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
+def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026,
+                  holiday_changes: HolidayChanges | None = None) -> City:
     """Generate a Seoul-like demo city, deterministic in ``seed`` and ``scale``.
 
     Parameters
@@ -190,8 +191,11 @@ def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
         Size: 1 gives ~40 routes, ~400 buses, ~60 cameras; 18.5 gives Seoul
         (~390 routes, ~7,400 buses, ~11,000 stops, ~1,000 cameras).
     year : int
-        First year of the service calendar (2025-2027; the next year is
-        included when the holiday table has it).
+        First year of the service calendar, in :data:`topis.holidays.YEARS`; the
+        calendar runs to the end of the next year when the holiday calendar knows it.
+    holiday_changes : HolidayChanges, optional
+        Days to add to or remove from the Korean holiday calendar (an override file,
+        :func:`topis.holidays.read_holiday_file`).
 
     Returns
     -------
@@ -200,7 +204,7 @@ def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     if year not in YEARS:
-        raise ValueError(f"year must be one of {YEARS}, got {year}")
+        raise ValueError(f"year must be in {YEARS.start}-{YEARS.stop - 1}, got {year}")
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     proj = Projection(*SEOUL_CENTER)
     roads = build_road_network(rngs[0], scale, proj)
@@ -227,7 +231,7 @@ def generate_city(seed: int = 1, scale: float = 1.0, year: int = 2026) -> City:
         seed=seed, scale=scale, center_lat=SEOUL_CENTER[0], center_lon=SEOUL_CENTER[1], graph=graph,
         river=roads.river, districts=districts, green_zone=_to_lonlat(zone_m, proj), stops=stops,
         routes=tuple(routes), trips=tuple(trips), buses=buses, cameras=cameras, registry=registry,
-        holidays=korean_holidays(years), service_start=dt.date(year, 1, 1), service_end=dt.date(years[-1], 12, 31),
+        holidays=korean_holidays(years, holiday_changes), service_start=dt.date(year, 1, 1), service_end=dt.date(years[-1], 12, 31),
     )
     log.info("city seed=%d scale=%.2f: %d routes, %d stops, %d buses, %d cameras, %d trips",
              seed, scale, len(routes), len(stops), len(buses), len(cameras), len(trips))

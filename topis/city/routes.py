@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -68,33 +67,6 @@ def road_index(graph: nx.DiGraph) -> RoadIndex:
     indices = np.array([b for a in adjacency for b, _ in a], dtype=np.int64)
     edge_ids = np.array([e for a in adjacency for _, e in a], dtype=np.int64)
     return RoadIndex(nodes, xy, adjacency, edge_uv, np.array(times), np.array(arterial), pos, indptr, indices, edge_ids)
-
-
-def shortest_path_py(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> list[int]:
-    """Dijkstra in plain Python: the slow, obviously-correct twin of the Numba kernel (tests only)."""
-    s, t = index.pos[src], index.pos[dst]
-    dist = {s: 0.0}
-    prev: dict[int, int] = {}
-    heap = [(0.0, s)]
-    done = set()
-    while heap:
-        d, a = heapq.heappop(heap)
-        if a in done:
-            continue
-        if a == t:
-            break
-        done.add(a)
-        for b, e in index.adjacency[a]:
-            nd = d + weight[e]
-            if nd < dist.get(b, math.inf):
-                dist[b], prev[b] = nd, a
-                heapq.heappush(heap, (nd, b))
-    if t not in dist:
-        raise ValueError(f"no path from {src} to {dst}")
-    path = [t]
-    while path[-1] != s:
-        path.append(prev[path[-1]])
-    return [int(index.nodes[k]) for k in reversed(path)]
 
 
 def shortest_path(index: RoadIndex, weight: np.ndarray, src: int, dst: int) -> list[int]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from topis.city.model import City, local_hour, local_midnight_ts
 from topis.city.profiles import congestion_factor
+from topis.geo import M_PER_DEG_LAT
 from topis.sim.network import pattern_arrays
 from topis.sim.passengers import FARE_CLASSES, Demand, card_hash
 from topis.sim.traffic import CarTraffic, ViolationJudge, camera_arrays, local_datetime, misread_plate
@@ -29,7 +30,6 @@ from topis.wire import BusPosition, CardTap, PlateRead
 log = logging.getLogger(__name__)
 
 OFF, WAITING, RUNNING, DWELLING = 0, 1, 2, 3
-M_PER_DEG_LAT = 111_320.0
 
 
 @dataclass(frozen=True)
