@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 from enforcement import rules as R
 from enforcement.privacy import pseudonymise
 from enforcement.settings import EnforcementSettings
-from topis.wire import PlateRead
+from topis.schemas.inputs import PlateRead
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import msgspec
 
 from streams.bus import route_assignment
 from streams.bus.gtfs import Feed
-from streams.bus.predictions import Prediction
 from topis import topics
-from topis.wire import BusPosition
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 
 log = logging.getLogger(__name__)
 

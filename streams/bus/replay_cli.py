@@ -116,10 +116,11 @@ def wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_
     from topis import topics, wire
     from topis.broker import acked_end_offsets, wait_until_committed
     from topis.publish import Publisher
+    from topis.schemas.inputs import PositionBatch
 
     with Publisher(servers) as publisher:
         publisher.keep_acks = True
-        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
+        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(PositionBatch([])))
         publisher.flush()
         end = acked_end_offsets(publisher.acked())
     try:

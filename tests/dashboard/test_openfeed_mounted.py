@@ -12,10 +12,10 @@ from dashboard.readmodel import PREDICTIONS_KEEP_S, CityState, ReadModel, feed_p
 from dashboard.settings import DeskSettings
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
-from streams.bus.predictions import Prediction
 from topis import topics
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 from topis.settings import DashboardSettings
-from topis.wire import BusPosition
 
 
 def fix(vid, route, ts, lat, lon, **kw) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from streams.traffic import linkspeeds as ls
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
 
 T = 1_800_000_000.0  # a multiple of 300 s
 
@@ -267,3 +267,4 @@ def test_linkspeeds_command_on_real_gtfs(tmp_path):
     first = out.read_text().splitlines()[1].split(",")
     # the trace starts 2016-05-05 10:45:09 Washington time: first bin 10:45 EDT
     assert first[1] == "2016-05-05T10:45:00-04:00" and first[2] == "1462459500"
+
