@@ -8,7 +8,9 @@ arrivals, and it is also how :mod:`streams.bus.accuracy` derives ground truth.
 
 A stop's *arrival* is when the bus reached the stop's distance along the shape
 less ``approach_m``; its *departure* is when it passed the stop's distance plus
-``depart_m`` (so a bus standing at a stop between fixes shows a dwell).
+``depart_m`` (so a bus standing at a stop between fixes shows a dwell). The
+events are :class:`topis.schemas.bus.StopArrival` and
+:class:`~topis.schemas.bus.StopDeparture`.
 """
 
 from __future__ import annotations

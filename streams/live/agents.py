@@ -1,7 +1,7 @@
 """Live agents: thin loops over the pure functions in ``streams.live.state``.
 
 Each input topic has one agent; state lives in Faust tables keyed like the
-topic (route or rule zone), so a key's state is in the same partition as its
+topic (route, or rule zone for plate reads), so a key's state is in the same partition as its
 events and moves with it when workers are added. A timer publishes the read
 model (``state.vehicles``, ``state.counters``) that the dashboard reads.
 
@@ -63,7 +63,7 @@ class LiveAgents:
         await self._count_events(stream, topics.CARD_TAPS, self.taps_by_route, by=lambda tap: tap.route_id)
 
     async def count_reads(self, stream):
-        """Count plate reads per camera (rule zone key) per minute."""
+        """Count plate reads per camera per minute."""
         await self._count_events(stream, topics.PLATE_READS, self.reads_by_camera, by=lambda read: read.camera_id)
 
     async def _count_events(self, stream, source: topics.TopicSpec, table: faust.Table, by) -> None:

@@ -2,7 +2,7 @@
 
 * latest position of each vehicle, per route (out-of-order fixes never move a
   vehicle back in time; vehicles silent for the timeout leave);
-* events per minute, per route (taps) or per rule zone (reads), kept for the
+* events per minute, per route (taps) or per camera (reads), kept for the
   last hour, each Kafka message counted once;
 * the read-model messages the dashboard consumes
   (:class:`topis.schemas.state.VehiclesMessage`, :class:`~topis.schemas.state.CountersMessage`).

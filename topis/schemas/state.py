@@ -39,10 +39,10 @@ class VehiclesMessage(msgspec.Struct):
 
 
 class CounterSnapshot(msgspec.Struct):
-    """Events per minute of one route (taps), rule zone (reads) or source key (fixes with no route)."""
+    """Events per minute of one route (taps), camera (reads) or source key (fixes with no route)."""
 
     kind: Literal["taps", "reads", "unrouted"]  #: what is counted
-    key: str  #: the message key counted under (route_id, camera or zone, source key)
+    key: str  #: what is counted under: route_id, camera_id, or the source key of unrouted fixes
     per_minute: dict[str, int]  #: minute start (epoch seconds, as text) → events, the last hour
     last_event_ts: float | None  #: newest event time counted, epoch seconds
     received_ts: float | None  #: when the last counted message arrived, wall epoch seconds
