@@ -37,8 +37,8 @@ if __name__ == "__main__" and not __package__:
 from enforcement.engine import RuleBook, new_state, process  # noqa: E402
 from enforcement.rules import Camera, Vehicle  # noqa: E402
 from enforcement.store import CaseStore  # noqa: E402
+from topis.schemas.inputs import PlateRead  # noqa: E402
 from topis.settings import EnforcementSettings  # noqa: E402
-from topis.wire import PlateRead  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HANGUL = "가나다라마바사아자차카타파하"

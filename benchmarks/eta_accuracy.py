@@ -40,14 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from streams.bus.accuracy import BUCKET_NAMES, ground_truth, read_transitclock_predictions, score
-from streams.bus.arrivals import StopArrival
 from streams.bus.avl_files import block_assignments, read_transitclock_csv
 from streams.bus.cli import common_pairs
 from streams.bus.gtfs import Feed, load_feed
-from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation
 from streams.bus.pipeline import run
-from streams.bus.predictions import Prediction, PredictParams
-from topis.wire import BusPosition
+from streams.bus.predictions import PredictParams
+from topis.schemas.bus import BunchingAlert, GappingAlert, HeadwayObservation, Prediction, StopArrival
+from topis.schemas.inputs import BusPosition
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "avl" / "wmata_transitclock_2016"
 TRACES = {"S2": "S2_2113", "3T": "3T_3757", "5A": "5A_8062"}

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.demand.aggregates import encode
 from streams.planning import live as planning
+from topis.schemas.demand import ODMatrix, OwlInput, SegmentLoads, SquirrelInput
 
 
 def city_feed(seed: int, scale: float, folder: Path):

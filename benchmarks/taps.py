@@ -33,7 +33,7 @@ from streams.demand import boardings, loads, od
 from streams.demand.taps import Pattern, RoutePatterns
 from streams.traffic import linkspeeds
 from topis.geo import M_PER_DEG_LAT
-from topis.wire import BusPosition, CardTap
+from topis.schemas.inputs import BusPosition, CardTap
 
 DAY0 = datetime(2026, 11, 23, 0, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()
 STOP_S = 90.0  # bus time between stops

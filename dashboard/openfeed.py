@@ -23,7 +23,7 @@ from streams.bus.gtfs_rt import (
     predictions_by_stop,
     trip_updates_message,
 )
-from streams.bus.predictions import Prediction
+from topis.schemas.bus import Prediction
 
 
 class ServedFeed:

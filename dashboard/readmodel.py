@@ -36,16 +36,16 @@ import msgspec
 import numpy as np
 
 from streams.bus.gtfs_rt import OpenFeedState
-from streams.bus.predictions import Prediction
 from topis import topics
-from topis.wire import BusPosition
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
+from topis.schemas.state import STATUSES
 
 log = logging.getLogger(__name__)
 
 #: alerts and watch-list hits kept for the alerts feed.
 MAX_ALERTS = 300
-#: statuses of a bus on the map, in legend order (the codes of :class:`Frame` index this tuple).
-STATUSES = ("on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassigned")
+#: the codes of :class:`Frame` index :data:`topis.schemas.state.STATUSES` (legend order).
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 #: the topics the read model consumes.
 TOPICS = (topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name, topics.STATE_ROUTES.name, topics.BUS_EVENTS.name,

@@ -45,8 +45,8 @@ from zoneinfo import ZoneInfo
 
 from enforcement import rules as R
 from enforcement.privacy import pseudonymise
+from topis.schemas.inputs import PlateRead
 from topis.settings import EnforcementSettings
-from topis.wire import PlateRead
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enforcement.rules import LANE_TYPES, Camera, Vehicle
-from topis.wire import PlateRead
+from topis.schemas.inputs import PlateRead
 
 CAMERA_COLUMNS = (
     "camera_id", "lat", "lon", "lane_type", "green_zone_entry", "section_id",
@@ -138,7 +138,7 @@ def parse_ts(text: str) -> float:
 
 
 def read_from_row(row: dict[str, str]) -> PlateRead:
-    """One READS.csv row as a wire :class:`~topis.wire.PlateRead`; raises :class:`RowInvalid`.
+    """One READS.csv row as a wire :class:`~topis.schemas.inputs.PlateRead`; raises :class:`RowInvalid`.
 
     The plate text is kept as read; whether it is a plate is the engine's call.
     """

@@ -3,7 +3,8 @@
 :func:`build_app` is the composition root of ``streams``: it builds the app
 (:func:`streams.runtime.app.new_app`), loads what the agents serve (the bus
 network as GTFS, the road links, the enforcement rule book and case store) and
-installs each domain that the settings turn on:
+declares each domain that the settings turn on (one class per domain, whose
+methods are its agents and timers):
 
 ==============  ==============================================  =====================
 domain          agents                                          switch
@@ -33,38 +34,40 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     when ``streams.gtfs_dir`` is not set.
     """
     from streams.bus.network import network_feed
-    from streams.live import agents as live_agents
-    from streams.runtime import stall_guard
+    from streams.live.agents import LiveAgents
+    from streams.runtime.decode import DeadLetters
+    from streams.runtime.stall_guard import StallGuard
 
     app = new_app(broker, streams, **overrides)
     city = city or CitySettings()
     demo_city = functools.cache(lambda: _generate(city))  # generated at most once, and only if needed
-    live_agents.install(app, streams)
+    dead_letters = DeadLetters(app)
+    LiveAgents(app, streams, dead_letters)
     if streams.stall_guard_s:
-        stall_guard.install(app, streams.stall_guard_s)
+        StallGuard(app, streams.stall_guard_s, streams.stall_guard_check_every_s)
     feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
     if streams.bus_operations:
-        from streams.bus import agents as bus_agents
+        from streams.bus.agents import BusAgents
 
-        bus_agents.install(app, streams, feed)
+        BusAgents(app, streams, feed)
     if streams.demand:
-        from streams.demand import agents as demand_agents
+        from streams.demand.agents import DemandAgents
         from streams.demand.taps import RoutePatterns
-        from streams.traffic import agents as traffic_agents
+        from streams.traffic.agents import TrafficAgents
         from streams.traffic.linkspeeds import road_network
 
         patterns = RoutePatterns.from_feed(feed)
-        demand_agents.install(app, streams, patterns)
-        traffic_agents.install(app, patterns, road_network(feed if streams.gtfs_dir else None, demo_city))
+        DemandAgents(app, streams, patterns, dead_letters)
+        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city))
     if streams.planning:
-        from streams.planning import agents as planning_agents
+        from streams.planning.agents import PlanningAgents
 
-        planning_agents.install(app, streams, feed)
+        PlanningAgents(app, streams, feed, dead_letters)
     if streams.enforcement:
-        from streams.enforcement import agents as enforcement_agents
+        from streams.enforcement.agents import EnforcementAgents
         from streams.enforcement.inputs import case_store, rule_book
 
-        enforcement_agents.install(app, rule_book(demo_city()), case_store(streams))
+        EnforcementAgents(app, rule_book(demo_city()), case_store(streams))
     return app
 
 

@@ -8,7 +8,7 @@ aggregates the tests publish, with numbers small enough to check by hand.
 
 from __future__ import annotations
 
-from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput
+from topis.schemas.demand import ODMatrix, OwlInput, SegmentLoads, SquirrelInput
 
 PEAK_HOURS = range(7 * 3600, 9 * 3600, 600)  #: departures every 10 min, 07:00-08:50
 

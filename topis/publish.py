@@ -1,8 +1,9 @@
 """Publishing batches of events to Kafka (simulator, replay, tests).
 
 One message per key per call: the events of a route (or camera) are wrapped
-in their wire batch and sent with the key, so they land in that key's
-partition.
+in the topic's batch schema (``topis.topics.by_name(topic).value``, e.g.
+:class:`topis.schemas.inputs.PositionBatch`) and sent with the key, so they
+land in that key's partition.
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ from collections.abc import Mapping, Sequence
 from topis import topics, wire
 
 log = logging.getLogger(__name__)
-
-_BATCH_OF = {
-    topics.BUS_POSITIONS.name: wire.PositionBatch,
-    topics.CARD_TAPS.name: wire.TapBatch,
-    topics.PLATE_READS.name: wire.ReadBatch,
-}
 
 
 class Publisher:
@@ -36,8 +31,8 @@ class Publisher:
         self.keep_acks = False  #: keep send futures so acked() can report offsets (benchmarks)
 
     def send(self, topic: str, by_key: Mapping[str, Sequence]) -> None:
-        """Send the events of each key as one batch message on ``topic``."""
-        batch_type = _BATCH_OF[topic]
+        """Send the events of each key as one batch message on ``topic`` (a topic of batches: bus.positions, ...)."""
+        batch_type = topics.by_name(topic).value
         for key, events in by_key.items():
             if not events:
                 continue

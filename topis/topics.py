@@ -5,57 +5,64 @@ and taps are keyed by route (a route's vehicles, headways and loads are
 computed together), plate reads by camera — except that the two cameras of a
 section-speed pair share their section's key, so an entry read and its exit
 read meet in one partition, in the order the cameras sent them.
+
+Each spec names the schema type of its values (:mod:`topis.schemas`): follow
+``value`` to see every message's shape; :func:`topis.wire.decode` reads one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from topis.schemas import bus, deadletter, demand, enforcement, inputs, plans, state, traffic
 
 HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: its name, partitioning, key and retention."""
+    """One topic: its name, partitioning, key, value schema and retention."""
 
     name: str  #: dotted lower-case topic name
     partitions: int  #: parallelism ceiling: at most this many workers share the topic
     key: str  #: what the message key is
-    value: str  #: the wire schema of the value (see topis.wire) or a description
+    value: Any  #: the schema type of the value (topis.schemas): ``topis.wire.decode(data, spec.value)``
     retention_ms: int  #: how long the broker keeps messages
 
 
-BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", "bus.position/1 batch", 6 * HOUR_MS)
-CARD_TAPS = TopicSpec("card.taps", 8, "route_id", "card.tap/1 batch", 6 * HOUR_MS)
+BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", inputs.PositionBatch, 6 * HOUR_MS)
+CARD_TAPS = TopicSpec("card.taps", 8, "route_id", inputs.TapBatch, 6 * HOUR_MS)
 PLATE_READS = TopicSpec(
-    "plate.reads", 8, "rule zone: section:<id> for section-speed cameras, else camera_id", "plate.read/1 batch",
+    "plate.reads", 8, "rule zone: section:<id> for section-speed cameras, else camera_id", inputs.ReadBatch,
     6 * HOUR_MS,
 )
-BUS_EVENTS = TopicSpec(
-    "bus.events", 8, "route_id", "JSON list: stop arrivals/departures, headways, bunching/gapping alerts", 24 * HOUR_MS
-)
-BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", "JSON list: arrival predictions", 6 * HOUR_MS)
-STATE_ROUTES = TopicSpec(
-    "state.routes", 8, "route_id", "JSON: a route's buses with status, Marey points, alerts, next arrivals", HOUR_MS
-)
+#: arrivals, departures, headways, bunching/gapping alerts with holding advice
+BUS_EVENTS = TopicSpec("bus.events", 8, "route_id", list[bus.BusEvent], 24 * HOUR_MS)
+BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS)
+#: a route's buses with status, Marey points, alerts, headways, next arrivals
+STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS)
 CARD_LOCATED = TopicSpec(
-    "card.located", 8, "card bucket (CRC-32 of card_hash mod 256)", "card.located_tap/1 batch", 24 * HOUR_MS
+    "card.located", 8, "card bucket (CRC-32 of card_hash mod 256)", demand.LocatedTapBatch, 24 * HOUR_MS
 )
-CARD_RIDES = TopicSpec("card.rides", 8, "route_id", "rides (boarding → alighting) batch", 24 * HOUR_MS)
-DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", "demand.squirrel/1: peak load by segment", 7 * 24 * HOUR_MS)
-DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", "demand.owl/1: night (00–05 h) OD", 7 * 24 * HOUR_MS)
-LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", "JSON: link speeds per 5-min bin", 24 * HOUR_MS)
-ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", "JSON: watch-list hits", 7 * 24 * HOUR_MS)
-PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", "JSON: current vs proposed plan + KPIs",
-                  7 * 24 * HOUR_MS)
-PLAN_REQUESTS = TopicSpec("plans.requests", 1, "plan kind", "JSON: {kind, requested_by, ts}: plan now", 7 * 24 * HOUR_MS)
-STATE_VEHICLES = TopicSpec(
-    "state.vehicles", 8, "route_id", "JSON: latest position of each vehicle of the route", 1 * HOUR_MS
-)
-STATE_COUNTERS = TopicSpec(
-    "state.counters", 8, "route_id or camera_id", "JSON: events per minute of a route or camera", 1 * HOUR_MS
-)
-DEAD_LETTERS = TopicSpec("deadletter", 1, "source topic", "JSON: {topic, reason, value}", 24 * 7 * HOUR_MS)
+CARD_RIDES = TopicSpec("card.rides", 8, "route_id", demand.RideBatch, 24 * HOUR_MS)
+#: peak load by segment
+DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", demand.SquirrelInput, 7 * 24 * HOUR_MS)
+#: night (00–05 h) OD
+DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", demand.OwlInput, 7 * 24 * HOUR_MS)
+#: link speeds per 5-min bin
+LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", list[traffic.LinkSpeed], 24 * HOUR_MS)
+#: watch-list hits
+ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", enforcement.WatchAlert, 7 * 24 * HOUR_MS)
+#: current vs proposed plan + KPIs
+PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", plans.PlanProposal, 7 * 24 * HOUR_MS)
+#: plan now
+PLAN_REQUESTS = TopicSpec("plans.requests", 1, "plan kind", plans.PlanRequest, 7 * 24 * HOUR_MS)
+#: latest position of each vehicle of the route
+STATE_VEHICLES = TopicSpec("state.vehicles", 8, "route_id", state.VehiclesMessage, 1 * HOUR_MS)
+#: events per minute of a route or camera
+STATE_COUNTERS = TopicSpec("state.counters", 8, "route_id or camera_id", state.CountersMessage, 1 * HOUR_MS)
+DEAD_LETTERS = TopicSpec("deadletter", 1, "source topic", deadletter.DeadLetter, 24 * 7 * HOUR_MS)
 
 #: every topic, in pipeline order.
 ALL: tuple[TopicSpec, ...] = (

@@ -1,96 +1,31 @@
-"""Wire schemas: the events that travel on topis's Kafka topics.
+"""The wire codec: every Kafka message value as JSON, via msgspec.
 
-Every Kafka message value is one *batch*: a versioned envelope carrying many
-events that share the message key (a route for bus positions and card taps, a
-camera for plate reads), the way a GTFS-realtime FeedMessage carries many
-vehicles. Faust's cost is per message, not per byte, so batching is what lets
-one worker handle tens of thousands of events per second.
+The message types are in :mod:`topis.schemas` (one module per domain) and the
+topic each travels on, with its type, in :mod:`topis.topics`. JSON keeps the
+messages readable with any Kafka tool; msgspec decodes them with type checking
+in one pass.
 
-Conventions
------------
-* ``ts`` is epoch seconds (UTC, float). Wall-clock strings never travel.
-* Positions are WGS84 degrees; speeds km/h; headings degrees clockwise from
-  north; distances metres.
-* An optional field that the source did not report is ``None``, never a
-  sentinel number.
-* ``schema`` names the batch type and its version; a consumer rejects a batch
-  whose major version it does not know (see :func:`decode`).
-
-Encoding is JSON via msgspec: readable with any Kafka tool, and decoded with
-type checking in one pass.
+>>> from topis.schemas.inputs import BusPosition, PositionBatch
+>>> data = encode(PositionBatch([BusPosition("v1", "r1", 10.0, 37.5, 127.0)]))
+>>> data[:28]
+b'{"schema":"bus.position/1","'
+>>> decode(data, PositionBatch).events[0].vehicle_id
+'v1'
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+import functools
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
 
-#: Current major version of every schema below. Bump on a breaking change.
+#: Current major version of every schema in topis.schemas (the ``/1`` of their tags). Bump on a breaking change.
 VERSION = 1
 
+T = TypeVar("T")
 
-class BusPosition(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One AVL fix from a bus."""
-
-    vehicle_id: str  #: fleet number of the bus
-    route_id: str  #: route the unit reports (may be wrong or empty on real feeds)
-    ts: float  #: time of the fix, epoch seconds UTC
-    lat: float  #: latitude, WGS84 degrees
-    lon: float  #: longitude, WGS84 degrees
-    trip_id: str | None = None  #: trip the unit is signed on to, if known
-    speed_kph: float | None = None  #: ground speed, km/h
-    heading_deg: float | None = None  #: bearing, degrees clockwise from north
-    occupancy: int | None = None  #: passengers on board, if the unit counts them
-    block_id: str | None = None  #: block (run) the bus is assigned to, if the AVL source says
-
-
-class CardTap(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One transport-card tap on a bus reader."""
-
-    card_hash: str  #: keyed hash of the card number (never the number itself)
-    direction: Literal["on", "off"]  #: boarding ("on") or alighting ("off")
-    route_id: str  #: route of the bus
-    vehicle_id: str  #: bus the reader is in
-    stop_id: str  #: stop where the tap happened (reader's own stop match)
-    ts: float  #: time of the tap, epoch seconds UTC
-    fare_class: Literal["adult", "youth", "child", "senior", "free"] = "adult"  #: fare category
-
-
-class PlateRead(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One plate read by an ANPR camera."""
-
-    read_id: str  #: unique id of the read, stable across redelivery
-    camera_id: str  #: camera that made the read
-    ts: float  #: time of the read, epoch seconds UTC
-    plate: str  #: plate text as read (may be wrong at low confidence)
-    confidence: float  #: reader's confidence in the plate text, 0..1
-    lane: str | None = None  #: lane the vehicle was in, e.g. "bus", "1", "2"
-    vehicle_class: str | None = None  #: class seen by the camera ("car", "bus", "truck", ...)
-    image_ref: str | None = None  #: URI of the evidence image
-
-
-class PositionBatch(msgspec.Struct, frozen=True, tag="bus.position/1", tag_field="schema"):
-    """All fixes of one route in one message; key = route_id."""
-
-    events: list[BusPosition]
-
-
-class TapBatch(msgspec.Struct, frozen=True, tag="card.tap/1", tag_field="schema"):
-    """Taps on one route in one message; key = route_id."""
-
-    events: list[CardTap]
-
-
-class ReadBatch(msgspec.Struct, frozen=True, tag="plate.read/1", tag_field="schema"):
-    """Reads of one camera in one message; key = camera_id."""
-
-    events: list[PlateRead]
-
-
-Batch = PositionBatch | TapBatch | ReadBatch
-B = TypeVar("B", PositionBatch, TapBatch, ReadBatch)
 
 def plain(obj: object) -> object:
     """msgspec ``enc_hook``: numpy scalars (simulators and pipelines compute with numpy) as plain values."""
@@ -100,24 +35,24 @@ def plain(obj: object) -> object:
 
 
 _encoder = msgspec.json.Encoder(enc_hook=plain)
-_decoders = {
-    PositionBatch: msgspec.json.Decoder(PositionBatch),
-    TapBatch: msgspec.json.Decoder(TapBatch),
-    ReadBatch: msgspec.json.Decoder(ReadBatch),
-}
 
 
-class WireError(ValueError):
-    """A message that is not a valid batch of the expected schema."""
+class WireError(msgspec.DecodeError):
+    """A message that is not valid for the expected schema (a ``msgspec.DecodeError``, so a ``ValueError``)."""
 
 
-def encode(batch: Batch) -> bytes:
-    """Serialise a batch to the bytes of one Kafka message value."""
-    return _encoder.encode(batch)
+def encode(message: Any) -> bytes:
+    """Serialise a message (a schema Struct, or a list of them) to the bytes of one Kafka message value."""
+    return _encoder.encode(message)
 
 
-def decode(data: bytes, kind: type[B]) -> B:
-    """Parse one Kafka message value as a batch of ``kind``.
+@functools.cache
+def _decoder(kind: Any) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(kind)
+
+
+def decode(data: bytes, kind: type[T]) -> T:
+    """Parse one Kafka message value as ``kind`` (a schema type, e.g. ``topis.topics.X.value``).
 
     Raises
     ------
@@ -125,9 +60,10 @@ def decode(data: bytes, kind: type[B]) -> B:
         If the bytes are not JSON, name another schema or version, or a field
         has the wrong type. The message says which field.
     """
+    name = kind.__name__ if isinstance(kind, type) else str(kind)
     try:
-        return _decoders[kind].decode(data)
+        return _decoder(kind).decode(data)
     except msgspec.ValidationError as exc:
-        raise WireError(f"{kind.__name__}: {exc}") from exc
+        raise WireError(f"{name}: {exc}") from exc
     except msgspec.DecodeError as exc:
-        raise WireError(f"{kind.__name__}: not valid JSON ({exc})") from exc
+        raise WireError(f"{name}: not valid JSON ({exc})") from exc

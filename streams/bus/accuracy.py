@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from streams.bus.arrivals import StopArrival
 from streams.bus.avl_files import AvlFormatError, parse_timestamp
-from streams.bus.predictions import Prediction
+from topis.schemas.bus import Prediction, StopArrival
 
 #: (start_s, end_s, early_s, late_s): bucket by time to actual; accurate if -early <= actual - predicted <= late
 BUCKETS: tuple[tuple[float, float, float, float], ...] = (

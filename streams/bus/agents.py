@@ -1,7 +1,7 @@
 """Bus operations agent: positions → matching, arrivals, headways, predictions, per route.
 
-``track_routes`` is a loop over :func:`streams.bus.pipeline.advance` and
-:func:`streams.bus.route_view.fold`. Its outputs:
+``track_routes`` is a loop over :func:`streams.bus.route_view.advance` (the
+pipeline, then the route's view). Its outputs:
 
 * ``bus.events`` — arrivals, departures, headway observations, bunching and
   gapping alerts with holding advice (JSON list of tagged events per message);
@@ -9,7 +9,7 @@
 * ``state.routes`` — the read model of each route for the dashboard, once a
   second (vehicles with status, Marey points, alerts, headways, next arrivals);
 * ``bus.positions`` again, for fixes that came with no route (key "") or a
-  route the feed does not know: :func:`streams.bus.route_assignment.assign_routes`
+  route the feed does not know: :func:`streams.bus.route_assignment.place_fixes`
   places each on a route (over the vehicle's recent fixes) and the agent
   republishes it keyed by that route, so the route's state stays in one
   partition. Fixes no route fits are counted and published on
@@ -19,131 +19,100 @@ State. A route's pipeline state is large (matching state of every bus,
 travel-time history) and changes with every fix, so writing it to the table's
 changelog per message would dominate the worker. The live object is kept in
 the table's in-memory mapping of this worker's partitions and *checkpointed*
-to the changelog at most every ``CHECKPOINT_S`` (by the agent, so the write
+to the changelog at most every ``checkpoint_every_s`` (by the agent, so the write
 lands in the route's own partition); after a rebalance or restart a route
 resumes from its last checkpoint (at most that much learning is lost; buses
 re-match on their next fix).
+
+Bad messages on ``bus.positions`` and ``card.taps`` are dead-lettered and
+counted by the live agents (:mod:`streams.live.agents`); these agents skip them.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 
 import faust
-import msgspec
 
-from streams.bus import route_view
+from streams.bus import route_assignment, route_view
 from streams.bus.gtfs import Feed
 from streams.bus.headways import HeadwayParams
-from streams.bus.pipeline import RouteModel, RouteState, advance, observe_taps, route_model
-from streams.bus.route_assignment import AssignmentState, assign_routes, forget_vehicles, route_index
-from streams.live import state as livestate
+from streams.bus.pipeline import RouteState, observe_taps, route_model
+from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
+from streams.runtime.decode import decode_value, key_text
 from topis import topics, wire
+from topis.schemas.inputs import BusPosition, PositionBatch, TapBatch
 from topis.settings import StreamSettings
 
-log = logging.getLogger(__name__)
 
-#: seconds between checkpoints of every route's state to the changelog.
-CHECKPOINT_S = 30.0
-#: route assignment forgets a vehicle silent for this long (event time), seconds.
-ASSIGNMENT_FORGET_S = 3600.0
+class BusAgents:
+    """Bus operations on ``app``: the per-route pipeline, route assignment, and the route read model."""
 
-_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
+    def __init__(self, app: faust.App, settings: StreamSettings, feed: Feed):
+        self.settings, self.feed = settings, feed
+        self.models = {route_id: route_model(feed, route_id) for route_id in feed.routes}
+        self.index = route_assignment.route_index(feed)
+        self.params = HeadwayParams()
+        self.positions = topic(app, topics.BUS_POSITIONS)  # also where placed fixes are republished
+        self.events = topic(app, topics.BUS_EVENTS)
+        self.predictions = topic(app, topics.BUS_PREDICTIONS)
+        self.state_routes = topic(app, topics.STATE_ROUTES)
+        self.state_counters = topic(app, topics.STATE_COUNTERS)
+        n, every_s = topics.BUS_POSITIONS.partitions, settings.checkpoint_every_s
+        self.assigners = Checkpointed(app, "route_assignment_by_key", n, route_assignment.AssignmentState,
+                                      lambda key: route_assignment.AssignmentState(), every_s=every_s)
+        self.routes = Checkpointed(app, "bus_state_by_route", n, route_view.LiveRoute,
+                                   lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=every_s)
+        self.changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
+        self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
+        agent(app, self.positions, self.track_routes)
+        agent(app, topic(app, topics.CARD_TAPS), self.learn_boardings)
+        app.timer(settings.snapshot_interval_s)(self.publish_routes)
 
-
-def _models(feed: Feed) -> dict[str, RouteModel]:
-    return {route_id: route_model(feed, route_id) for route_id in feed.routes}
-
-
-def _blocks(fixes: list[wire.BusPosition]) -> dict[str, str] | None:
-    blocks = {f.vehicle_id: f.block_id for f in fixes if f.block_id}
-    return blocks or None
-
-
-def install(app: faust.App, settings: StreamSettings, feed: Feed) -> None:
-    """Declare the bus operations agent, its tables and topics on ``app``."""
-    models = _models(feed)
-    params = HeadwayParams()
-    positions = app.topic(topics.BUS_POSITIONS.name, value_type=bytes, key_type=bytes)
-    taps = app.topic(topics.CARD_TAPS.name, value_type=bytes, key_type=bytes)
-    events_topic = app.topic(topics.BUS_EVENTS.name, value_type=bytes, key_type=bytes)
-    predictions_topic = app.topic(topics.BUS_PREDICTIONS.name, value_type=bytes, key_type=bytes)
-    routes_topic = app.topic(topics.STATE_ROUTES.name, value_type=bytes, key_type=bytes)
-    counters_topic = app.topic(topics.STATE_COUNTERS.name, value_type=bytes, key_type=bytes)
-    index = route_index(feed)
-    assigners = Checkpointed(app, "route_assignment_by_key", topics.BUS_POSITIONS.partitions, AssignmentState,
-                             lambda key: AssignmentState(), every_s=CHECKPOINT_S)
-    routes = Checkpointed(app, "bus_state_by_route", topics.BUS_POSITIONS.partitions, route_view.LiveRoute,
-                          lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=CHECKPOINT_S)
-    changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
-    unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
-
-    async def place_on_routes(source_key: str, fixes: list[wire.BusPosition]) -> None:
-        """Give fixes with no known route their route; republish them keyed by it (same topic)."""
-        state = assigners.get(source_key)
-        routed, unmatched = assign_routes(feed, index, state, fixes)
-        for route_id, placed in routed.items():
-            await positions.send(key=route_id.encode(), value=wire.encode(wire.PositionBatch(placed)))
-        state.unmatched_per_minute = livestate.count_per_minute(state.unmatched_per_minute,
-                                                                [f.ts for f in unmatched], state.newest_ts)
-        unrouted_changed.add(source_key)
-        assigners.save_if_due(source_key)  # in the source key's partition
-
-    @app.agent(positions)
-    async def track_routes(stream):
+    async def track_routes(self, stream):
         """Match every fix, emit arrivals, headways, alerts and predictions, per route."""
         async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            model = models.get(route_id)
-            try:
-                batch = wire.decode(value, wire.PositionBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by track_vehicles
-            if model is None:
-                if batch.events:
-                    await place_on_routes(route_id, batch.events)  # no route, or one the feed does not know
+            route_id = key_text(key)
+            batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
+            if batch is None or (route_id not in self.models and not batch.events):
                 continue
-            state = routes.get(route_id)
-            _, events = advance(state.pipeline, batch.events, model, _blocks(batch.events))
-            route_view.fold(state.view, batch.events, events)
-            changed.add(route_id)
-            published, predictions = route_view.emitted(events)
+            if route_id not in self.models:  # no route, or one the feed does not know
+                await self._place_on_routes(route_id, batch.events)
+                continue
+            published, predictions = route_view.advance(self.routes.get(route_id), batch.events, self.models[route_id])
+            self.changed.add(route_id)
             if published:
-                await events_topic.send(key=key, value=_encode(published))
+                await self.events.send(key=key, value=wire.encode(published))
             if predictions:
-                await predictions_topic.send(key=key, value=_encode(predictions))
-            routes.save_if_due(route_id)  # in the event's partition
+                await self.predictions.send(key=key, value=wire.encode(predictions))
+            self.routes.save_if_due(route_id)  # in the event's partition
 
-    @app.agent(taps)
-    async def learn_boardings(stream):
+    async def _place_on_routes(self, source_key: str, fixes: list[BusPosition]) -> None:
+        """Give fixes with no known route their route; republish them keyed by it (same topic)."""
+        placed = route_assignment.place_fixes(self.feed, self.index, self.assigners.get(source_key), fixes)
+        for route_id, route_fixes in placed.items():
+            await self.positions.send(key=route_id.encode(), value=wire.encode(PositionBatch(route_fixes)))
+        self.unrouted_changed.add(source_key)
+        self.assigners.save_if_due(source_key)  # in the source key's partition
+
+    async def learn_boardings(self, stream):
         """Fold card taps into each route's boarding rates (dwell in the predictions)."""
         async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            model = models.get(route_id)
-            try:
-                batch = wire.decode(value, wire.TapBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by count_taps
-            if model is not None:
-                observe_taps(routes.get(route_id).pipeline, batch.events, model)
+            route_id = key_text(key)
+            batch, _ = decode_value(value, TapBatch)  # a bad one: dead-lettered by count_taps
+            if batch is not None and route_id in self.models:
+                observe_taps(self.routes.get(route_id).pipeline, batch.events, self.models[route_id])
 
-    @app.timer(interval=settings.snapshot_interval_s)
-    async def publish_routes():
-        """Publish the read model of this worker's routes that changed since the last tick."""
+    async def publish_routes(self) -> None:
+        """Publish the read model of this worker's routes and unrouted keys that changed since the last tick."""
         now = time.time()
-        live = dict(routes.items())
-        due = [r for r in changed if r in live]
-        changed.clear()
+        live, placing = dict(self.routes.items()), dict(self.assigners.items())
+        due, self.changed = [r for r in self.changed if r in live], set()
+        unrouted, self.unrouted_changed = [k for k in self.unrouted_changed if k in placing], set()
         for route_id in due:
-            snap = route_view.snapshot(route_id, live[route_id], params, now)
-            await routes_topic.send(key=route_id.encode(), value=_encode(snap))
-        placing = dict(assigners.items())
-        for key in [k for k in unrouted_changed if k in placing]:
-            state = placing[key]
-            forget_vehicles(state, state.newest_ts - ASSIGNMENT_FORGET_S)
-            snap = livestate.counter_snapshot("unrouted", key, state.unmatched_per_minute, state.newest_ts)
-            snap.update(received_ts=now, dead_letters=0, routed=state.routed, unmatched=state.unmatched)
-            await counters_topic.send(key=key.encode(), value=_encode({"snapshots": [snap]}))
-        unrouted_changed.clear()
+            snapshot = route_view.snapshot(route_id, live[route_id], self.params, now)
+            await self.state_routes.send(key=route_id.encode(), value=wire.encode(snapshot))
+        for key in unrouted:
+            message = route_assignment.unrouted_counter(key, placing[key], self.settings.assignment_forget_s, now)
+            await self.state_counters.send(key=key.encode(), value=wire.encode(message))

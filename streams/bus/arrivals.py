@@ -8,44 +8,14 @@ arrivals, and it is also how :mod:`streams.bus.accuracy` derives ground truth.
 
 A stop's *arrival* is when the bus reached the stop's distance along the shape
 less ``approach_m``; its *departure* is when it passed the stop's distance plus
-``depart_m`` (so a bus standing at a stop between fixes shows a dwell).
+``depart_m`` (so a bus standing at a stop between fixes shows a dwell). The
+events are :class:`topis.schemas.bus.StopArrival` and
+:class:`~topis.schemas.bus.StopDeparture`.
 """
 
 from __future__ import annotations
 
-import msgspec
 import numpy as np
-
-
-class StopArrival(msgspec.Struct, frozen=True, tag="stop.arrival/1", tag_field="schema"):
-    """A bus reached a stop of its trip."""
-
-    vehicle_id: str  #: fleet number
-    route_id: str  #: route of the trip
-    trip_id: str  #: GTFS trip
-    direction_id: int | None  #: GTFS direction of the trip
-    stop_id: str  #: GTFS stop
-    stop_sequence: int  #: GTFS stop_sequence of the stop in the trip
-    stop_index: int  #: 0-based position of the stop in the trip
-    ts: float  #: time reached, epoch seconds UTC (interpolated between fixes)
-    scheduled_ts: float  #: scheduled arrival, epoch seconds UTC
-    dist_m: float  #: distance of the stop along the trip's shape
-    gap_s: float = 0.0  #: time between the two fixes the time was interpolated from
-
-
-class StopDeparture(msgspec.Struct, frozen=True, tag="stop.departure/1", tag_field="schema"):
-    """A bus left a stop of its trip."""
-
-    vehicle_id: str  #: fleet number
-    route_id: str  #: route of the trip
-    trip_id: str  #: GTFS trip
-    direction_id: int | None  #: GTFS direction of the trip
-    stop_id: str  #: GTFS stop
-    stop_sequence: int  #: GTFS stop_sequence of the stop in the trip
-    stop_index: int  #: 0-based position of the stop in the trip
-    ts: float  #: time left, epoch seconds UTC
-    scheduled_ts: float  #: scheduled departure, epoch seconds UTC
-    dwell_s: float | None  #: departure minus arrival, seconds (None when the arrival was not seen)
 
 
 def crossing_times(ts0: float, dist0_m: float, ts1: float, dist1_m: float,

@@ -1,4 +1,4 @@
-"""AVL files → :class:`topis.wire.BusPosition`, in time order.
+"""AVL files → :class:`topis.schemas.inputs.BusPosition`, in time order.
 
 Three formats:
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
 
 log = logging.getLogger(__name__)
 

@@ -93,9 +93,8 @@ def accuracy(gtfs: Path, avl: Path, predictions: Path | None, fmt: str, compare:
         score,
         write_predictions_csv,
     )
-    from streams.bus.arrivals import StopArrival
     from streams.bus.avl_files import AvlFormatError
-    from streams.bus.predictions import Prediction
+    from topis.schemas.bus import Prediction, StopArrival
 
     feed, fixes, blocks = _load(gtfs, avl)
     result = _replay(feed, fixes, blocks, method)

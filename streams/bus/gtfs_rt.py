@@ -25,8 +25,8 @@ from datetime import datetime, timedelta, timezone
 from google.protobuf import json_format
 from google.transit import gtfs_realtime_pb2 as rt
 
-from streams.bus.predictions import Prediction
-from topis.wire import BusPosition
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 
 #: Seoul local time for the JSON arrivals (UTC+9, no DST).
 KST = timezone(timedelta(hours=9))

@@ -21,42 +21,8 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from streams.bus.arrivals import StopArrival, StopDeparture
-
-
-class HeadwayObservation(msgspec.Struct, frozen=True, tag="bus.headway/1", tag_field="schema"):
-    """Actual vs scheduled headway of one bus at one stop."""
-
-    route_id: str  #: route
-    direction_id: int | None  #: GTFS direction
-    stop_id: str  #: stop
-    vehicle_id: str  #: the bus that arrived
-    trip_id: str  #: its trip
-    leader_vehicle_id: str  #: the bus ahead
-    leader_trip_id: str  #: its trip
-    ts: float  #: arrival time, epoch seconds UTC
-    headway_s: float  #: arrival minus the bus ahead's arrival, seconds
-    scheduled_headway_s: float | None  #: timetable headway at this stop for this trip, seconds
-    ratio: float | None  #: headway_s / scheduled_headway_s
-    hold_s: float | None = None  #: even-spacing holding advice at a control stop, seconds
-
-
-class BunchingAlert(msgspec.Struct, frozen=True, tag="bus.bunching/1", tag_field="schema"):
-    """Headway below ``bunching_ratio`` × scheduled: the bus is too close behind the one ahead."""
-
-    observation: HeadwayObservation  #: the headway that raised it
-    threshold_ratio: float  #: the configured ratio
-    control_stop: bool  #: the stop is a control stop (hold_s applies there)
-    hold_s: float | None  #: even-spacing hold of this bus at a control stop, seconds
-
-
-class GappingAlert(msgspec.Struct, frozen=True, tag="bus.gapping/1", tag_field="schema"):
-    """Headway above ``gapping_ratio`` × scheduled: a gap opened ahead of this bus."""
-
-    observation: HeadwayObservation  #: the headway that raised it
-    threshold_ratio: float  #: the configured ratio
-    control_stop: bool  #: the stop is a control stop
-    hold_s: float | None  #: even-spacing hold of this bus, seconds (0 = go now)
+from topis.schemas.bus import BunchingAlert, GappingAlert, HeadwayObservation, StopArrival, StopDeparture
+from topis.schemas.state import HeadwaySummary
 
 
 @dataclass(frozen=True)
@@ -201,14 +167,13 @@ def headway_cv(n: int, total_s: float, total_sq: float) -> float:
     return math.sqrt(var) / mean
 
 
-def headway_summary(state: HeadwayState) -> dict[str, dict[str, float]]:
-    """Per "dir|stop": n, mean_headway_s, std_headway_s, headway_cv."""
+def headway_summary(state: HeadwayState) -> dict[str, HeadwaySummary]:
+    """Per "dir|stop": n, mean_headway_s, std_headway_s, headway_cv (NaN where undefined)."""
     out = {}
     for key, (n, s1, s2) in state.sums.items():
         mean = s1 / n if n else math.nan
         cv = headway_cv(n, s1, s2)
-        out[key] = {"n": n, "mean_headway_s": mean, "std_headway_s": cv * mean if n >= 2 else math.nan,
-                    "headway_cv": cv}
+        out[key] = HeadwaySummary(n, mean, cv * mean if n >= 2 else math.nan, cv)
     return out
 
 

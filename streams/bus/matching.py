@@ -30,27 +30,12 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from streams.bus.arrivals import StopArrival, StopDeparture, crossing_times, passed_between
+from streams.bus.arrivals import crossing_times, passed_between
 from streams.bus.gtfs import Feed, Trip, project_all, project_to_shape, shape_bearing_deg
-from topis.wire import BusPosition
+from topis.schemas.bus import MatchedPosition, StopArrival, StopDeparture
+from topis.schemas.inputs import BusPosition
 
 log = logging.getLogger(__name__)
-
-
-class MatchedPosition(msgspec.Struct, frozen=True, tag="bus.matched/1", tag_field="schema"):
-    """An accepted fix placed on a trip: one point of the route's time-space (Marey) diagram."""
-
-    vehicle_id: str  #: fleet number
-    route_id: str  #: route of the trip
-    trip_id: str  #: GTFS trip
-    direction_id: int | None  #: GTFS direction of the trip
-    ts: float  #: fix time, epoch seconds UTC
-    dist_m: float  #: distance along the trip's shape, metres
-    lat: float  #: fix latitude, WGS84
-    lon: float  #: fix longitude, WGS84
-    offset_m: float  #: distance of the fix from the shape, metres
-    schedule_deviation_s: float  #: fix time minus scheduled time at dist_m (positive = late)
-    layover: bool = False  #: waiting at the start of the trip before its departure
 
 
 class VehicleState(msgspec.Struct):

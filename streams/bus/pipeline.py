@@ -23,12 +23,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from streams.bus.arrivals import StopArrival, StopDeparture
 from streams.bus.gtfs import Feed
 from streams.bus.headways import (
-    BunchingAlert,
-    GappingAlert,
-    HeadwayObservation,
     HeadwayParams,
     HeadwayState,
     ScheduleIndex,
@@ -36,17 +32,18 @@ from streams.bus.headways import (
     observe_departure,
     stop_key,
 )
-from streams.bus.matching import MatchedPosition, MatchParams, VehicleState, find_trip, match_fix
-from streams.bus.predictions import (
+from streams.bus.matching import MatchParams, VehicleState, find_trip, match_fix
+from streams.bus.predictions import PredictParams, TravelTimes, learn_dwell, learn_segment, learn_taps, predict_trip
+from topis.schemas.bus import (
+    BunchingAlert,
+    GappingAlert,
+    HeadwayObservation,
+    MatchedPosition,
     Prediction,
-    PredictParams,
-    TravelTimes,
-    learn_dwell,
-    learn_segment,
-    learn_taps,
-    predict_trip,
+    StopArrival,
+    StopDeparture,
 )
-from topis.wire import BusPosition, CardTap
+from topis.schemas.inputs import BusPosition, CardTap
 
 log = logging.getLogger(__name__)
 

@@ -35,17 +35,7 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-
-class Prediction(msgspec.Struct, frozen=True, tag="bus.prediction/1", tag_field="schema"):
-    """Predicted arrival of a bus at a downstream stop of its trip."""
-
-    vehicle_id: str  #: fleet number
-    route_id: str  #: route of the trip
-    trip_id: str  #: GTFS trip
-    stop_id: str  #: GTFS stop
-    stop_sequence: int  #: GTFS stop_sequence of the stop in the trip
-    made_at_ts: float  #: when the prediction was made (the fix time), epoch seconds UTC
-    predicted_arrival_ts: float  #: predicted arrival, epoch seconds UTC
+from topis.schemas.bus import Prediction
 
 
 class KalmanResult(msgspec.Struct, frozen=True):

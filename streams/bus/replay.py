@@ -32,9 +32,9 @@ import msgspec
 
 from streams.bus import route_assignment
 from streams.bus.gtfs import Feed
-from streams.bus.predictions import Prediction
 from topis import topics, wire
-from topis.wire import BusPosition
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 
 if TYPE_CHECKING:
     from kafka import KafkaAdminClient, KafkaConsumer

@@ -23,9 +23,11 @@ A fix no route fits (a bus in the depot, deadheading off every shape, or out
 of service hours) gets ``None`` and is counted in :class:`AssignmentState`.
 
 The live agent (:mod:`streams.bus.agents`) keeps one :class:`AssignmentState`
-per source key ("" for fixes sent with no route) and republishes each placed
-fix on ``bus.positions`` keyed by its route, so a route's state stays in one
-partition; ``topis replay`` uses the same function at ingest.
+per source key ("" for fixes sent with no route), places each batch with
+:func:`place_fixes` and republishes each placed fix on ``bus.positions`` keyed
+by its route, so a route's state stays in one partition; it publishes
+:func:`unrouted_counter` on ``state.counters``. ``topis replay`` uses the same
+:func:`assign_routes` at ingest.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ import numpy as np
 
 from streams.bus.gtfs import Feed, Shape
 from streams.bus.matching import MatchParams, VehicleState, find_trip
-from topis.wire import BusPosition
+from streams.live.state import count_per_minute
+from topis.schemas.inputs import BusPosition
+from topis.schemas.state import CountersMessage, CounterSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +121,7 @@ class AssignmentState(msgspec.Struct):
     routed: int = 0  #: fixes given a route
     unmatched: int = 0  #: fixes no route fits
     newest_ts: float = 0.0  #: newest fix time seen, epoch seconds
-    #: unmatched fixes per minute ("minute start ts" → count; kept by the agent with livestate.count_per_minute)
+    #: unmatched fixes per minute ("minute start ts" → count; kept by :func:`place_fixes`)
     unmatched_per_minute: dict[str, int] = {}
 
 
@@ -269,3 +273,25 @@ def forget_vehicles(state: AssignmentState, before_ts: float) -> list[str]:
         del state.vehicles[v]
     return gone
 
+
+def place_fixes(feed: Feed, index: RouteIndex, state: AssignmentState,
+                fixes: list[BusPosition]) -> dict[str, list[BusPosition]]:
+    """:func:`assign_routes`, with the fixes no route fits counted per minute in ``state`` (updated in place).
+
+    Returns route → its placed fixes, for the agent to republish keyed by route.
+    """
+    routed, unmatched = assign_routes(feed, index, state, fixes)
+    state.unmatched_per_minute = count_per_minute(state.unmatched_per_minute, [f.ts for f in unmatched],
+                                                  state.newest_ts)
+    return routed
+
+
+def unrouted_counter(key: str, state: AssignmentState, forget_s: float, received_ts: float) -> CountersMessage:
+    """The ``state.counters`` message of one source key's route assignment (kind ``unrouted``).
+
+    First forgets the vehicles silent for ``forget_s`` (event time) before the
+    newest fix (``state`` updated in place), so the state stays bounded.
+    """
+    forget_vehicles(state, state.newest_ts - forget_s)
+    return CountersMessage([CounterSnapshot("unrouted", key, state.unmatched_per_minute, state.newest_ts, received_ts,
+                                            0, routed=state.routed, unmatched=state.unmatched)])

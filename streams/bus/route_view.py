@@ -1,20 +1,33 @@
 """What a controller sees of one route: pure functions over the bus pipeline's events.
 
+The statuses a bus can be shown in are :data:`topis.schemas.state.STATUSES`.
+
 ``LiveRoute`` bundles the pipeline state (:class:`streams.bus.pipeline.RouteState`)
 with a small view of it kept for the dashboard: each bus's latest match and
 headway, recent time-space (Marey) points per trip, and recent alerts. The
-agent folds each batch's events in with :func:`fold` and publishes
-:func:`snapshot` to ``state.routes``.
+agent runs each batch through :func:`advance` (the pipeline, then :func:`fold`)
+and publishes :func:`snapshot` (a :class:`topis.schemas.state.RouteSnapshot`)
+to ``state.routes``.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from streams.bus.headways import BunchingAlert, GappingAlert, HeadwayObservation, HeadwayParams, headway_summary
-from streams.bus.matching import MatchedPosition
-from streams.bus.pipeline import RouteState
-from streams.bus.predictions import Prediction
+from streams.bus.headways import HeadwayParams, headway_summary
+from streams.bus.pipeline import RouteModel, RouteState
+from streams.bus.pipeline import advance as advance_pipeline
+from topis.schemas.bus import (
+    BunchingAlert,
+    BusAlert,
+    BusEvent,
+    GappingAlert,
+    HeadwayObservation,
+    MatchedPosition,
+    Prediction,
+)
+from topis.schemas.inputs import BusPosition
+from topis.schemas.state import BusStatus, RouteBus, RouteSnapshot
 
 #: Marey points kept per route: this far back from the newest fix, seconds.
 MAREY_WINDOW_S = 2 * 3600.0
@@ -25,9 +38,6 @@ MAX_ALERTS = 50
 #: a bus whose last fix is older than this (route clock) has a stale GPS, seconds.
 STALE_GPS_S = 120.0
 
-#: statuses a bus can be shown in, in the order the wall's legend lists them.
-STATUSES = ("on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassigned")
-
 
 class RouteView(msgspec.Struct):
     """Dashboard-facing memory of one route. Mutable; serialisable with msgspec."""
@@ -36,7 +46,7 @@ class RouteView(msgspec.Struct):
     last_fix: dict[str, tuple[float, float, float]] = {}  #: vehicle → (ts, lat, lon) of its latest fix
     headway: dict[str, HeadwayObservation] = {}  #: vehicle → latest headway observation
     marey: dict[str, list[tuple[float, float]]] = {}  #: trip → [(ts, dist_m)] within MAREY_WINDOW_S
-    alerts: list[BunchingAlert | GappingAlert] = []  #: newest last
+    alerts: list[BusAlert] = []  #: newest last
     clock_ts: float = 0.0  #: newest fix time seen on the route
 
 
@@ -71,12 +81,12 @@ def fold(view: RouteView, fixes, events: list) -> RouteView:
     return view
 
 
-def status_of(vehicle_id: str, view: RouteView, pipeline: RouteState, params: HeadwayParams) -> str:
+def status_of(vehicle_id: str, view: RouteView, route: RouteState, params: HeadwayParams) -> BusStatus:
     """One of STATUSES for a bus, judged on the route's own clock (event time)."""
     ts, _, _ = view.last_fix[vehicle_id]
     if view.clock_ts - ts > STALE_GPS_S:
         return "stale_gps"
-    vs = pipeline.vehicles.get(vehicle_id)
+    vs = route.vehicles.get(vehicle_id)
     if vs is None or vs.trip_id is None:
         return "unassigned"
     if vs.off_route:
@@ -90,25 +100,24 @@ def status_of(vehicle_id: str, view: RouteView, pipeline: RouteState, params: He
     return "on_headway"
 
 
-def _vehicle_row(vid: str, live: LiveRoute, params: HeadwayParams) -> dict:
+def _vehicle_row(vid: str, live: LiveRoute, params: HeadwayParams) -> RouteBus:
     ts, lat, lon = live.view.last_fix[vid]
     m = live.view.matched.get(vid)
     obs = live.view.headway.get(vid)
-    return {
-        "vehicle_id": vid, "ts": ts, "lat": lat, "lon": lon,
-        "status": status_of(vid, live.view, live.pipeline, params),
-        "trip_id": m.trip_id if m else None, "dist_m": m.dist_m if m else None,
-        "schedule_deviation_s": m.schedule_deviation_s if m else None,
-        "headway_s": obs.headway_s if obs else None,
-        "scheduled_headway_s": obs.scheduled_headway_s if obs else None,
-        "hold_s": obs.hold_s if obs else None,
-    }
+    return RouteBus(
+        vid, ts, lat, lon, status_of(vid, live.view, live.pipeline, params),
+        trip_id=m.trip_id if m else None, dist_m=m.dist_m if m else None,
+        schedule_deviation_s=m.schedule_deviation_s if m else None,
+        headway_s=obs.headway_s if obs else None,
+        scheduled_headway_s=obs.scheduled_headway_s if obs else None,
+        hold_s=obs.hold_s if obs else None,
+    )
 
 
-def next_arrivals(pipeline: RouteState, now_ts: float) -> dict[str, list[tuple[str, float]]]:
+def next_arrivals(route: RouteState, now_ts: float) -> dict[str, list[tuple[str, float]]]:
     """Stop ("dir|stop") → [(vehicle, predicted arrival ts)] from each bus's latest predictions, soonest first."""
     out: dict[str, list[tuple[str, float]]] = {}
-    for vid, by_stop in pipeline.predicted.items():
+    for vid, by_stop in route.predicted.items():
         for key, ts in by_stop.items():
             if ts >= now_ts:
                 out.setdefault(key, []).append((vid, ts))
@@ -116,27 +125,42 @@ def next_arrivals(pipeline: RouteState, now_ts: float) -> dict[str, list[tuple[s
 
 
 def snapshot(route_id: str, live: LiveRoute, params: HeadwayParams, published_ts: float,
-             max_age_s: float = 600.0) -> dict:
-    """Read-model message of one route for ``state.routes`` (JSON-ready)."""
+             max_age_s: float = 600.0) -> RouteSnapshot:
+    """Read-model message of one route for ``state.routes``."""
     view = live.view
     vehicles = [_vehicle_row(vid, live, params) for vid in sorted(view.last_fix)
                 if view.clock_ts - view.last_fix[vid][0] <= max_age_s]
-    return {
-        "route_id": route_id,
-        "published_ts": published_ts,
-        "clock_ts": view.clock_ts,
-        "vehicles": vehicles,
-        "marey": {trip: pts for trip, pts in view.marey.items()},
-        "alerts": msgspec.to_builtins(view.alerts[-10:]),
-        "headways": headway_summary(live.pipeline.headways),
-        "next_arrivals": next_arrivals(live.pipeline, view.clock_ts),
-    }
+    return RouteSnapshot(
+        route_id=route_id,
+        published_ts=published_ts,
+        clock_ts=view.clock_ts,
+        vehicles=vehicles,
+        marey=dict(view.marey),
+        alerts=view.alerts[-10:],
+        headways=headway_summary(live.pipeline.headways),
+        next_arrivals=next_arrivals(live.pipeline, view.clock_ts),
+    )
 
 
-def emitted(events: list) -> tuple[list, list[Prediction]]:
+def emitted(events: list) -> tuple[list[BusEvent], list[Prediction]]:
     """Split events into those for ``bus.events`` (arrivals, departures, headways, alerts) and predictions."""
     predictions = [e for e in events if isinstance(e, Prediction)]
     published = [e for e in events if not isinstance(e, (Prediction, MatchedPosition))]
     return published, predictions
 
 
+def blocks_of(fixes: list[BusPosition]) -> dict[str, str] | None:
+    """Vehicle → block of the fixes that say their block (None when none does)."""
+    blocks = {f.vehicle_id: f.block_id for f in fixes if f.block_id}
+    return blocks or None
+
+
+def advance(live: LiveRoute, fixes: list[BusPosition], model: RouteModel) -> tuple[list[BusEvent], list[Prediction]]:
+    """Run one batch of a route's fixes through the pipeline and the view (``live`` updated in place).
+
+    Returns what to publish: the events for ``bus.events`` and the predictions
+    for ``bus.predictions`` (see :func:`emitted`).
+    """
+    _, events = advance_pipeline(live.pipeline, fixes, model, blocks_of(fixes))
+    fold(live.view, fixes, events)
+    return emitted(events)

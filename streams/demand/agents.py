@@ -7,6 +7,10 @@ OD; ``load_routes`` (by route) turns rides into bus and segment loads. A timer
 publishes the optimizer's inputs: ``demand.squirrel`` (peak load by segment,
 per route) and ``demand.owl`` (night OD of this worker's card buckets; a
 consumer merges the workers' messages with :func:`streams.demand.od.merge`).
+
+Bad ``card.taps`` messages are dead-lettered and counted by the live agents;
+``link_rides`` and ``load_routes`` own (dead-letter) the bad messages of
+``card.located`` and ``card.rides``.
 """
 
 from __future__ import annotations
@@ -14,83 +18,83 @@ from __future__ import annotations
 import time
 
 import faust
-import msgspec
 
 from streams.demand import boardings, loads, od
-from streams.demand.aggregates import encode as encode_aggregate
-from streams.demand.taps import LocatedTapBatch, RideBatch, RoutePatterns, by_card_bucket, by_route
+from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
+from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
+from streams.runtime.decode import DeadLetters, decode_value, key_text
 from topis import topics, wire
+from topis.schemas.inputs import TapBatch
 from topis.settings import StreamSettings
 
-_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
-_located = msgspec.json.Decoder(LocatedTapBatch).decode
-_rides = msgspec.json.Decoder(RideBatch).decode
 
+class DemandAgents:
+    """The three demand stages and the planner-input timer, declared on ``app``."""
 
-def install(app: faust.App, settings: StreamSettings, patterns: RoutePatterns) -> None:
-    """Declare the demand agents on ``app``."""
-    n = topics.CARD_TAPS.partitions
-    taps = app.topic(topics.CARD_TAPS.name, value_type=bytes, key_type=bytes)
-    located = app.topic(topics.CARD_LOCATED.name, value_type=bytes, key_type=bytes)
-    rides = app.topic(topics.CARD_RIDES.name, value_type=bytes, key_type=bytes)
-    squirrel_topic = app.topic(topics.DEMAND_SQUIRREL.name, value_type=bytes, key_type=bytes)
-    owl_topic = app.topic(topics.DEMAND_OWL.name, value_type=bytes, key_type=bytes)
+    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, dead_letters: DeadLetters):
+        self.patterns, self.dead_letters = patterns, dead_letters
+        self.located = topic(app, topics.CARD_LOCATED)
+        self.rides = topic(app, topics.CARD_RIDES)
+        self.squirrel = topic(app, topics.DEMAND_SQUIRREL)
+        self.owl = topic(app, topics.DEMAND_OWL)
+        every_s, buckets = settings.checkpoint_every_s, topics.CARD_LOCATED.partitions
+        self.route_taps = Checkpointed(app, "tap_state_by_route", topics.CARD_TAPS.partitions, boardings.RouteTapState,
+                                       boardings.RouteTapState, every_s=every_s)
+        self.cards = Checkpointed(app, "card_state_by_bucket", buckets, od.CardLinkState, lambda _: od.CardLinkState(),
+                                  every_s=every_s)
+        self.od_counts = Checkpointed(app, "od_counts_by_bucket", buckets, od.ODCounts, lambda _: od.ODCounts(),
+                                      every_s=every_s)
+        self.route_loads = Checkpointed(app, "load_state_by_route", topics.CARD_RIDES.partitions, loads.RouteLoadState,
+                                        loads.RouteLoadState, every_s=every_s)
+        agent(app, topic(app, topics.CARD_TAPS), self.locate_taps)
+        agent(app, self.located, self.link_rides)
+        agent(app, self.rides, self.load_routes)
+        app.timer(settings.aggregate_interval_s)(self.publish_planner_inputs)
 
-    route_taps = Checkpointed(app, "tap_state_by_route", n, boardings.RouteTapState, boardings.RouteTapState)
-    cards = Checkpointed(app, "card_state_by_bucket", topics.CARD_LOCATED.partitions, od.CardLinkState,
-                         lambda _: od.CardLinkState())
-    od_counts = Checkpointed(app, "od_counts_by_bucket", topics.CARD_LOCATED.partitions, od.ODCounts,
-                             lambda _: od.ODCounts())
-    route_loads = Checkpointed(app, "load_state_by_route", topics.CARD_RIDES.partitions, loads.RouteLoadState,
-                               loads.RouteLoadState)
-    @app.agent(taps)
-    async def locate_taps(stream):
+    async def locate_taps(self, stream):
         """Place each route's taps on its patterns and bus runs; pass them on by card bucket."""
         async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            try:
-                batch = wire.decode(value, wire.TapBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by count_taps
-            _, placed = boardings.advance(route_taps.get(route_id), batch.events, patterns)
-            route_taps.save_if_due(route_id)
+            route_id = key_text(key)
+            batch, _ = decode_value(value, TapBatch)  # a bad one: dead-lettered by count_taps
+            if batch is None:
+                continue
+            _, placed = boardings.advance(self.route_taps.get(route_id), batch.events, self.patterns)
+            self.route_taps.save_if_due(route_id)
             for bucket, out in by_card_bucket(placed).items():
-                await located.send(key=bucket.encode(), value=_encode(out))
+                await self.located.send(key=bucket.encode(), value=wire.encode(out))
 
-    @app.agent(located)
-    async def link_rides(stream):
+    async def link_rides(self, stream):
         """Build each card's rides and journeys; count OD; pass rides on by route."""
         async for key, value in stream.items():
-            bucket = (key or b"").decode()
-            _, out = od.advance(cards.get(bucket), _located(value).events, patterns)
-            od.accumulate(od_counts.get(bucket), out.journeys)
-            cards.save_if_due(bucket)
-            od_counts.save_if_due(bucket)
-            for route_id, batch in by_route(out.rides).items():
-                await rides.send(key=route_id.encode(), value=_encode(batch))
+            bucket = key_text(key)
+            batch = await self.dead_letters.decode(topics.CARD_LOCATED, bucket, value)
+            if batch is None:
+                continue
+            _, out = od.advance(self.cards.get(bucket), batch.events, self.patterns)
+            od.accumulate(self.od_counts.get(bucket), out.journeys)
+            self.cards.save_if_due(bucket)
+            self.od_counts.save_if_due(bucket)
+            for route_id, rides in by_route(out.rides).items():
+                await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
 
-    @app.agent(rides)
-    async def load_routes(stream):
+    async def load_routes(self, stream):
         """Turn rides into loads on each bus and route segment."""
         async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            loads.advance(route_loads.get(route_id), _rides(value).events, patterns)
-            route_loads.save_if_due(route_id)
+            route_id = key_text(key)
+            batch = await self.dead_letters.decode(topics.CARD_RIDES, route_id, value)
+            if batch is not None:
+                loads.advance(self.route_loads.get(route_id), batch.events, self.patterns)
+                self.route_loads.save_if_due(route_id)
 
-    @app.timer(interval=settings.aggregate_interval_s)
-    async def publish_planner_inputs():
-        """Publish this worker's Squirrel load profiles and night OD for the optimizer."""
+    async def publish_planner_inputs(self) -> None:
+        """Publish this worker's Squirrel load profiles, the rides that can no longer change, and its night OD."""
         now = time.time()
-        for route_id, state in route_loads.items():
-            profile = loads.squirrel_input(state, patterns, now)
-            await squirrel_topic.send(key=route_id.encode(), value=encode_aggregate(profile))
-        for bucket, state in cards.items():  # close rides and journeys that can no longer change
-            _, out = od.expire(state, state.newest_ts, patterns)
-            od.accumulate(od_counts.get(bucket), out.journeys)
-            for route_id, batch in by_route(out.rides).items():
-                await rides.send(key=route_id.encode(), value=_encode(batch))
-        merged = od.ODCounts()
-        for _, counts in od_counts.items():
-            merged = od.merge(merged, counts)
-        await owl_topic.send(key=b"night", value=encode_aggregate(od.owl_input(merged, now)))
+        for route_id, state in self.route_loads.items():
+            profile = loads.squirrel_input(state, self.patterns, now)
+            await self.squirrel.send(key=route_id.encode(), value=wire.encode(profile))
+        closing = [(state, self.od_counts.get(bucket)) for bucket, state in self.cards.items()]
+        for route_id, rides in od.close_rides(closing, self.patterns):
+            await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
+        night = od.night_input((counts for _, counts in self.od_counts.items()), now)
+        await self.owl.send(key=b"night", value=wire.encode(night))

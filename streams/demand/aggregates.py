@@ -1,127 +1,32 @@
-"""Published demand aggregates: the schemas the optimizer reads.
+"""Published demand aggregates: reading and writing them, and handing them to the optimizer's planners.
 
-These are the messages the demand stages publish (e.g. on ``demand.squirrel``
-and ``demand.owl``) and the planners consume. Each is a msgspec Struct, so it
-travels as JSON like the wire batches, and each has a ``to_numpy``-style
-method returning the arrays a planner works on.
-
-* :class:`SquirrelInput` — per route, per direction, per local hour: the load
-  on every segment between consecutive stops (peak vehicle load and total
-  passengers), with segment ids. Input of the Squirrel (short-turn) planner.
-* :class:`OwlInput` — the night (00–05 h local) origin-destination matrix
-  between stops and between zones. Input of the Owl (night network) planner.
-* :class:`ODMatrix` — a sparse OD matrix of any hours, at stop or zone level.
-
-Units are in the names: ``_pax`` = passengers (fractional where an alighting
-was inferred from a distribution), ``hour_local`` = hour of day in Asia/Seoul.
+The aggregates are the messages the demand stages publish on ``demand.squirrel``
+and ``demand.owl`` and the planners consume; their schemas
+(:class:`~topis.schemas.demand.SquirrelInput`, :class:`~topis.schemas.demand.OwlInput`,
+:class:`~topis.schemas.demand.ODMatrix`) are in :mod:`topis.schemas.demand`.
+:func:`encode` / :func:`decode` read and write them (topics and files);
+:func:`squirrel_peak_profile` and :func:`owl_night_demand` turn them into the
+planners' problem types.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
-import msgspec
 import numpy as np
 
-#: Demand aggregate schema version; bump on a breaking change.
-VERSION = 1
+from topis import wire
+from topis.schemas.demand import Aggregate, OwlInput, SegmentLoads, SquirrelInput
 
 
-class SegmentLoads(msgspec.Struct, frozen=True):
-    """Loads on the segments of one route pattern in one local hour."""
-
-    route_id: str
-    direction_id: int  #: 0/1 as in GTFS
-    hour_local: int  #: 0..23, Asia/Seoul; a segment is counted in the hour a bus is estimated to cross it
-    segment_ids: list[str]  #: ``"FROM>TO"`` for each segment, in running order
-    from_stop_ids: list[str]
-    to_stop_ids: list[str]
-    peak_load_pax: list[float]  #: highest load of any one bus crossing the segment this hour
-    passengers_pax: list[float]  #: passengers crossing the segment this hour, all buses
-    bus_passes: list[int]  #: bus runs seen crossing the segment with at least one rider
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(peak_load_pax, passengers_pax, bus_passes)`` as numpy arrays (float64, float64, int64)."""
-        return (
-            np.asarray(self.peak_load_pax, dtype=np.float64),
-            np.asarray(self.passengers_pax, dtype=np.float64),
-            np.asarray(self.bus_passes, dtype=np.int64),
-        )
-
-
-class SquirrelInput(msgspec.Struct, frozen=True, tag="demand.squirrel/1", tag_field="schema"):
-    """Segment load profiles of one route, per direction and hour (key = route_id)."""
-
-    route_id: str
-    generated_at_ts: float  #: epoch seconds UTC
-    profiles: list[SegmentLoads]  #: one per (direction, hour) that had riders
-    rides: int  #: rides behind these loads
-    inferred_alighting_share: float  #: share of rides whose alighting was inferred (chain or distribution)
-
-    def load_matrix(self, direction_id: int, what: Literal["peak", "passengers"] = "peak") -> tuple[np.ndarray, list[str]]:
-        """Hours × segments matrix of one direction.
-
-        Returns
-        -------
-        (ndarray of shape (24, n_segments), list of segment ids)
-            ``peak_load_pax`` (or ``passengers_pax``) per local hour and
-            segment; zero where nothing was seen. Empty if the direction has
-            no profile.
-        """
-        rows = [p for p in self.profiles if p.direction_id == direction_id]
-        if not rows:
-            return np.zeros((24, 0)), []
-        seg_ids = rows[0].segment_ids
-        out = np.zeros((24, len(seg_ids)))
-        for p in rows:
-            out[p.hour_local] = p.peak_load_pax if what == "peak" else p.passengers_pax
-        return out, list(seg_ids)
-
-
-class ODMatrix(msgspec.Struct, frozen=True, tag="demand.od/1", tag_field="schema"):
-    """Sparse origin-destination trips between stops or zones over some local hours."""
-
-    level: Literal["stop", "zone"]
-    hours_local: list[int]  #: local hours summed in this matrix (by journey start)
-    ids: list[str]  #: stop or zone ids; matrix rows and columns follow this order
-    origin_index: list[int]  #: row of each non-zero entry
-    destination_index: list[int]  #: column of each non-zero entry
-    trips_pax: list[float]  #: linked journeys (fractional where inferred)
-
-    def to_dense(self) -> np.ndarray:
-        """The ``len(ids) × len(ids)`` matrix of trips (float64)."""
-        out = np.zeros((len(self.ids), len(self.ids)))
-        np.add.at(out, (np.asarray(self.origin_index, dtype=np.int64),
-                        np.asarray(self.destination_index, dtype=np.int64)),
-                  np.asarray(self.trips_pax, dtype=np.float64))
-        return out
-
-    def total_pax(self) -> float:
-        return float(sum(self.trips_pax))
-
-
-class OwlInput(msgspec.Struct, frozen=True, tag="demand.owl/1", tag_field="schema"):
-    """Night demand (journeys starting 00:00–04:59 local) for the Owl planner."""
-
-    generated_at_ts: float  #: epoch seconds UTC
-    stop_od: ODMatrix
-    zone_od: ODMatrix | None  #: None when no stop→zone mapping was given
-    journeys: int  #: night journeys behind the matrices (with a known destination)
-    inferred_alighting_share: float  #: share of the night journeys' rides whose alighting was inferred
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def encode(aggregate: SquirrelInput | OwlInput | ODMatrix) -> bytes:
+def encode(aggregate: Aggregate) -> bytes:
     """JSON bytes of an aggregate, for a topic or a file."""
-    return _ENCODER.encode(aggregate)
+    return wire.encode(aggregate)
 
 
-def decode(data: bytes) -> SquirrelInput | OwlInput | ODMatrix:
-    """Parse bytes written by :func:`encode` (the ``schema`` tag says which)."""
-    return msgspec.json.decode(data, type=SquirrelInput | OwlInput | ODMatrix)
+def decode(data: bytes) -> Aggregate:
+    """Parse bytes written by :func:`encode` (the ``schema`` tag says which); raises :class:`topis.wire.WireError`."""
+    return wire.decode(data, Aggregate)
 
 
 # --- hand-over to the optimizer's planners -----------------------------------------------------

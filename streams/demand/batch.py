@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from streams.demand import boardings, loads, od
-from streams.demand.aggregates import OwlInput, SquirrelInput
-from streams.demand.taps import Journey, LocatedTap, Ride, RoutePatterns
-from topis.wire import CardTap
+from streams.demand.taps import Journey, RoutePatterns
+from topis.schemas.demand import LocatedTap, OwlInput, Ride, SquirrelInput
+from topis.schemas.inputs import CardTap
 
 TAP_COLUMNS = ("card_hash", "direction", "route_id", "vehicle_id", "stop_id", "ts")
 
@@ -194,7 +194,7 @@ def is_recording(path: str | Path) -> bool:
 
 def read_taps(path: str | Path) -> list[CardTap]:
     """Taps from a CSV (:func:`read_taps_csv`) or a simulator recording (its ``card.taps`` topic)."""
-    from topis.wire import TapBatch
+    from topis.schemas.inputs import TapBatch
 
     path = Path(path)
     if not path.is_file():

@@ -24,8 +24,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from streams.demand.taps import LocatedTap, RoutePatterns, local_hour
-from topis.wire import CardTap
+from streams.demand.taps import RoutePatterns, local_hour
+from topis.schemas.demand import LocatedTap
+from topis.schemas.inputs import CardTap
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from streams.demand.aggregates import SegmentLoads, SquirrelInput
-from streams.demand.taps import Ride, RoutePatterns, local_hour
+from streams.demand.taps import RoutePatterns, local_hour
+from topis.schemas.demand import Ride, SegmentLoads, SquirrelInput
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from streams.demand.aggregates import ODMatrix, OwlInput
-from streams.demand.taps import Alighting, Journey, LocatedTap, Ride, RoutePatterns, local_hour
+from streams.demand.taps import Journey, RoutePatterns, by_route, local_hour
 from topis.geo import Projection
+from topis.schemas.demand import Alighting, LocatedTap, ODMatrix, OwlInput, Ride, RideBatch
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +400,34 @@ def owl_input(
         journeys=round(stop_od.total_pax()),
         inferred_alighting_share=share,
     )
+
+
+# --- what a worker publishes on a timer -------------------------------------------------------
+
+
+def close_rides(cards: Iterable[tuple[CardLinkState, ODCounts]], model: RoutePatterns) -> list[tuple[str, RideBatch]]:
+    """Close, per card bucket, the rides and journeys that can no longer change; count the journeys.
+
+    ``cards`` pairs each bucket's card state with its OD counts; both are
+    updated in place (:func:`expire` at the bucket's newest tap, then
+    :func:`accumulate`). Returns ``(route_id, batch)`` of the closed rides, one
+    batch per route per bucket, in bucket order: what a timer publishes on
+    ``card.rides``.
+    """
+    out: list[tuple[str, RideBatch]] = []
+    for state, counts in cards:
+        _, closed = expire(state, state.newest_ts, model)
+        accumulate(counts, closed.journeys)
+        out += by_route(closed.rides).items()
+    return out
+
+
+def night_input(counts: Iterable[ODCounts], now_ts: float) -> OwlInput:
+    """The Owl planner's input of all these OD counts (e.g. a worker's card buckets), summed with :func:`merge`."""
+    merged = ODCounts()
+    for c in counts:
+        merged = merge(merged, c)
+    return owl_input(merged, now_ts)
 
 
 # --- zones -----------------------------------------------------------------------------------

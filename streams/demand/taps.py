@@ -9,10 +9,12 @@ holds the state it needs (see :mod:`streams.demand.boardings`, :mod:`streams.dem
             rides (key route_id) --loads.advance--> segment loads
 
 This module holds what they share: :class:`RoutePatterns` (each route's stop
-patterns and stop coordinates), :class:`LocatedTap` (a tap placed on a pattern
-and a vehicle run), :class:`Ride` (one boarding with its observed or inferred
-alighting) and :class:`Journey` (rides linked by transfers), plus the local
-hour-of-day rule.
+patterns and stop coordinates) and :class:`Journey` (rides linked by
+transfers), plus the local hour-of-day rule and the re-keying between stages.
+The records that travel between them - :class:`~topis.schemas.demand.LocatedTap`
+(a tap placed on a pattern and a vehicle run) and
+:class:`~topis.schemas.demand.Ride` (one boarding with its observed or inferred
+alighting), in their batches - are in :mod:`topis.schemas.demand`.
 
 Wiring sketch (Faust; the states are msgspec Structs, stored as bytes)::
 
@@ -40,17 +42,15 @@ import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import msgspec
 
 from topis.geo import haversine_m
-from topis.wire import CardTap
+from topis.schemas.demand import LocatedTap, LocatedTapBatch, Ride, RideBatch
 
 #: Offset of Asia/Seoul from UTC in seconds (no DST since 1988).
 SEOUL_UTC_OFFSET_S = 9 * 3600
 
-AlightMethod = Literal["tap", "chain", "distribution", "none"]
 
 
 def local_hour(ts: float) -> int:
@@ -155,40 +155,6 @@ class RoutePatterns:
         return f"{from_stop_id}>{to_stop_id}"
 
 
-class LocatedTap(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A card tap placed on a route pattern and a vehicle run by the route stage."""
-
-    tap: CardTap  #: the tap as it came off the wire
-    pattern_index: int | None = None  #: pattern of the route model; None if the stop is not on the route
-    stop_index: int | None = None  #: position of the stop in that pattern
-    run_no: int = 0  #: count of the vehicle's runs (start to end of a pattern) seen so far
-
-
-class Alighting(msgspec.Struct, frozen=True):
-    """Where a ride ended: one stop with its share of the ride (shares sum to 1)."""
-
-    stop_id: str
-    stop_index: int | None  #: position in the ride's pattern; None when off the pattern
-    share: float  #: fraction of the passenger, 1.0 unless spread over a distribution
-
-
-class Ride(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One boarding with its alighting, observed or inferred; key = route_id downstream."""
-
-    card_hash: str
-    route_id: str
-    vehicle_id: str
-    board_stop_id: str
-    board_ts: float  #: epoch seconds UTC
-    alight_ts: float  #: epoch seconds UTC; estimated unless ``alight_method == "tap"``
-    alight_method: AlightMethod  #: how the alighting was found
-    alightings: tuple[Alighting, ...] = ()  #: empty when ``alight_method == "none"``
-    pattern_index: int | None = None
-    board_stop_index: int | None = None
-    run_no: int = 0
-    fare_class: str = "adult"
-
-
 class Journey(msgspec.Struct, frozen=True):
     """Rides of one card linked by transfers: one origin-destination trip."""
 
@@ -209,18 +175,6 @@ class Journey(msgspec.Struct, frozen=True):
 
 
 # --- batches between the stages ------------------------------------------------------------
-
-
-class LocatedTapBatch(msgspec.Struct, frozen=True, tag="card.located_tap/1", tag_field="schema"):
-    """Located taps of one card bucket in one message; key = :func:`card_bucket` of their cards."""
-
-    events: list[LocatedTap]
-
-
-class RideBatch(msgspec.Struct, frozen=True, tag="card.ride/1", tag_field="schema"):
-    """Closed rides of one route in one message; key = route_id."""
-
-    events: list[Ride]
 
 
 def card_bucket(card_hash: str, n_buckets: int = 256) -> str:

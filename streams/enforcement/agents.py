@@ -17,13 +17,13 @@ meet in one partition and one engine; the camera otherwise).
 Watch-list hits go to ``enforcement.alerts`` with the plate masked (the full
 plate is in the store, for staff with the right role); reads the engine
 cannot use go to ``deadletter`` with their reason and only a keyed hash of the
-plate.
+plate (:mod:`streams.enforcement.outcome`). Messages that are not valid batches
+are dead-lettered and counted by the live agents; ``detect_violations`` skips them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,78 +31,62 @@ import faust
 from sqlalchemy.exc import SQLAlchemyError
 
 from enforcement import engine
-from enforcement.privacy import mask_plate
 from enforcement.store import CaseStore
+from streams.enforcement.outcome import alert_message, dead_letter_message, zone_state
+from streams.runtime.app import agent, topic
+from streams.runtime.decode import decode_value, key_text
 from topis import topics, wire
+from topis.schemas.inputs import ReadBatch
 
 log = logging.getLogger(__name__)
 
 
-def zone_state(saved: engine.EngineState, zone: str, rules: engine.RuleBook) -> engine.EngineState:
-    """The engine state of one rule zone: the saved pending reads of its own cameras."""
-    pending = {key: p for key, p in saved.pending.items()
-               if _zone_of(rules, p.first.camera_id) == zone}
-    return engine.EngineState(rules=rules, pending=pending)
+class EnforcementAgents:
+    """The violation detector over the case store (built by the entry point), declared on ``app``."""
 
+    def __init__(self, app: faust.App, rules: engine.RuleBook, store: CaseStore):
+        self.rules, self.store = rules, store
+        self.alerts = topic(app, topics.ENFORCEMENT_ALERTS)
+        self.dead_letters = topic(app, topics.DEAD_LETTERS)
+        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")  # one writer: ordered commits
+        self.by_zone: dict[str, engine.EngineState] = {}  # working copies; pending reads live in the store
+        self.saved: dict[str, engine.EngineState] = {}  # the store's pending reads, loaded once after (re)assignment
+        agent(app, topic(app, topics.PLATE_READS), self.detect_violations)
+        app.on_partitions_revoked.connect(self.reload_engine)
 
-def _zone_of(rules: engine.RuleBook, camera_id: str) -> str:
-    camera = rules.cameras.get(camera_id)
-    return topics.plate_read_key(camera_id, camera.section_id if camera else None)
-
-
-def alert_message(alert: engine.Alert) -> dict:
-    """The topic form of a watch-list alert: plate masked, everything else as recorded."""
-    return {"alert_id": alert.alert_id, "reason": alert.reason, "plate_masked": mask_plate(alert.plate),
-            "read_id": alert.read_id, "camera_id": alert.camera_id, "lat": alert.lat, "lon": alert.lon,
-            "ts": alert.ts, "confidence": alert.confidence}
-
-
-def dead_letter_message(letter: engine.DeadLetter) -> dict:
-    return {"topic": topics.PLATE_READS.name, "key": letter.camera_id, "reason": letter.reason,
-            "detail": letter.detail, "read_id": letter.read_id, "ts": letter.ts, "plate_hash": letter.plate_hash}
-
-
-def install(app: faust.App, rules: engine.RuleBook, store: CaseStore) -> None:
-    """Declare the enforcement agents on ``app``; ``store`` is built by the entry point."""
-    reads = app.topic(topics.PLATE_READS.name, value_type=bytes, key_type=bytes)
-    alerts = app.topic(topics.ENFORCEMENT_ALERTS.name, value_type=bytes, key_type=bytes)
-    dead_letters = app.topic(topics.DEAD_LETTERS.name, value_type=bytes, key_type=bytes)
-    db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")  # one writer: ordered commits
-    by_zone: dict[str, engine.EngineState] = {}  # working copies; pending reads live in the store
-    saved: dict[str, engine.EngineState] = {}  # the store's pending reads, loaded once after (re)assignment
-
-    async def engine_state(zone: str) -> engine.EngineState:
-        if zone not in by_zone:
-            if "all" not in saved:
-                saved["all"] = await asyncio.get_running_loop().run_in_executor(db, store.load_state, rules)
-            by_zone[zone] = zone_state(saved["all"], zone, rules)
-        return by_zone[zone]
-
-    @app.on_partitions_revoked.connect
-    async def reload_engine(sender, revoked, **kwargs) -> None:
-        """Partitions moved: rebuild the engines from the store on the next batch."""
-        by_zone.clear()
-        saved.clear()
-
-    @app.agent(reads)
-    async def detect_violations(stream):
+    async def detect_violations(self, stream):
         """Turn reads into cases, alerts and dead letters; commit before moving on."""
         async for key, value in stream.items():
-            try:
-                batch = wire.decode(value, wire.ReadBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by count_reads
-            zone = (key or b"").decode()
-            state = await engine_state(zone)
-            _, outcome = engine.process(state, batch.events)
-            try:
-                await asyncio.get_running_loop().run_in_executor(db, store.commit, outcome)
-            except SQLAlchemyError:
-                by_zone.clear()  # the working state is ahead of the store: rebuild it before retrying
-                saved.clear()
-                raise
+            batch, _ = decode_value(value, ReadBatch)  # a bad one: dead-lettered by count_reads
+            if batch is None:
+                continue
+            _, outcome = engine.process(await self.engine_state(key_text(key)), batch.events)
+            await self.commit(outcome)
             for alert in outcome.alerts:
-                await alerts.send(key=alert.camera_id.encode(), value=json.dumps(alert_message(alert)).encode())
+                await self.alerts.send(key=alert.camera_id.encode(), value=wire.encode(alert_message(alert)))
             for letter in outcome.dead_letters:
-                await dead_letters.send(key=topics.PLATE_READS.name.encode(),
-                                        value=json.dumps(dead_letter_message(letter)).encode())
+                await self.dead_letters.send(key=topics.PLATE_READS.name.encode(),
+                                             value=wire.encode(dead_letter_message(letter)))
+
+    async def engine_state(self, zone: str) -> engine.EngineState:
+        """The working engine state of a rule zone (cut from the store's pending reads the first time)."""
+        if zone not in self.by_zone:
+            if "all" not in self.saved:
+                self.saved["all"] = await asyncio.get_running_loop().run_in_executor(
+                    self.db, self.store.load_state, self.rules)
+            self.by_zone[zone] = zone_state(self.saved["all"], zone, self.rules)
+        return self.by_zone[zone]
+
+    async def commit(self, outcome: engine.Outcome) -> None:
+        """Commit an outcome to the store in its thread; on failure, rebuild the working state before retrying."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.db, self.store.commit, outcome)
+        except SQLAlchemyError:
+            self.by_zone.clear()  # the working state is ahead of the store
+            self.saved.clear()
+            raise
+
+    async def reload_engine(self, sender, revoked, **kwargs) -> None:
+        """Partitions moved: rebuild the engines from the store on the next batch."""
+        self.by_zone.clear()
+        self.saved.clear()

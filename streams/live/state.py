@@ -1,10 +1,21 @@
 """The city's simple live state: pure functions the agents call.
 
 * latest position of each vehicle, per route (out-of-order fixes never move a
-  vehicle back in time);
+  vehicle back in time; vehicles silent for the timeout leave);
 * events per minute, per route (taps) or per camera (reads), kept for the
-  last hour;
-* the read-model payloads the dashboard consumes.
+  last hour, each Kafka message counted once;
+* the read-model messages the dashboard consumes
+  (:class:`topis.schemas.state.VehiclesMessage`, :class:`~topis.schemas.state.CountersMessage`).
+
+The agents keep one *entry* per key in a Faust table (plain JSON):
+
+* a route's vehicles: ``{"vehicles": {vehicle_id: position}, "received_ts", "dead_letters"}``
+  (positions as :class:`~topis.schemas.inputs.BusPosition` fields, see :func:`track`);
+* a counter: ``{"per_minute", "last_event_ts", "received_ts", "dead_letters", "counted_at"}``
+  (see :func:`counted`).
+
+``received_ts`` is wall clock (when the key's last valid message arrived); every
+other time is event time.
 """
 
 from __future__ import annotations
@@ -13,7 +24,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
+from topis.schemas.state import CountersMessage, CounterSnapshot, RouteVehicles, VehiclesMessage
 
 #: how many minutes of per-minute counts are kept.
 KEEP_MINUTES = 60
@@ -66,14 +78,86 @@ def drop_stale(vehicles: dict[str, dict], now_ts: float, max_age_s: float) -> di
     return {vid: pos for vid, pos in vehicles.items() if now_ts - pos["ts"] <= max_age_s}
 
 
-def vehicles_snapshot(route_id: str, vehicles: dict[str, dict], published_ts: float) -> dict:
-    """Read-model message for the ``state.vehicles`` topic."""
-    return {"route_id": route_id, "published_ts": published_ts, "vehicles": list(vehicles.values())}
+# --- table entries -----------------------------------------------------------------------------
 
 
-def counter_snapshot(kind: str, key: str, counts: dict[str, int], last_event_ts: float | None) -> dict:
-    """Read-model message for the ``state.counters`` topic (kind = 'taps' or 'reads')."""
-    return {"kind": kind, "key": key, "per_minute": counts, "last_event_ts": last_event_ts}
+def empty_vehicles() -> dict:
+    """The vehicles entry of a route not heard from yet."""
+    return {"vehicles": {}, "dead_letters": 0}
+
+
+def empty_counter() -> dict:
+    """The entry of a counter that has counted nothing yet."""
+    return {"per_minute": {}, "last_event_ts": None, "received_ts": None, "dead_letters": 0}
+
+
+def track(entry: dict | None, fixes: Iterable[BusPosition], received_ts: float, timeout_s: float) -> dict:
+    """A route's vehicles entry with a batch of fixes folded in (a new dict).
+
+    The newest fix of each vehicle is kept (:func:`latest_positions`); a vehicle
+    whose last fix is more than ``timeout_s`` older than the route's newest fix
+    (event time) leaves.
+    """
+    entry = entry or empty_vehicles()
+    vehicles = latest_positions(entry.get("vehicles", {}), fixes)
+    newest_ts = max((v["ts"] for v in vehicles.values()), default=0.0)
+    return {**entry, "vehicles": drop_stale(vehicles, newest_ts, timeout_s), "received_ts": received_ts}
+
+
+def counted(entry: dict | None, event_ts: list[float], partition: int, offset: int,
+            received_ts: float) -> dict | None:
+    """A counter's entry with the events of the message at ``partition``/``offset`` counted (a new dict).
+
+    None when that message was counted before (:func:`already_counted`): a
+    redelivery changes nothing. Minutes older than KEEP_MINUTES before the
+    newest event counted are dropped.
+    """
+    entry = entry or empty_counter()
+    if already_counted(entry.get("counted_at"), partition, offset):
+        return None
+    last_ts = max([*event_ts, entry["last_event_ts"] or 0.0])
+    return {**entry, "per_minute": count_per_minute(entry["per_minute"], event_ts, last_ts), "last_event_ts": last_ts,
+            "received_ts": received_ts, "counted_at": [partition, offset]}
+
+
+def with_dead_letter(entry: dict | None, empty: dict) -> dict:
+    """``entry`` (``empty`` when there is none yet) with one more message rejected to the dead letters."""
+    entry = entry or empty
+    return {**entry, "dead_letters": entry.get("dead_letters", 0) + 1}
+
+
+# --- read model --------------------------------------------------------------------------------
+
+
+def vehicles_snapshot(route_id: str, entry: dict, published_ts: float) -> RouteVehicles:
+    """The ``state.vehicles`` snapshot of one route's entry."""
+    vehicles = msgspec.convert(list(entry.get("vehicles", {}).values()), list[BusPosition])
+    return RouteVehicles(route_id, published_ts, vehicles, entry.get("received_ts"), entry.get("dead_letters", 0))
+
+
+def counter_snapshot(kind: str, key: str, entry: dict) -> CounterSnapshot:
+    """The ``state.counters`` snapshot of one counter's entry (kind = 'taps' or 'reads')."""
+    return CounterSnapshot(kind, key, entry["per_minute"], entry["last_event_ts"], entry["received_ts"],
+                           entry["dead_letters"])
+
+
+def vehicles_messages(entries: Iterable[tuple[str, dict]], published_ts: float,
+                      per_message: int) -> list[tuple[str, VehiclesMessage]]:
+    """``(key, message)`` for ``state.vehicles``: the routes' snapshots, ``per_message`` to a message.
+
+    The key is the first route of the message.
+    """
+    snapshots = [vehicles_snapshot(route_id, entry, published_ts) for route_id, entry in entries]
+    return [(chunk[0].route_id, VehiclesMessage(chunk)) for chunk in chunks(snapshots, per_message)]
+
+
+def counters_messages(entries: Iterable[tuple[str, str, dict]], per_message: int) -> list[tuple[str, CountersMessage]]:
+    """``(key, message)`` for ``state.counters`` from ``(kind, key, entry)``, ``per_message`` snapshots to a message.
+
+    The key is the first counter's key of the message.
+    """
+    snapshots = [counter_snapshot(kind, key, entry) for kind, key, entry in entries]
+    return [(chunk[0].key, CountersMessage(chunk)) for chunk in chunks(snapshots, per_message)]
 
 
 def chunks(items: list, size: int) -> list[list]:

@@ -3,7 +3,7 @@
 The agents keep the newest planner inputs - ``demand.squirrel`` per route,
 ``demand.owl``, ``traffic.link_speeds`` per route (live running speeds and the
 city clock) - in a :class:`streams.planning.live.LivePlanner` (which ``topis plan
-live`` shares) and take requests from ``plans.requests``. A timer re-plans
+live`` shares) and take requests from ``plans.requests``. A timer (every ``replan_check_every_s``) re-plans
 headways every ``plan_headways_every_s`` and Squirrel/Owl every
 ``plan_schedule_every_s`` (0: only on request) or at once on a request. Each
 plan is a :class:`streams.planning.live.PlanJob` run by
@@ -18,6 +18,10 @@ one interval. ``demand.squirrel``, ``demand.owl`` and ``plans.requests`` have
 one partition each, so Faust's co-partitioning assigns them to the same
 worker; with several workers that worker sees only its share of link speeds
 (routes without a speed use the timetable's cycle).
+
+These agents are the only readers of their topics, so they dead-letter the
+messages they cannot read (:mod:`streams.runtime.decode`). A proposal is
+published as a :class:`topis.schemas.plans.PlanProposal`.
 """
 
 from __future__ import annotations
@@ -37,108 +41,97 @@ from optimizer.headways import InfeasibleFleet
 from optimizer.live import NoPlan
 from streams.planning import live as planning
 from streams.planning.live import LivePlanner
+from streams.runtime.app import agent, topic
+from streams.runtime.decode import DeadLetters, key_text
 from topis import topics, wire
+from topis.schemas.plans import PlanProposal
 from topis.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
-_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
 
+class PlanningAgents:
+    """The planner-input agents, the re-planning timer and its process pool, declared on ``app``."""
 
-class PlanRequest(msgspec.Struct, frozen=True):
-    """A planner's request on ``plans.requests``: plan ``kind`` now."""
+    def __init__(self, app: faust.App, settings: StreamSettings, feed, dead_letters: DeadLetters):
+        self.planner = LivePlanner(feed, settings)  #: the agents' memory (newest inputs, what is due)
+        self.dead_letters = dead_letters
+        self.plans = topic(app, topics.PLANS)
+        self.pool: list[concurrent.futures.ProcessPoolExecutor] = []  # at most one, started with the first plan
+        agent(app, topic(app, topics.DEMAND_SQUIRREL), self.keep_squirrel_inputs)
+        agent(app, topic(app, topics.DEMAND_OWL), self.keep_owl_input)
+        agent(app, topic(app, topics.LINK_SPEEDS), self.keep_route_speeds)
+        agent(app, topic(app, topics.PLAN_REQUESTS), self.take_plan_requests)
+        app.timer(settings.replan_check_every_s)(self.replan)
+        app.on_before_shutdown.connect(self.stop_pool)
 
-    kind: str  #: headways, squirrel or owl
-    requested_by: str = ""
-    ts: float = 0.0  #: epoch seconds UTC (wall)
-
-
-def encode_request(request: PlanRequest) -> bytes:
-    """JSON bytes of a request (what ``topis plan request`` sends)."""
-    return msgspec.json.encode(request)
-
-
-def install(app: faust.App, settings: StreamSettings, feed) -> LivePlanner:
-    """Declare the planning agents and timer on ``app``; returns the planner (its state)."""
-    squirrel_topic = app.topic(topics.DEMAND_SQUIRREL.name, value_type=bytes, key_type=bytes)
-    owl_topic = app.topic(topics.DEMAND_OWL.name, value_type=bytes, key_type=bytes)
-    speeds_topic = app.topic(topics.LINK_SPEEDS.name, value_type=bytes, key_type=bytes)
-    requests_topic = app.topic(topics.PLAN_REQUESTS.name, value_type=bytes, key_type=bytes)
-    plans_topic = app.topic(topics.PLANS.name, value_type=bytes, key_type=bytes)
-    planner = LivePlanner(feed, settings)
-    pool: list[concurrent.futures.ProcessPoolExecutor] = []
-
-    @app.agent(squirrel_topic)
-    async def keep_squirrel_inputs(stream):
+    async def keep_squirrel_inputs(self, stream):
         """Keep each route's newest load profile."""
         async for key, value in stream.items():
-            try:
-                planner.note_squirrel((key or b"").decode(), value, time.time())
-            except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-                log.warning("demand.squirrel: ignored a message of %r: %s", key, exc)
+            route_id = key_text(key)
+            if await self.dead_letters.decode(topics.DEMAND_SQUIRREL, route_id, value) is not None:
+                self.planner.note_squirrel(route_id, value, time.time())
 
-    @app.agent(owl_topic)
-    async def keep_owl_input(stream):
+    async def keep_owl_input(self, stream):
         """Keep the newest night OD."""
-        async for value in stream:
-            planner.note_owl(value, time.time())
+        async for key, value in stream.items():
+            if await self.dead_letters.decode(topics.DEMAND_OWL, key_text(key), value) is not None:
+                self.planner.note_owl(value, time.time())
 
-    @app.agent(speeds_topic)
-    async def keep_route_speeds(stream):
+    async def keep_route_speeds(self, stream):
         """Keep each route's recent link speeds (and the city clock)."""
         async for key, value in stream.items():
-            planner.note_speeds((key or b"").decode(), msgspec.json.decode(value))
+            route_id = key_text(key)
+            bins = await self.dead_letters.decode(topics.LINK_SPEEDS, route_id, value)
+            if bins is not None:
+                self.planner.note_speeds(route_id, msgspec.to_builtins(bins))
 
-    @app.agent(requests_topic)
-    async def take_plan_requests(stream):
+    async def take_plan_requests(self, stream):
         """Mark a requested plan kind due now."""
-        async for value in stream:
-            try:
-                req = msgspec.json.decode(value, type=PlanRequest)
-                planner.request(req.kind)
-            except (msgspec.DecodeError, ValueError) as exc:
-                log.warning("plans.requests: ignored %r: %s", value[:200], exc)
-            else:
-                log.info("%s plan requested by %s", req.kind, req.requested_by or "someone")
+        async for key, value in stream.items():
+            request = await self.dead_letters.decode(topics.PLAN_REQUESTS, key_text(key), value)
+            if request is not None:
+                self.planner.request(request.kind)
+                log.info("%s plan requested by %s", request.kind, request.requested_by or "someone")
 
-    async def run(kind: str, job: planning.PlanJob, requested: bool,
-                  executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    async def replan(self) -> None:
+        """Start the plans that are due, each in the process pool."""
+        now = time.time()
+        for kind, requested in self.planner.due(now):
+            self.planner.in_flight.add(kind)
+            task = asyncio.ensure_future(self._run(kind, self.planner.job(kind, now), requested, self._executor()))
+            task.add_done_callback(_log_crash)
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if not self.pool:
+            self.pool.append(concurrent.futures.ProcessPoolExecutor(
+                max_workers=planning_processes(), mp_context=multiprocessing.get_context("spawn")))
+        return self.pool[0]
+
+    async def _run(self, kind: str, job: planning.PlanJob, requested: bool,
+                   executor: concurrent.futures.ProcessPoolExecutor) -> None:
         try:
-            proposal = await asyncio.get_running_loop().run_in_executor(executor, planning.run_job, job)
+            result = await asyncio.get_running_loop().run_in_executor(executor, planning.run_job, job)
+            proposal = msgspec.convert(result, PlanProposal)  # a ValidationError is a ValueError
         except NoPlan as exc:  # a requested plan says why it did not come; a scheduled one tries again
             log.log(logging.WARNING if requested else logging.INFO, "%s plan: not yet: %s", kind, exc)
         except (InfeasibleFleet, ValueError, ArithmeticError) as exc:
             log.warning("%s plan failed: %s", kind, exc)
         except BrokenProcessPool as exc:
             log.error("%s plan: planning process died (%s); starting a new pool", kind, exc)
-            if executor in pool:
-                pool.remove(executor)
+            if executor in self.pool:
+                self.pool.remove(executor)
                 stop_processes(executor)
         else:
-            await plans_topic.send(key=kind.encode(), value=_encode(proposal))
-            log.info("%s plan %s published", kind, proposal["plan_id"])
+            await self.plans.send(key=kind.encode(), value=wire.encode(proposal))
+            log.info("%s plan %s published", kind, proposal.plan_id)
         finally:
-            planner.in_flight.discard(kind)
+            self.planner.in_flight.discard(kind)
 
-    @app.timer(interval=5.0)
-    async def replan():
-        """Start the plans that are due, each in the process pool."""
-        now = time.time()
-        for kind, requested in planner.due(now):
-            if not pool:
-                pool.append(concurrent.futures.ProcessPoolExecutor(
-                    max_workers=planning_processes(), mp_context=multiprocessing.get_context("spawn")))
-            planner.in_flight.add(kind)
-            task = asyncio.ensure_future(run(kind, planner.job(kind, now), requested, pool[0]))
-            task.add_done_callback(_log_crash)
-
-    @app.on_before_shutdown.connect
-    async def stop_pool(app_, **kwargs):  # noqa: ANN001 - Faust's signal signature
+    async def stop_pool(self, app_, **kwargs) -> None:  # noqa: ANN001 - Faust's signal signature
         """Stop the planning processes with the worker (a plan half done is dropped)."""
-        while pool:
-            stop_processes(pool.pop())
-
-    return planner
+        while self.pool:
+            stop_processes(self.pool.pop())
 
 
 def stop_processes(executor: concurrent.futures.ProcessPoolExecutor) -> None:

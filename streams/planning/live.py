@@ -39,8 +39,9 @@ import numpy as np
 
 from optimizer import live
 from optimizer.live import KINDS, RouteService
-from streams.demand.aggregates import OwlInput, SquirrelInput, decode
+from streams.demand.aggregates import decode
 from topis.geo import Projection
+from topis.schemas.demand import OwlInput, SquirrelInput
 
 if TYPE_CHECKING:
     from topis.settings import StreamSettings

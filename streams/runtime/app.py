@@ -1,7 +1,9 @@
 """The Faust application every domain's agents are declared on.
 
 :func:`new_app` returns a configured, empty ``faust.App``; :func:`streams.worker.build_app`
-installs the domains' agents on it. Nothing here runs at import time.
+declares the domains' agents on it. Nothing here runs at import time. Agents read
+and write topics of raw bytes (:func:`topic`) and decode at their edge
+(:mod:`streams.runtime.decode`).
 
 The embedded Tansu broker never wakes a waiting fetch, so every hop costs about
 half of the consumer's ``fetch_max_wait_ms``. Faust hard-codes 1,500 ms there
@@ -18,10 +20,13 @@ stuck.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from topis.settings import BrokerSettings, StreamSettings
+from topis.topics import TopicSpec
 
 
 class _TunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -101,3 +106,16 @@ def new_app(broker: BrokerSettings, streams: StreamSettings, **overrides) -> Top
     app = TopisApp(streams.app_id, **{**faust_config(broker, streams), **overrides})
     app.topis_fetch_max_wait_ms = broker.client_timing()[2]
     return app
+
+
+def agent(app: faust.App, channel: faust.TopicT, loop: Callable) -> faust.types.AgentT:
+    """Declare ``loop`` (a domain object's bound ``async def method(self, stream)``) an agent on ``channel``.
+
+    The agent is named ``<module>.<method>``, e.g. ``streams.live.agents.track_vehicles``.
+    """
+    return app.agent(channel, name=f"{loop.__module__}.{loop.__name__}")(loop)
+
+
+def topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
+    """The topic of ``spec`` on ``app``, with raw bytes keys and values (agents decode with topis.wire)."""
+    return app.topic(spec.name, value_type=bytes, key_type=bytes)

@@ -22,14 +22,14 @@ from topis import wire
 
 S = TypeVar("S")
 
-_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
-
-
 class Checkpointed(Generic[S]):
-    """Working copies of ``state_type`` by key, checkpointed to table ``name``."""
+    """Working copies of ``state_type`` by key, checkpointed to table ``name`` at most every ``every_s``.
+
+    ``every_s`` is :attr:`topis.settings.StreamSettings.checkpoint_every_s` in the worker.
+    """
 
     def __init__(self, app: faust.App, name: str, partitions: int, state_type: type[S],
-                 new: Callable[[str], S], every_s: float = 30.0):
+                 new: Callable[[str], S], every_s: float):
         self.table = app.Table(name, default=str, partitions=partitions, key_type=str)
         self._decode = msgspec.json.Decoder(state_type).decode
         self._new = new
@@ -52,7 +52,7 @@ class Checkpointed(Generic[S]):
     def save_if_due(self, key: str) -> None:
         """Checkpoint ``key`` if its last checkpoint is older than ``every_s`` (call from its agent)."""
         if time.monotonic() - self._saved_at.get(key, 0.0) > self._every_s:
-            self.table[key] = _encode(self._live[key]).decode()
+            self.table[key] = wire.encode(self._live[key]).decode()
             self._saved_at[key] = time.monotonic()
 
     def items(self) -> Iterator[tuple[str, S]]:

@@ -54,28 +54,42 @@ def is_stalled(watch: Watch, committed: int | None, end_offset: int | None, deli
     return (end_offset is not None and end_offset > committed) or (delivered is not None and delivered > committed)
 
 
-def install(app: faust.App, stall_s: float, interval_s: float = 5.0) -> None:
-    """Declare the guard's timer on ``app``: every ``interval_s``, check each assigned stream partition."""
-    watches: dict = {}
+def check(watch: Watch | None, committed: int | None, end_offset: int | None, delivered: int | None,
+          now_s: float, stall_s: float) -> tuple[Watch, bool]:
+    """What the guard keeps of a partition after looking at it now, and whether to seek it back to ``committed``.
 
-    @app.timer(interval=interval_s)
-    async def guard_partitions() -> None:
-        consumer = app.consumer
+    A partition seen for the first time, or whose commit moved, starts a new
+    watch; a stalled one (:func:`is_stalled`) is sought back and watched afresh.
+    """
+    if watch is None or watch.committed != committed:
+        return Watch(committed, now_s), False
+    if is_stalled(watch, committed, end_offset, delivered, now_s, stall_s):
+        return Watch(committed, now_s), True
+    return watch, False
+
+
+class StallGuard:
+    """The guard's timer on ``app``: every ``every_s``, check each assigned stream partition."""
+
+    def __init__(self, app: faust.App, stall_s: float, every_s: float):
+        self.app, self.stall_s = app, stall_s
+        self.watches: dict = {}  #: TopicPartition -> Watch
+        app.timer(every_s)(self.guard_partitions)
+
+    async def guard_partitions(self) -> None:
+        """Seek back every stream partition whose commit is stuck with messages waiting."""
+        app, consumer = self.app, self.app.consumer
         if app.rebalancing or getattr(app, "in_recovery", False) or not consumer.flow_active:
-            watches.clear()
+            self.watches.clear()
             return
-        changelogs = app.tables.changelog_topics
-        now_s = app.loop.time()
+        changelogs, now_s = app.tables.changelog_topics, app.loop.time()
         for tp in consumer.assignment():
             if tp.topic in changelogs or tp in consumer._paused_partitions:
                 continue
-            committed = consumer._committed_offset.get(tp)
-            watch = watches.get(tp)
-            if watch is None or watch.committed != committed:
-                watches[tp] = Watch(committed, now_s)
-                continue
-            if is_stalled(watch, committed, consumer.highwater(tp), consumer._read_offset.get(tp), now_s, stall_s):
+            held = self.watches.get(tp)
+            self.watches[tp], stalled = check(held, consumer._committed_offset.get(tp), consumer.highwater(tp),
+                                              consumer._read_offset.get(tp), now_s, self.stall_s)
+            if stalled:
                 log.warning("partition %s:%d has not committed past offset %d for %.0f s with messages waiting: "
-                            "reading it again from there", tp.topic, tp.partition, committed, now_s - watch.since_s)
-                await consumer.seek(tp, committed)
-                watches[tp] = Watch(committed, now_s)
+                            "reading it again from there", tp.topic, tp.partition, held.committed, now_s - held.since_s)
+                await consumer.seek(tp, held.committed)

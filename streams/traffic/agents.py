@@ -3,41 +3,45 @@
 ``measure_link_speeds`` (by route) maps bus fixes to road links and publishes
 closed 5-minute bins on ``traffic.link_speeds``; each route's partition
 publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
+Bad ``bus.positions`` messages are dead-lettered and counted by the live agents.
 """
 
 from __future__ import annotations
 
 import faust
-import msgspec
 
 from streams.demand.taps import RoutePatterns
+from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
+from streams.runtime.decode import decode_value, key_text
 from streams.traffic import linkspeeds
 from topis import topics, wire
+from topis.schemas.inputs import PositionBatch
+from topis.settings import StreamSettings
 
-_encode = msgspec.json.Encoder(enc_hook=wire.plain).encode
 
+class TrafficAgents:
+    """The link-speed agent and its per-route probe state, declared on ``app``."""
 
-def install(app: faust.App, patterns: RoutePatterns, net: linkspeeds.LinkNetwork) -> None:
-    """Declare the link-speed agent on ``app``."""
-    positions = app.topic(topics.BUS_POSITIONS.name, value_type=bytes, key_type=bytes)
-    speeds_topic = app.topic(topics.LINK_SPEEDS.name, value_type=bytes, key_type=bytes)
-    probes = Checkpointed(app, "link_state_by_route", topics.BUS_POSITIONS.partitions, linkspeeds.LinkSpeedState,
-                          lambda _: linkspeeds.LinkSpeedState())
+    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork):
+        self.net = net
+        self.known_routes = {p.route_id for p in patterns.patterns}
+        self.speeds = topic(app, topics.LINK_SPEEDS)
+        self.probes = Checkpointed(app, "link_state_by_route", topics.BUS_POSITIONS.partitions,
+                                   linkspeeds.LinkSpeedState, lambda _: linkspeeds.LinkSpeedState(),
+                                   every_s=settings.checkpoint_every_s)
+        agent(app, topic(app, topics.BUS_POSITIONS), self.measure_link_speeds)
 
-    @app.agent(positions)
-    async def measure_link_speeds(stream):
+    async def measure_link_speeds(self, stream):
         """Space-mean speed of buses per road link per 5 minutes."""
-        known_routes = {p.route_id for p in patterns.patterns}
         async for key, value in stream.items():
-            route_id = (key or b"").decode()
-            if route_id not in known_routes:
-                continue  # bus_agents places these fixes on a route and republishes them keyed by it
-            try:
-                batch = wire.decode(value, wire.PositionBatch)
-            except wire.WireError:
-                continue  # dead-lettered and counted by track_vehicles
-            _, closed = linkspeeds.advance(probes.get(route_id), batch.events, net)
-            probes.save_if_due(route_id)
+            route_id = key_text(key)
+            if route_id not in self.known_routes:
+                continue  # the bus agents place these fixes on a route and republish them keyed by it
+            batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
+            if batch is None:
+                continue
+            _, closed = linkspeeds.advance(self.probes.get(route_id), batch.events, self.net)
+            self.probes.save_if_due(route_id)
             if closed:
-                await speeds_topic.send(key=key, value=_encode(closed))
+                await self.speeds.send(key=key, value=wire.encode(closed))

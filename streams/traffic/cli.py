@@ -69,7 +69,7 @@ def _read_positions(path: Path, tz):
     """Fixes from an AVL file, or from the ``bus.positions`` topic of a simulator recording."""
     from streams.bus.avl_files import read_avl
     from streams.demand.batch import is_recording, read_recorded
-    from topis.wire import PositionBatch
+    from topis.schemas.inputs import PositionBatch
 
     if is_recording(path):
         return read_recorded(path, "bus.positions", PositionBatch)

@@ -44,7 +44,8 @@ import numpy as np
 import shapely
 
 from topis.geo import Projection
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
+from topis.schemas.traffic import LinkSpeed
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,6 @@ class Link(msgspec.Struct, frozen=True):
     link_id: str
     geometry: list[tuple[float, float]]  #: (lat, lon) vertices, WGS84 degrees, in digitised order
     length_m: float  #: official length; distances along the link are scaled to it
-
-
-class LinkSpeed(msgspec.Struct, frozen=True):
-    """Space-mean speed of one link in one time bin."""
-
-    link_id: str
-    bin_start_ts: float  #: epoch seconds UTC, multiple of the bin size
-    speed_kph: float  #: total distance / total time of the probes, km/h
-    n_probes: int  #: distinct vehicles that contributed
-    dist_m: float = 0.0  #: distance travelled on the link in the bin by all probes
-    time_s: float = 0.0  #: time spent on it
 
 
 class SpeedRules(msgspec.Struct, frozen=True):

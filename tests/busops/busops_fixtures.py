@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
 
 LAT0 = 37.5
 LON_A = 127.0

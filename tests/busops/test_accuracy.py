@@ -10,7 +10,7 @@ from streams.bus.accuracy import (
     score,
     write_predictions_csv,
 )
-from streams.bus.predictions import Prediction
+from topis.schemas.bus import Prediction
 
 
 def pred(made, predicted, seq=1, trip="T"):

@@ -4,11 +4,7 @@ import msgspec
 import pytest
 from busops_fixtures import DAY, at, fix
 
-from streams.bus.arrivals import StopArrival
 from streams.bus.headways import (
-    BunchingAlert,
-    GappingAlert,
-    HeadwayObservation,
     HeadwayParams,
     HeadwayState,
     ScheduleIndex,
@@ -19,6 +15,7 @@ from streams.bus.headways import (
     observe_arrival,
 )
 from streams.bus.pipeline import RouteState, run
+from topis.schemas.bus import BunchingAlert, GappingAlert, HeadwayObservation, StopArrival
 
 
 def test_even_spacing_hold_hand_cases():
@@ -57,7 +54,7 @@ def test_bunching_and_gapping_against_timetable(tiny_feed):
     out = observe_arrival(state, _arrival("E3", "c", t0 + 1500, day_ts), sched, p)
     assert out == []  # the same bus again is not a headway
     s = headway_summary(state)["0|B"]
-    assert s["n"] == 2 and s["mean_headway_s"] == 600 and s["headway_cv"] == pytest.approx(400 / 600)
+    assert s.n == 2 and s.mean_headway_s == 600 and s.headway_cv == pytest.approx(400 / 600)
 
 
 def _bus(vehicle, start, until):
@@ -93,9 +90,9 @@ def test_pipeline_bunching_with_holding_advice(tiny_feed):
 
 
 def test_events_and_fresh_state_survive_json(tiny_feed):
-    from streams.bus.arrivals import StopDeparture
     from streams.bus.matching import VehicleState
     from streams.bus.pipeline import Event
+    from topis.schemas.bus import StopDeparture
 
     dep = StopDeparture("v", "R1", "E1", 0, "B", 20, 1, 100.0, 90.0, None)
     assert msgspec.json.decode(msgspec.json.encode([dep]), type=list[Event]) == [dep]

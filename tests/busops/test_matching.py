@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from busops_fixtures import at, fix
 
-from streams.bus.arrivals import StopArrival, StopDeparture
-from streams.bus.matching import MatchedPosition, VehicleState, match_fix
+from streams.bus.matching import VehicleState, match_fix
 from streams.bus.pipeline import run
+from topis.schemas.bus import MatchedPosition, StopArrival, StopDeparture
 
 
 def eastbound(noise_m: float = 0.0, seed: int = 0, stop_at_end: bool = False):

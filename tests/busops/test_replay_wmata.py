@@ -9,12 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from streams.bus.accuracy import ground_truth, read_transitclock_predictions, score
-from streams.bus.arrivals import StopArrival
 from streams.bus.avl_files import read_transitclock_csv
 from streams.bus.cli import common_pairs
 from streams.bus.gtfs import load_feed
 from streams.bus.pipeline import run
-from streams.bus.predictions import Prediction
+from topis.schemas.bus import Prediction, StopArrival
 
 NY = ZoneInfo("America/New_York")
 

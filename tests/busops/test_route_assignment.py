@@ -23,7 +23,9 @@ from streams.bus.route_assignment import (
     assign_routes,
     declared_route,
     forget_vehicles,
+    place_fixes,
     route_index,
+    unrouted_counter,
 )
 
 
@@ -147,14 +149,38 @@ def test_batch_is_rekeyed_by_route(feed, index):
     assert forget_vehicles(state, at(8, 2)) == ["c"]  # a, b placed by block / trip: nothing remembered
 
 
+def test_place_fixes_counts_the_unmatched_per_minute(feed, index):
+    state = AssignmentState()
+    fixes = [fix(250, at(8, 0, 50), route="", vehicle="a"), fix(0, at(8, 0, 10), route="", y_m=900, vehicle="c"),
+             fix(0, at(8, 1, 10), route="", y_m=900, vehicle="c")]
+    placed = place_fixes(feed, index, state, fixes)
+    assert {r: [f.vehicle_id for f in fs] for r, fs in placed.items()} in ({"R1": ["a"]}, {"R2": ["a"]})
+    minute = int(at(8, 0) // 60 * 60)
+    assert state.unmatched_per_minute == {str(minute): 1, str(minute + 60): 1}
+    assert (state.routed, state.unmatched) == (1, 2)
+
+
+def test_unrouted_counter_is_the_read_model_json_and_forgets_silent_vehicles(feed, index):
+    from topis import wire
+
+    state = AssignmentState()
+    place_fixes(feed, index, state, [fix(0, at(8, 0), route="", y_m=900, vehicle="c"),
+                                     fix(250, at(9, 0), route="", vehicle="a")])
+    message = unrouted_counter("", state, forget_s=1800, received_ts=5.0)
+    assert set(state.vehicles) == {"a"}  # c was last heard an hour before the newest fix
+    assert msgspec.json.decode(wire.encode(message)) == {"snapshots": [
+        {"kind": "unrouted", "key": "", "per_minute": {str(int(at(8, 0))): 1}, "last_event_ts": at(9, 0),
+         "received_ts": 5.0, "dead_letters": 0, "routed": 1, "unmatched": 1}]}
+
+
 @pytest.mark.parametrize("route,trace", [("S2", "S2_2113"), ("5A", "5A_8062"), ("3T", "3T_3757")])
 def test_real_trace_without_block_is_placed_by_geometry(wmata, route, trace):
     """WMATA fixes stripped of their block: every fix the block-aware matcher put on a trip is placed on the
     trace's route by geometry alone, and no fix on another route; with the blocks, every fix is placed."""
     from streams.bus import replay
     from streams.bus.avl_files import block_assignments, read_transitclock_csv
-    from streams.bus.matching import MatchedPosition
     from streams.bus.pipeline import run
+    from topis.schemas.bus import MatchedPosition
 
     feed = load_feed(wmata / "gtfs" / route)
     path = wmata / "traces" / f"{trace}.csv"

@@ -20,11 +20,12 @@ from busops_fixtures import at, fix
 
 from topis import topics, wire
 from topis.publish import Publisher
+from topis.schemas.inputs import BusPosition, PositionBatch
 
 pytestmark = pytest.mark.integration
 
 
-def eastbound_without_route() -> list[wire.BusPosition]:
+def eastbound_without_route() -> list[BusPosition]:
     """v1 runs east from A at 5 m/s from 08:00 (a fix every 30 s from 07:59:30); v2 is 2 km off every road."""
     fixes = [fix(max(0.0, 5.0 * (at(7, 59, 30) + 30 * k - at(8, 0))), at(7, 59, 30) + 30 * k, route="")
              for k in range(12)]
@@ -54,7 +55,7 @@ def test_fixes_without_route_are_placed_matched_and_counted(fresh_broker, tiny_d
 def _collect(servers, deadline_s: float):
     from kafka import KafkaConsumer
 
-    from streams.bus.predictions import Prediction
+    from topis.schemas.bus import Prediction
 
     consumer = KafkaConsumer(topics.BUS_POSITIONS.name, topics.BUS_PREDICTIONS.name, topics.STATE_COUNTERS.name,
                              bootstrap_servers=servers, auto_offset_reset="earliest", fetch_max_wait_ms=100,
@@ -66,7 +67,7 @@ def _collect(servers, deadline_s: float):
             for tp, records in consumer.poll(timeout_ms=500).items():
                 for r in records:
                     if tp.topic == topics.BUS_POSITIONS.name and r.key == b"R1":
-                        placed.extend(wire.decode(r.value, wire.PositionBatch).events)
+                        placed.extend(wire.decode(r.value, PositionBatch).events)
                     elif tp.topic == topics.BUS_PREDICTIONS.name:
                         predictions.extend(msgspec.json.decode(r.value, type=list[Prediction]))
                     elif tp.topic == topics.STATE_COUNTERS.name:

@@ -11,10 +11,10 @@ from dashboard.app import build_app
 from dashboard.readmodel import PREDICTIONS_KEEP_S, CityState, ReadModel, feed_positions
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
-from streams.bus.predictions import Prediction
 from topis import topics
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 from topis.settings import DashboardSettings, DeskSettings
-from topis.wire import BusPosition
 
 
 def fix(vid, route, ts, lat, lon, **kw) -> dict:

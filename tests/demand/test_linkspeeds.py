@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from streams.traffic import linkspeeds as ls
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
 
 T = 1_800_000_000.0  # a multiple of 300 s
 
@@ -267,3 +267,23 @@ def test_linkspeeds_command_on_real_gtfs(tmp_path):
     first = out.read_text().splitlines()[1].split(",")
     # the trace starts 2016-05-05 10:45:09 Washington time: first bin 10:45 EDT
     assert first[1] == "2016-05-05T10:45:00-04:00" and first[2] == "1462459500"
+
+
+def test_measure_link_speeds_agent_publishes_the_closed_bins_of_known_routes(tmp_path):
+    from agent_fixtures import capture, run_agent, stream_app
+
+    from streams.demand.taps import Pattern, RoutePatterns
+    from streams.traffic.agents import TrafficAgents
+    from topis import wire
+    from topis.schemas.inputs import PositionBatch
+    from topis.schemas.traffic import LinkSpeed
+
+    fixes = sorted(toy_fixes(), key=lambda f: f.ts) + [fix("v1", T + 800, on_l2(0.9))]  # watermark past bin T
+    with stream_app(tmp_path) as (app, streams):
+        agents = TrafficAgents(app, streams, RoutePatterns((Pattern("R", 0, ("S1",)),), {"S1": (37.5, 127.0)}), net())
+        sent = capture(agents.speeds)
+        run_agent(app, "streams.traffic.agents.measure_link_speeds",
+                  [(b"X", wire.encode(PositionBatch(fixes))), (b"R", b"garbage"), (b"R", wire.encode(PositionBatch(fixes)))])
+    ((key, value),) = sent  # the unknown route X is skipped, the garbage batch too
+    _, whole = ls.advance(ls.LinkSpeedState(), fixes, net())
+    assert key == b"R" and wire.decode(value, list[LinkSpeed]) == whole and whole

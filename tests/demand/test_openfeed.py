@@ -11,8 +11,8 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from dashboard.openfeed import openfeed_blueprint
 from streams.bus import gtfs_rt as openfeed
-from streams.bus.predictions import Prediction
-from topis.wire import BusPosition
+from topis.schemas.bus import Prediction
+from topis.schemas.inputs import BusPosition
 
 #: 2026-11-23 08:00:00 +09:00
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()

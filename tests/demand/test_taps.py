@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from streams.demand import boardings, loads, od
-from streams.demand.aggregates import OwlInput, SquirrelInput, decode, encode
+from streams.demand.aggregates import decode, encode
 from streams.demand.taps import Pattern, RoutePatterns, local_hour
 from topis.geo import haversine_m
-from topis.wire import CardTap
+from topis.schemas.demand import OwlInput, SquirrelInput
+from topis.schemas.inputs import CardTap
 
 KST = ZoneInfo("Asia/Seoul")
 #: 2026-11-23 08:00 local
@@ -413,7 +414,8 @@ def test_hand_over_to_optimizer_planners():
 
 
 def test_stage_batches_keep_cards_together_and_roundtrip():
-    from streams.demand.taps import LocatedTapBatch, RideBatch, by_card_bucket, by_route, card_bucket
+    from streams.demand.taps import by_card_bucket, by_route, card_bucket
+    from topis.schemas.demand import LocatedTapBatch, RideBatch
 
     model = city()
     st = boardings.RouteTapState("A")
@@ -444,3 +446,30 @@ def test_loop_route_terminal_is_end_of_one_run_and_start_of_the_next():
     assert {r.card_hash: r.alightings[0].stop_index for r in rides} == {"a": 2, "b": 4, "c": 1}
     runs = loads.vehicle_segment_loads(load_states["L"], "b1")
     assert runs["b1|1|0"].load_pax == [1.0, 2.0, 1.0, 1.0] and runs["b1|2|0"].load_pax == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_close_rides_expires_each_bucket_at_its_newest_tap_and_counts_journeys():
+    model = city()
+    located = boardings.advance(boardings.RouteTapState("A"), [
+        tap("y", "on", "A", "bus1", "A1", T0), tap("w", "on", "A", "bus2", "A1", T0 + 3 * 3600 + 1)], model)[1]
+    stale = od.CardLinkState()  # y's ride has waited more than max_open_ride_s at w's tap
+    od.advance(stale, located, model)
+    fresh = od.CardLinkState()  # x's journey may still continue with a transfer
+    od.advance(fresh, boardings.advance(boardings.RouteTapState("B"), [
+        tap("x", "on", "B", "bus9", "B1", T0), tap("x", "off", "B", "bus9", "B3", T0 + 600)], model)[1], model)
+    counts = [od.ODCounts(), od.ODCounts()]
+    closed = od.close_rides(zip([stale, fresh], counts), model)
+    assert [(route, [(r.card_hash, r.alight_method) for r in batch.events]) for route, batch in closed] == [
+        ("A", [("y", "distribution")])]
+    assert counts[0].journeys + counts[0].unknown_destination == 1 and counts[1] == od.ODCounts()
+    assert set(stale.cards) == {"w"} and set(fresh.cards) == {"x"}
+
+
+def test_night_input_sums_the_buckets_counts():
+    night = [msgspec.structs.replace(t, ts=t.ts - 7 * 3600) for t in day_taps()]  # 01:00 local instead of 08:00
+    _, _, _, journeys, _ = run_pipeline(night, city(), ALIGHT_MODEL)
+    halves = [od.accumulate(od.ODCounts(), journeys[:2]), od.accumulate(od.ODCounts(), journeys[2:])]
+    got = od.night_input(halves, now_ts=5.0)
+    assert got == od.owl_input(od.accumulate(od.ODCounts(), journeys), 5.0)
+    assert got.journeys > 0 and got.generated_at_ts == 5.0
+    assert od.night_input([], now_ts=5.0).journeys == 0

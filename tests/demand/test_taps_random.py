@@ -15,7 +15,7 @@ import pytest
 
 from streams.demand import boardings, loads, od
 from streams.demand.taps import Pattern, RoutePatterns, local_hour
-from topis.wire import CardTap
+from topis.schemas.inputs import CardTap
 
 T0 = 1_795_388_400.0  # 2026-11-23 08:00 +09:00
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from enforcement.engine import new_state, process
 from enforcement.rules import case_id
-from topis.wire import PlateRead
+from topis.schemas.inputs import PlateRead
 
 WED = (2026, 3, 4)
 _ids = iter(range(10**6))

@@ -8,7 +8,7 @@ import pytest
 
 from enforcement import review
 from enforcement.engine import new_state, process
-from topis.wire import PlateRead
+from topis.schemas.inputs import PlateRead
 
 WED = (2026, 3, 4)
 T = 1_800_000_000.0  # "now" of the reviewers, after every violation below

@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from enforcement.engine import new_state, process
-from topis.wire import PlateRead
+from topis.schemas.inputs import PlateRead
 
 WED = (2026, 3, 4)
 

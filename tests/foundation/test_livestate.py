@@ -1,5 +1,5 @@
 from streams.live import state as livestate
-from topis.wire import BusPosition
+from topis.schemas.inputs import BusPosition
 
 
 def fix(vehicle, ts, lat=37.5):
@@ -40,3 +40,59 @@ def test_a_redelivered_message_is_not_counted_twice():
     assert already_counted([3, 41], 3, 12)  # an earlier one, re-read after a restart
     assert not already_counted([3, 41], 3, 42)  # the next one
     assert not already_counted([2, 41], 3, 12)  # another partition (after a repartition)
+
+
+def test_track_keeps_newest_fixes_and_drops_vehicles_silent_past_the_timeout():
+    entry = livestate.track(None, [fix("a", 100), fix("b", 300)], received_ts=7.0, timeout_s=300)
+    assert set(entry["vehicles"]) == {"a", "b"} and entry["received_ts"] == 7.0 and entry["dead_letters"] == 0
+    later = livestate.track(entry, [fix("b", 250), fix("c", 401)], received_ts=8.0, timeout_s=300)
+    # newest fix 401 s: a (100 s) is 301 s behind it and leaves; b keeps its 300 s fix over the older 250 s one
+    assert {v: p["ts"] for v, p in later["vehicles"].items()} == {"b": 300, "c": 401}
+    assert later["received_ts"] == 8.0
+
+
+def test_track_after_a_dead_letter_keeps_the_count():
+    entry = livestate.with_dead_letter(None, livestate.empty_vehicles())
+    assert entry == {"vehicles": {}, "dead_letters": 1}
+    entry = livestate.track(entry, [fix("a", 1)], received_ts=2.0, timeout_s=60)
+    assert entry["dead_letters"] == 1 and set(entry["vehicles"]) == {"a"}
+
+
+def test_counted_takes_a_message_once():
+    entry = livestate.counted(None, [0.0, 59.0, 61.0], partition=2, offset=10, received_ts=5.0)
+    assert entry == {"per_minute": {"0": 2, "60": 1}, "last_event_ts": 61.0, "received_ts": 5.0, "dead_letters": 0,
+                     "counted_at": [2, 10]}
+    assert livestate.counted(entry, [62.0], partition=2, offset=10, received_ts=6.0) is None  # redelivered
+    nxt = livestate.counted(entry, [30.0], partition=2, offset=11, received_ts=6.0)
+    assert nxt["per_minute"] == {"0": 3, "60": 1} and nxt["last_event_ts"] == 61.0  # a late event keeps the clock
+
+
+def test_vehicles_messages_are_the_read_model_json():
+    import msgspec
+
+    from topis import wire
+
+    entries = [("r1", livestate.track(None, [fix("a", 10)], 3.0, 600)), ("r2", {"vehicles": {}, "dead_letters": 2})]
+    messages = livestate.vehicles_messages(entries, published_ts=9.0, per_message=1)
+    assert [key for key, _ in messages] == ["r1", "r2"]
+    assert msgspec.json.decode(wire.encode(messages[0][1])) == {"snapshots": [
+        {"route_id": "r1", "published_ts": 9.0, "vehicles": [{"vehicle_id": "a", "route_id": "r1", "ts": 10,
+                                                              "lat": 37.5, "lon": 127.0}],
+         "received_ts": 3.0, "dead_letters": 0}]}
+    assert msgspec.json.decode(wire.encode(messages[1][1]))["snapshots"][0]["received_ts"] is None
+
+
+def test_counters_messages_are_the_read_model_json():
+    import msgspec
+
+    from topis import wire
+
+    taps = livestate.counted(None, [60.0], 0, 0, received_ts=4.0)
+    dead = livestate.with_dead_letter(None, livestate.empty_counter())
+    messages = livestate.counters_messages([("taps", "r1", taps), ("reads", "cam", dead)], per_message=50)
+    assert [key for key, _ in messages] == ["r1"]
+    assert msgspec.json.decode(wire.encode(messages[0][1])) == {"snapshots": [
+        {"kind": "taps", "key": "r1", "per_minute": {"60": 1}, "last_event_ts": 60.0, "received_ts": 4.0,
+         "dead_letters": 0},
+        {"kind": "reads", "key": "cam", "per_minute": {}, "last_event_ts": None, "received_ts": None,
+         "dead_letters": 1}]}

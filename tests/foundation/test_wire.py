@@ -1,19 +1,20 @@
 import pytest
 
 from topis import wire
+from topis.schemas.inputs import BusPosition, PositionBatch, TapBatch
 
 
 def test_position_batch_round_trips_with_schema_tag():
-    batch = wire.PositionBatch([wire.BusPosition("v1", "r1", 10.5, 37.5, 127.0, trip_id="t1", speed_kph=20.0)])
+    batch = PositionBatch([BusPosition("v1", "r1", 10.5, 37.5, 127.0, trip_id="t1", speed_kph=20.0)])
     data = wire.encode(batch)
     assert data.startswith(b'{"schema":"bus.position/1"')
-    assert wire.decode(data, wire.PositionBatch) == batch
+    assert wire.decode(data, PositionBatch) == batch
 
 
 def test_optional_fields_are_omitted_not_zeroed():
-    data = wire.encode(wire.PositionBatch([wire.BusPosition("v1", "r1", 1.0, 37.5, 127.0)]))
+    data = wire.encode(PositionBatch([BusPosition("v1", "r1", 1.0, 37.5, 127.0)]))
     assert b"speed_kph" not in data and b"occupancy" not in data
-    assert wire.decode(data, wire.PositionBatch).events[0].occupancy is None
+    assert wire.decode(data, PositionBatch).events[0].occupancy is None
 
 
 @pytest.mark.parametrize(
@@ -29,7 +30,7 @@ def test_optional_fields_are_omitted_not_zeroed():
 )
 def test_bad_messages_raise_wire_error_naming_the_problem(data, fragment):
     with pytest.raises(wire.WireError) as info:
-        wire.decode(data, wire.PositionBatch)
+        wire.decode(data, PositionBatch)
     assert fragment in str(info.value)
 
 
@@ -37,4 +38,21 @@ def test_tap_direction_is_checked():
     bad = b'{"schema":"card.tap/1","events":[{"card_hash":"h","direction":"sideways","route_id":"r",' \
           b'"vehicle_id":"v","stop_id":"s","ts":1}]}'
     with pytest.raises(wire.WireError, match="direction"):
-        wire.decode(bad, wire.TapBatch)
+        wire.decode(bad, TapBatch)
+
+
+def test_decode_takes_any_schema_type_and_names_it_in_errors():
+    from topis.schemas.bus import Prediction
+
+    data = b'[{"schema":"bus.prediction/1","vehicle_id":"v","route_id":"r","trip_id":"t","stop_id":"s",' \
+           b'"stop_sequence":1,"made_at_ts":1.0,"predicted_arrival_ts":2.0}]'
+    assert wire.decode(data, list[Prediction]) == [Prediction("v", "r", "t", "s", 1, 1.0, 2.0)]
+    with pytest.raises(wire.WireError, match=r"list\[.*Prediction\]"):
+        wire.decode(b"[{}]", list[Prediction])
+
+
+def test_a_wire_error_is_a_msgspec_decode_error():
+    import msgspec
+
+    with pytest.raises(msgspec.DecodeError):
+        wire.decode(b"garbage", PositionBatch)

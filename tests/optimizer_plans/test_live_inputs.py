@@ -9,8 +9,9 @@ import planning_fixtures
 import pytest
 
 from optimizer import live
-from streams.demand.aggregates import ODMatrix, OwlInput, SegmentLoads, SquirrelInput, encode
+from streams.demand.aggregates import encode
 from streams.planning import live as planning
+from topis.schemas.demand import ODMatrix, OwlInput, SegmentLoads, SquirrelInput
 
 
 def write_gtfs(folder):

@@ -14,11 +14,12 @@ from shapely.geometry import LineString
 from topis.city.generate import generate_city
 from topis.city.model import local_midnight_ts
 from topis.geo import Projection
+from topis.schemas.inputs import PositionBatch, ReadBatch, TapBatch
 from topis.sim import recording
 from topis.sim.passengers import card_hash, ride_length_probs
 from topis.sim.simulator import SimConfig, Simulator
 from topis.sim.traffic import bus_lane_enforced, green_zone_banned, local_datetime
-from topis.wire import PositionBatch, ReadBatch, TapBatch, decode, encode
+from topis.wire import decode, encode
 
 #: Tuesday 24 Nov 2026, 07:30 KST
 START = local_midnight_ts(dt.date(2026, 11, 24)) + 7.5 * 3600
@@ -267,7 +268,7 @@ def test_step_rejects_bad_dt(city):
 
 
 def test_reads_csv_for_enforcement_batch_mode(tmp_path):
-    from topis.wire import PlateRead
+    from topis.schemas.inputs import PlateRead
 
     reads = [PlateRead("C0001-00000001", "C0001", 1795478400.5, "12가3456", 0.91)]
     assert recording.write_reads_csv(reads, tmp_path / "READS.csv") == 1

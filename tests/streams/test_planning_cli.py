@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 from planning_fixtures import OWL, SQUIRREL, loads, write_gtfs
 
-from streams.demand.aggregates import SquirrelInput, encode
+from streams.demand.aggregates import encode
 from streams.planning.cli import live
 from topis import topics
 from topis.publish import Publisher
+from topis.schemas.demand import SquirrelInput
 
 #: city clock 08:40 on Tue 24 Nov 2026 in Seoul
 CLOCK_TS = dt.datetime(2026, 11, 24, 8, 40, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()

@@ -1,10 +1,14 @@
 """The route read model: folding pipeline events, bus status, snapshots."""
 
+import msgspec
+
 from streams.bus import route_view
-from streams.bus.headways import BunchingAlert, HeadwayObservation, HeadwayParams
-from streams.bus.matching import MatchedPosition, VehicleState
+from streams.bus.headways import HeadwayParams
+from streams.bus.matching import VehicleState
 from streams.bus.pipeline import RouteState
-from topis.wire import BusPosition
+from topis import wire
+from topis.schemas.bus import BunchingAlert, HeadwayObservation, MatchedPosition
+from topis.schemas.inputs import BusPosition
 
 PARAMS = HeadwayParams(bunching_ratio=0.5, gapping_ratio=1.5)
 
@@ -69,14 +73,23 @@ def test_snapshot_is_json_ready_and_next_arrivals_sorted():
     route_view.fold(live.view, [fix("a", 100), fix("b", 100)], [matched("a", 100, 5)])
     live.pipeline.predicted = {"a": {"0|s2": 400.0, "0|s1": 50.0}, "b": {"0|s2": 300.0}}
     snap = route_view.snapshot("r", live, PARAMS, published_ts=1.0)
-    assert [v["vehicle_id"] for v in snap["vehicles"]] == ["a", "b"]
-    assert snap["vehicles"][0]["dist_m"] == 5
-    assert snap["next_arrivals"] == {"0|s2": [("b", 300.0), ("a", 400.0)]}  # s1 at 50 s is in the past
+    assert [v.vehicle_id for v in snap.vehicles] == ["a", "b"]
+    assert snap.vehicles[0].dist_m == 5
+    assert snap.next_arrivals == {"0|s2": [("b", 300.0), ("a", 400.0)]}  # s1 at 50 s is in the past
+    as_json = msgspec.json.decode(wire.encode(snap))  # what the dashboard reads
+    assert [v["vehicle_id"] for v in as_json["vehicles"]] == ["a", "b"] and as_json["vehicles"][0]["dist_m"] == 5
+    assert as_json["next_arrivals"] == {"0|s2": [["b", 300.0], ["a", 400.0]]}
 
 
 def test_emitted_splits_predictions_and_drops_matched_positions():
-    from streams.bus.predictions import Prediction
+    from topis.schemas.bus import Prediction
 
     p = Prediction("a", "r", "t", "s", 1, 0.0, 60.0)
     published, predictions = route_view.emitted([matched("a", 1, 1), headway("a", 1.0), p])
     assert predictions == [p] and len(published) == 1
+
+
+def test_blocks_of_fixes_that_say_their_block():
+    assert route_view.blocks_of([fix("a", 1)]) is None
+    with_block = msgspec.structs.replace(fix("b", 1), block_id="B7")
+    assert route_view.blocks_of([fix("a", 1), with_block]) == {"b": "B7"}

@@ -36,3 +36,19 @@ def test_a_partition_never_committed_is_left_alone():
 def test_an_idle_partition_after_a_seek_is_not_stalled():
     # after a seek Faust's last-delivered offset equals the committed one: nothing delivered, nothing waiting
     assert not is_stalled(Watch(17, since_s=0.0), 17, end_offset=17, delivered=17, now_s=600.0, stall_s=STALL_S)
+
+
+def test_check_starts_a_watch_on_a_new_partition_or_a_moved_commit():
+    from streams.runtime.stall_guard import check
+
+    assert check(None, 5, 9, None, now_s=100.0, stall_s=30.0) == (Watch(5, 100.0), False)
+    assert check(Watch(4, 0.0), 5, 9, None, now_s=100.0, stall_s=30.0) == (Watch(5, 100.0), False)
+
+
+def test_check_seeks_a_stall_back_and_watches_it_afresh():
+    from streams.runtime.stall_guard import check
+
+    held = Watch(5, 0.0)
+    assert check(held, 5, 9, None, now_s=29.0, stall_s=30.0) == (held, False)  # not yet
+    assert check(held, 5, 9, None, now_s=30.0, stall_s=30.0) == (Watch(5, 30.0), True)
+    assert check(held, 5, 5, None, now_s=60.0, stall_s=30.0) == (held, False)  # caught up: idle, not stalled

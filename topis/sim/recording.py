@@ -20,15 +20,8 @@ from pathlib import Path
 
 import msgspec
 
-from topis.wire import (
-    BusPosition,
-    CardTap,
-    PlateRead,
-    PositionBatch,
-    ReadBatch,
-    TapBatch,
-    encode,
-)
+from topis.schemas.inputs import BusPosition, CardTap, PlateRead, PositionBatch, ReadBatch, TapBatch
+from topis.wire import encode
 
 _BATCH_OF = {BusPosition: PositionBatch, CardTap: TapBatch, PlateRead: ReadBatch}
 

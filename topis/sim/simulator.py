@@ -21,11 +21,11 @@ import numpy as np
 from topis.city.model import City, local_hour, local_midnight_ts
 from topis.city.profiles import congestion_factor
 from topis.geo import M_PER_DEG_LAT
+from topis.schemas.inputs import BusPosition, CardTap, PlateRead
 from topis.sim.network import pattern_arrays
 from topis.sim.passengers import FARE_CLASSES, Demand, card_hash
 from topis.sim.traffic import CarTraffic, ViolationJudge, camera_arrays, local_datetime, misread_plate
 from topis.sim.truth import StopVisit, Truth, Violation
-from topis.wire import BusPosition, CardTap, PlateRead
 
 log = logging.getLogger(__name__)
 

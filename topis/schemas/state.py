@@ -1,0 +1,95 @@
+"""The read model the dashboard consumes: ``state.vehicles``, ``state.counters``, ``state.routes``.
+
+Workers publish their share of the live state on a timer. ``state.vehicles``
+and ``state.counters`` carry a few snapshots per message (:class:`VehiclesMessage`,
+:class:`CountersMessage`; each snapshot replaces the one held for its route or
+counter key); ``state.routes`` carries one :class:`RouteSnapshot` per message.
+``received_ts`` and ``published_ts`` are wall clock; every other time is event
+time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import msgspec
+
+from topis.schemas.bus import BusAlert
+from topis.schemas.inputs import BusPosition
+
+#: what a bus on the wall can be, in the order the legend lists the statuses.
+BusStatus = Literal["on_headway", "bunched", "gapped", "off_route", "stale_gps", "unassigned"]
+STATUSES: tuple[str, ...] = get_args(BusStatus)
+
+
+class RouteVehicles(msgspec.Struct):
+    """The latest position of each vehicle of one route (key = route_id)."""
+
+    route_id: str  #: the message key the fixes came with ("" for fixes sent with no route)
+    published_ts: float  #: when the worker published this, wall epoch seconds
+    vehicles: list[BusPosition]  #: newest fix of each vehicle heard within the vehicle timeout
+    received_ts: float | None  #: when the route's last valid batch arrived, wall epoch seconds
+    dead_letters: int  #: messages of this key rejected to ``deadletter`` so far
+
+
+class VehiclesMessage(msgspec.Struct):
+    """One ``state.vehicles`` message: a few routes' snapshots."""
+
+    snapshots: list[RouteVehicles]
+
+
+class CounterSnapshot(msgspec.Struct):
+    """Events per minute of one route (taps), camera (reads) or source key (fixes with no route)."""
+
+    kind: Literal["taps", "reads", "unrouted"]  #: what is counted
+    key: str  #: what is counted under: route_id, camera_id, or the source key of unrouted fixes
+    per_minute: dict[str, int]  #: minute start (epoch seconds, as text) → events, the last hour
+    last_event_ts: float | None  #: newest event time counted, epoch seconds
+    received_ts: float | None  #: when the last counted message arrived, wall epoch seconds
+    dead_letters: int  #: messages of this key rejected to ``deadletter`` so far
+    routed: int | msgspec.UnsetType = msgspec.UNSET  #: unrouted only: fixes given a route
+    unmatched: int | msgspec.UnsetType = msgspec.UNSET  #: unrouted only: fixes no route fits
+
+
+class CountersMessage(msgspec.Struct):
+    """One ``state.counters`` message: a few counters' snapshots."""
+
+    snapshots: list[CounterSnapshot]
+
+
+class RouteBus(msgspec.Struct):
+    """One bus of a route view, as the wall shows it."""
+
+    vehicle_id: str  #: fleet number
+    ts: float  #: time of its latest fix, epoch seconds
+    lat: float  #: latest fix, WGS84 degrees
+    lon: float  #: latest fix, WGS84 degrees
+    status: BusStatus  #: judged on the route's own clock
+    trip_id: str | None  #: trip it is matched to
+    dist_m: float | None  #: distance along the trip's shape, metres
+    schedule_deviation_s: float | None  #: positive = late, seconds
+    headway_s: float | None  #: latest headway behind the bus ahead, seconds
+    scheduled_headway_s: float | None  #: timetable headway there, seconds
+    hold_s: float | None  #: even-spacing holding advice, seconds
+
+
+class HeadwaySummary(msgspec.Struct):
+    """Headways seen at one stop in one direction ("dir|stop")."""
+
+    n: int  #: headways observed
+    mean_headway_s: float | None  #: mean, seconds (NaN, null on the wire, with none)
+    std_headway_s: float | None  #: population standard deviation, seconds (NaN/null below 2)
+    headway_cv: float | None  #: std / mean (NaN/null below 2)
+
+
+class RouteSnapshot(msgspec.Struct):
+    """One ``state.routes`` message: what a controller sees of one route (key = route_id)."""
+
+    route_id: str
+    published_ts: float  #: wall epoch seconds
+    clock_ts: float  #: newest fix time seen on the route (the route's clock), epoch seconds
+    vehicles: list[RouteBus]  #: buses heard within the vehicle timeout, by vehicle id
+    marey: dict[str, list[tuple[float, float]]]  #: trip → recent (ts, dist_m) points, whole numbers
+    alerts: list[BusAlert]  #: the newest bunching/gapping alerts, oldest first
+    headways: dict[str, HeadwaySummary]  #: "dir|stop" → headways seen there
+    next_arrivals: dict[str, list[tuple[str, float]]]  #: "dir|stop" → (vehicle, predicted ts), soonest first
