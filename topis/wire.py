@@ -46,6 +46,11 @@ def encode(message: Any) -> bytes:
     return _encoder.encode(message)
 
 
+def key_text(key: bytes | None) -> str:
+    """A message key as text; ``""`` for a message with no key."""
+    return (key or b"").decode()
+
+
 @functools.cache
 def _decoder(kind: Any) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(kind)

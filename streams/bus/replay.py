@@ -34,7 +34,7 @@ from streams.bus import route_assignment
 from streams.bus.gtfs import Feed
 from topis import topics, wire
 from topis.schemas.bus import Prediction
-from topis.schemas.inputs import BusPosition
+from topis.schemas.inputs import BusPosition, PositionBatch
 
 if TYPE_CHECKING:
     from kafka import KafkaAdminClient, KafkaConsumer
@@ -223,7 +223,7 @@ def wait_until_consuming(admin, group: str, servers: list[str], worker, timeout_
 
     with Publisher(servers) as publisher:
         publisher.keep_acks = True
-        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(wire.PositionBatch([])))
+        publisher.send_raw(topics.BUS_POSITIONS.name, "warm-up", wire.encode(PositionBatch([])))
         publisher.flush()
         end = acked_end_offsets(publisher.acked())
     try:

@@ -61,8 +61,9 @@ def fold_record(planner, topic: str, key: bytes | None, value: bytes, now: float
     import msgspec
 
     from topis import topics
+    from topis.wire import key_text
 
-    route_id = (key or b"").decode()
+    route_id = key_text(key)
     if topic == topics.DEMAND_SQUIRREL.name:
         planner.note_squirrel(route_id, value, now)
     elif topic == topics.DEMAND_OWL.name:
@@ -326,10 +327,10 @@ def request(kind, broker_url, requested_by):
     from topis.publish import Publisher
 
     settings = external_broker(broker_url)
-    # the agent's own schema; imported here, after the broker check, because it loads Faust
-    from streams.planning.agents import PlanRequest, encode_request
+    from topis.schemas.plans import PlanRequest
+    from topis.wire import encode
 
-    body = encode_request(PlanRequest(kind, requested_by or getpass.getuser(), time.time()))
+    body = encode(PlanRequest(kind, requested_by or getpass.getuser(), time.time()))
     try:
         with Publisher(settings.bootstrap_servers) as publisher:
             publisher.send_raw(topics.PLAN_REQUESTS.name, kind, body)

@@ -19,15 +19,11 @@ import faust
 from streams.runtime.app import topic
 from topis import topics, wire
 from topis.schemas.deadletter import DeadLetter
+from topis.wire import key_text  # noqa: F401  (re-exported: agents import it from here)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def key_text(key: bytes | None) -> str:
-    """A message key as text; ``""`` for a message with no key."""
-    return (key or b"").decode()
 
 
 def decode_value(value: bytes, kind: type[T]) -> tuple[T, None] | tuple[None, str]:
