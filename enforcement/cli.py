@@ -96,7 +96,8 @@ def enforce(cameras_path, registry_path, reads_path, out_path, holidays_path, al
 
     Same rule code as the stream agent, no broker. Malformed rows are
     reported on stderr with their line numbers and skipped; a summary ends
-    the run. Settings come from TOPIS_ENFORCEMENT_* variables, then flags.
+    the run. Settings come from the [enforcement] table of topis.toml, then
+    TOPIS_ENFORCEMENT_* variables, then flags.
 
     \b
     Example:

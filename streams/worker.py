@@ -23,15 +23,16 @@ from __future__ import annotations
 import functools
 
 from streams.runtime.app import TopisApp, new_app
-from topis.settings import BrokerSettings, CitySettings, StreamSettings
+from topis.settings import BrokerSettings, CitySettings, EnforcementSettings, StreamSettings
 
 
 def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySettings | None = None,
-              **overrides) -> TopisApp:
+              enforcement: EnforcementSettings | None = None, **overrides) -> TopisApp:
     """A Faust app with topis's agents, for ``broker`` (must not be 'embedded': start it first).
 
     ``city`` names the demo city whose feed, roads and cameras the agents serve
-    when ``streams.gtfs_dir`` is not set.
+    when ``streams.gtfs_dir`` is not set; ``enforcement`` is the rule and case-store
+    section of the settings (its defaults when not given).
     """
     from streams.bus.network import network_feed
     from streams.live.agents import LiveAgents
@@ -67,7 +68,8 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
         from streams.enforcement.agents import EnforcementAgents
         from streams.enforcement.inputs import case_store, rule_book
 
-        EnforcementAgents(app, rule_book(demo_city()), case_store(streams))
+        enforcement = enforcement or EnforcementSettings()
+        EnforcementAgents(app, rule_book(demo_city(), enforcement), case_store(streams, enforcement))
     return app
 
 

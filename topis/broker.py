@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from topis import topics
+from topis.process import die_with_parent
 from topis.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen:
     address = f"tcp://127.0.0.1:{port}"
     cmd = [tansu_binary(), "broker", "--listener-url", address, "--advertised-listener-url", address]
     log.info("starting embedded broker: %s", " ".join(cmd))
-    from topis.cli.supervise import die_with_parent
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:

@@ -72,7 +72,7 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
     streams = config.streams
     if gtfs_dir:
         streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
-    app = build_app(config.broker, streams, config.city)
+    app = build_app(config.broker, streams, config.city, config.enforcement)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

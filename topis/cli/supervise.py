@@ -8,7 +8,6 @@ looks healthy is worse than a clear failure.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import subprocess
@@ -16,16 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from topis.process import die_with_parent
+
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (runs in the child before exec)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 @dataclass
 class Child:
