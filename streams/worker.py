@@ -36,16 +36,17 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     """
     from streams.bus.network import network_feed
     from streams.live.agents import LiveAgents
+    from streams.runtime.commit_watch import CommitWatch
     from streams.runtime.decode import DeadLetters
-    from streams.runtime.stall_guard import StallGuard
+    from streams.runtime.health import HealthReport
 
     app = new_app(broker, streams, **overrides)
     city = city or CitySettings()
     demo_city = functools.cache(lambda: _generate(city))  # generated at most once, and only if needed
     dead_letters = DeadLetters(app)
     LiveAgents(app, streams, dead_letters)
-    if streams.stall_guard_s:
-        StallGuard(app, streams.stall_guard_s, streams.stall_guard_check_every_s)
+    watch = CommitWatch(app, streams.commit_stuck_s, streams.commit_watch_every_s, streams.behind_limit_messages)
+    app.topis_health = HealthReport(app, watch, streams.health_every_s)
     feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
     if streams.bus_operations:
         from streams.bus.agents import BusAgents

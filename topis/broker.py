@@ -36,6 +36,7 @@ class Broker:
     bootstrap_servers: list[str]
     embedded: bool
     process: subprocess.Popen | None = None
+    embedded_broker: EmbeddedBroker | None = None  #: the restartable process, for an embedded broker
 
     @property
     def url(self) -> str:
@@ -142,12 +143,67 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
         process.wait()
 
 
+class EmbeddedBroker:
+    """The embedded Tansu process on one loopback port, which can be restarted on the same port.
+
+    A restart loses the broker's data (memory storage); :mod:`topis.recycle`
+    saves and writes back what must survive a planned one.
+    """
+
+    def __init__(self, port: int, log_path: Path):
+        self.port, self.log_path = port, log_path
+        self.servers = [f"127.0.0.1:{port}"]
+        self.process: subprocess.Popen | None = None
+        self.starts = 0  #: how many times it was started
+
+    def start(self) -> None:
+        """Start Tansu, wait until it answers and create topis's topics; BrokerError if it cannot."""
+        self.process = start_tansu(self.port, self.log_path)
+        self.starts += 1
+        try:
+            wait_until_answers(self.servers)
+        except BrokerError:
+            if self.process.poll() is not None:
+                output = self.log_path.read_text(errors="replace")[-2000:]
+                raise BrokerError(f"embedded broker exited with {self.process.returncode}; "
+                                  f"{self.log_path} ends: {output}") from None
+            raise
+        ensure_topics(self.servers)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def restart(self) -> None:
+        """Stop (or reap) the old process and start a fresh, empty broker on the same port."""
+        self.stop()
+        self.start()
+
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit code once it died (reaped), None while it runs."""
+        return None if self.process is None else self.process.poll()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the broker process (0 when it is not running)."""
+        import psutil
+
+        if self.process is None or self.process.poll() is not None:
+            return 0
+        try:
+            return psutil.Process(self.process.pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            return 0
+
+
 @contextlib.contextmanager
 def running_broker(settings: BrokerSettings, port: int | None = None,
                    log_path: Path = Path(".topis/broker.log")) -> Iterator[Broker]:
     """A broker that answers, with topis's topics, for the duration of the block.
 
-    The embedded broker's own output goes to ``log_path``.
+    The embedded broker's own output goes to ``log_path``; the yielded
+    :class:`Broker` of an embedded one carries its :class:`EmbeddedBroker` as
+    ``embedded_broker`` (for the supervisor to watch and restart).
     """
     if not settings.embedded:
         servers = settings.bootstrap_servers
@@ -156,21 +212,12 @@ def running_broker(settings: BrokerSettings, port: int | None = None,
         log.info("using Kafka cluster %s (created topics: %s)", servers, created or "none")
         yield Broker(servers, embedded=False)
         return
-    port = port or free_port()
-    process = start_tansu(port, log_path)
-    servers = [f"127.0.0.1:{port}"]
+    embedded = EmbeddedBroker(port or free_port(), log_path)
     try:
-        try:
-            wait_until_answers(servers)
-        except BrokerError:
-            if process.poll() is not None:
-                output = log_path.read_text(errors="replace")[-2000:]
-                raise BrokerError(f"embedded broker exited with {process.returncode}; {log_path} ends: {output}") from None
-            raise
-        ensure_topics(servers)
-        yield Broker(servers, embedded=True, process=process)
+        embedded.start()
+        yield Broker(embedded.servers, embedded=True, process=embedded.process, embedded_broker=embedded)
     finally:
-        stop_process(process)
+        embedded.stop()
 
 
 def group_lag(admin, group: str, end_offsets: dict) -> int:

@@ -88,6 +88,8 @@ class BrokerSettings(_Section):
     session_timeout_s: float | None = None
     #: longest time a fetch waits for data, ms (the embedded broker answers only when it expires)
     fetch_max_wait_ms: int | None = None
+    #: the embedded broker is recycled (topis/recycle.py) when its memory passes this; 0 = never
+    memory_budget_mb: int = Field(default=2048, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -169,9 +171,11 @@ class StreamSettings(_Section):
     planning: bool = True  #: re-plan live (headways, Squirrel, Owl) into plans.proposed
     plan_headways_every_s: float = Field(default=300.0, gt=0)  #: wall seconds between live headway plans
     plan_schedule_every_s: float = Field(default=1800.0, ge=0)  #: wall s between Squirrel/Owl plans; 0 = on request only
-    #: re-read a partition whose commits stalled this long with messages waiting (streams/stall_guard.py); 0 = off
-    stall_guard_s: float = Field(default=30.0, ge=0)
-    stall_guard_check_every_s: float = Field(default=5.0, gt=0)  #: how often the stall guard looks
+    #: read a partition again whose committed offset was never acknowledged this long (streams/runtime/commit_watch.py)
+    commit_stuck_s: float = Field(default=60.0, gt=0)
+    commit_watch_every_s: float = Field(default=5.0, gt=0)  #: how often the commit watch looks
+    behind_limit_messages: int = Field(default=1000, ge=1)  #: lag above this is logged as "worker behind"
+    health_every_s: float = Field(default=5.0, gt=0)  #: how often a worker publishes its lag on state.health
     #: a vehicle not heard from for this long (event time) leaves the live positions
     vehicle_timeout_s: float = Field(default=600.0, gt=0)
     #: snapshots per read-model message (~50 routes of ~20 buses ≈ 150 kB)

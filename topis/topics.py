@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from topis.schemas import bus, deadletter, demand, enforcement, inputs, plans, state, traffic
+from topis.schemas import bus, deadletter, demand, enforcement, health, inputs, plans, state, traffic
 
 HOUR_MS = 3_600_000
+TAIL_MESSAGES = 100  #: messages per partition a "tail" topic keeps across a broker recycle
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class TopicSpec:
     key: str  #: what the message key is
     value: Any  #: the schema type of the value (topis.schemas): ``topis.wire.decode(data, spec.value)``
     retention_ms: int  #: how long the broker keeps messages
+    #: what survives a recycle of the embedded broker (topis.recycle): "backlog" = messages the
+    #: workers have not committed; "latest" = the last message per key; "tail" = the last TAIL_MESSAGES
+    keep: str = "backlog"
 
 
 BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", inputs.PositionBatch, 6 * HOUR_MS)
@@ -38,31 +42,33 @@ PLATE_READS = TopicSpec(
     6 * HOUR_MS,
 )
 #: arrivals, departures, headways, bunching/gapping alerts with holding advice
-BUS_EVENTS = TopicSpec("bus.events", 8, "route_id", list[bus.BusEvent], 24 * HOUR_MS)
-BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS)
+BUS_EVENTS = TopicSpec("bus.events", 8, "route_id", list[bus.BusEvent], 24 * HOUR_MS, keep="tail")
+BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS, keep="tail")
 #: a route's buses with status, Marey points, alerts, headways, next arrivals
-STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS)
+STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS, keep="tail")
 CARD_LOCATED = TopicSpec(
     "card.located", 8, "card bucket (CRC-32 of card_hash mod 256)", demand.LocatedTapBatch, 24 * HOUR_MS
 )
 CARD_RIDES = TopicSpec("card.rides", 8, "route_id", demand.RideBatch, 24 * HOUR_MS)
 #: peak load by segment
-DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", demand.SquirrelInput, 7 * 24 * HOUR_MS)
+DEMAND_SQUIRREL = TopicSpec("demand.squirrel", 1, "route_id", demand.SquirrelInput, 7 * 24 * HOUR_MS, keep="latest")
 #: night (00–05 h) OD
-DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", demand.OwlInput, 7 * 24 * HOUR_MS)
+DEMAND_OWL = TopicSpec("demand.owl", 1, "'night'", demand.OwlInput, 7 * 24 * HOUR_MS, keep="latest")
 #: link speeds per 5-min bin
-LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", list[traffic.LinkSpeed], 24 * HOUR_MS)
+LINK_SPEEDS = TopicSpec("traffic.link_speeds", 8, "route_id of the probes", list[traffic.LinkSpeed], 24 * HOUR_MS, keep="latest")
 #: watch-list hits
-ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", enforcement.WatchAlert, 7 * 24 * HOUR_MS)
+ENFORCEMENT_ALERTS = TopicSpec("enforcement.alerts", 1, "camera_id", enforcement.WatchAlert, 7 * 24 * HOUR_MS, keep="tail")
 #: current vs proposed plan + KPIs
-PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", plans.PlanProposal, 7 * 24 * HOUR_MS)
+PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", plans.PlanProposal, 7 * 24 * HOUR_MS, keep="tail")
 #: plan now
 PLAN_REQUESTS = TopicSpec("plans.requests", 1, "plan kind", plans.PlanRequest, 7 * 24 * HOUR_MS)
 #: latest position of each vehicle of the route
-STATE_VEHICLES = TopicSpec("state.vehicles", 8, "route_id", state.VehiclesMessage, 1 * HOUR_MS)
+STATE_VEHICLES = TopicSpec("state.vehicles", 8, "route_id", state.VehiclesMessage, 1 * HOUR_MS, keep="tail")
 #: events per minute of a route or camera
-STATE_COUNTERS = TopicSpec("state.counters", 8, "route_id or camera_id", state.CountersMessage, 1 * HOUR_MS)
-DEAD_LETTERS = TopicSpec("deadletter", 1, "source topic", deadletter.DeadLetter, 24 * 7 * HOUR_MS)
+STATE_COUNTERS = TopicSpec("state.counters", 8, "route_id or camera_id", state.CountersMessage, 1 * HOUR_MS, keep="tail")
+#: each component's status (supervisor) and each worker's lag and event-time progress
+STATE_HEALTH = TopicSpec("state.health", 1, "'supervisor' or worker:<host>:<pid>", health.Health, HOUR_MS, keep="latest")
+DEAD_LETTERS = TopicSpec("deadletter", 1, "source topic", deadletter.DeadLetter, 24 * 7 * HOUR_MS, keep="tail")
 
 #: every topic, in pipeline order.
 ALL: tuple[TopicSpec, ...] = (
@@ -82,6 +88,7 @@ ALL: tuple[TopicSpec, ...] = (
     STATE_ROUTES,
     STATE_VEHICLES,
     STATE_COUNTERS,
+    STATE_HEALTH,
     DEAD_LETTERS,
 )
 

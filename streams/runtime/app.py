@@ -14,8 +14,10 @@ aiokafka 0.14 / faust-streaming 0.15, both pinned in pyproject.toml.
 :meth:`_TunedConsumer.perform_seek` stops the flow while Faust seeks the
 partitions to their committed offsets, which closes a way Faust 0.15 stalled or
 skipped messages when a worker (re)started on a backlog (see its docstring).
-:mod:`streams.runtime.stall_guard` watches for any partition whose commit still gets
-stuck.
+:meth:`_TunedConsumer._seek` runs a seek on the consumer thread that owns the
+aiokafka consumer (Faust calls it from the main thread, racing the fetcher).
+:mod:`streams.runtime.commit_watch` reports a worker that falls behind and
+catches a commit that is really stuck.
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ class _TunedConsumer(faust_aiokafka.Consumer):
             await super().perform_seek()
         finally:
             self.resume_flow()
+
+
+    async def _seek(self, partition, offset: int) -> None:  # noqa: ANN001 - Faust's signature
+        """Seek ``partition`` on the consumer thread, between two of its fetches.
+
+        Faust 0.15's aiokafka driver seeks from the main thread on the consumer
+        its consumer thread is fetching with; under load that races the fetcher
+        and crashed workers with ``KeyError: TopicPartition`` in aiokafka's
+        ``fetched_records``.
+        """
+        thread = self._thread
+
+        async def seek_there() -> None:
+            thread._ensure_consumer().seek(partition, offset)
+
+        await thread.call_thread(seek_there)
 
 
 class _TunedTransport(faust_aiokafka.Transport):

@@ -67,5 +67,5 @@ def test_a_child_that_dies_is_reported_and_stops_the_rest(tmp_path):
     result = subprocess.run([sys.executable, "-m", "topis", "up"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 1
-    assert "simulator exited with code 1" in result.stderr
+    assert "simulator exited with code 1 right after it started" in result.stderr
     assert "start time must be HH:MM" in result.stderr + result.stdout

@@ -157,15 +157,29 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_for_http(url: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    return False
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+class _AnnounceWall:
+    """Prints the wall's address once it answers (checked each supervisor round, for up to ``timeout_s``)."""
+
+    def __init__(self, url: str, timeout_s: float = 120.0):
+        self.url, self.deadline_s, self.done = url, time.monotonic() + timeout_s, False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        if _answers(self.url):
+            click.echo(f"\nwall display: {self.url}   (Ctrl-C stops everything)")
+            self.done = True
+        elif time.monotonic() > self.deadline_s:
+            click.echo(f"\nthe wall display at {self.url} does not answer yet; see the dashboard's output above")
+            self.done = True
 
 
 @click.command()
@@ -179,6 +193,9 @@ def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -
 
     With no settings the embedded broker is started on a free loopback port;
     with --broker/TOPIS_BROKER the given Kafka cluster is used instead.
+    A process that dies is started again (with back-off); the embedded broker
+    is restarted if it dies and recycled when its memory passes
+    [broker] memory_budget_mb (default 2048).
 
     \b
     Examples:
@@ -207,23 +224,26 @@ def up(workers: int, speed, scale, no_simulator: bool, broker_url: str | None) -
             children.append(supervise.Child("dashboard", supervise.topis_argv("dashboard")))
             if not no_simulator:
                 children.append(supervise.Child("simulator", supervise.topis_argv("simulate")))
-            _run_children(children, env, url, supervise)
+            supervisor = supervise.Supervisor(
+                children, env, broker=b.embedded_broker, memory_budget_bytes=settings.memory_budget_mb * 1_000_000,
+                group=Settings.load().streams.app_id, status=supervise.StatusBoard(b.bootstrap_servers))
+            _run_children(supervisor, url, supervise)
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _run_children(children, env: dict, url: str, supervise) -> None:
+def _run_children(supervisor, url: str, supervise) -> None:
     try:
-        for child in children:
-            child.start(env)
+        supervisor.start()
+        for child in supervisor.children:
             click.echo(f"{child.name:<10} pid {child.process.pid}")
-        if _wait_for_http(url, 120):
-            click.echo(f"\nwall display: {url}   (Ctrl-C stops everything)")
-        dead = supervise.watch(children)
-        raise click.ClickException(
-            f"{dead.name} exited with code {dead.exit_code}; stopping the others (see its output above)")
+        supervisor.run(tick=_AnnounceWall(url))
+    except supervise.StartupError as exc:
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
     finally:
-        supervise.stop_all(children)
-        click.echo("stopped: " + ", ".join(f"{c.name} ({c.exit_code})" for c in children))
+        supervise.stop_all(supervisor.children)
+        if supervisor.status is not None:
+            supervisor.status.close()
+        click.echo("stopped: " + ", ".join(f"{c.name} ({c.exit_code})" for c in supervisor.children))
