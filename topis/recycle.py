@@ -12,10 +12,11 @@ The supervisor recycles the broker when its memory passes the budget
 1. the simulator is frozen and the workers are stopped (they commit);
 2. :func:`snapshot` reads what must survive: for topics of kept state
    (``keep="latest"``: planner inputs, link speeds, Faust's table changelogs)
-   the latest message of each key; for topics republished all the time or
-   read by people (``keep="tail"``: read-model snapshots, events, alerts,
-   plans, dead letters) their last messages; for the workers' input topics
-   (``keep="backlog"``) the messages their group has not committed yet;
+   the latest message of each key; for topics read by people (``keep="tail"``:
+   events, alerts, plans, dead letters) their last messages; for the workers'
+   input topics (``keep="backlog"``) the messages their group has not
+   committed yet; the read-model snapshots (``keep="drop"``) are not kept: the
+   dashboard holds the last state and the workers publish it again each second;
 3. the broker is restarted on the same port (its memory is freed), the topics
    are created again and :func:`restore` writes the snapshot back, each message
    to its old partition;
@@ -184,19 +185,30 @@ def restore(servers: list[str], snap: Snapshot) -> None:
                 pass
     finally:
         admin.close()
-    producer = KafkaProducer(bootstrap_servers=servers, linger_ms=20, max_request_size=32 << 20, acks=1)
+    producer = KafkaProducer(bootstrap_servers=servers, linger_ms=20, max_request_size=32 << 20, acks=1,
+                             max_block_ms=30_000)
     try:
+        partitions = {t: producer.partitions_for(t) or set() for t in snap.partitions}
+        skipped = 0
         for r in snap.records:
-            producer.send(r.topic, key=r.key, value=r.value, partition=r.partition)
-        producer.flush(timeout=120)
+            if r.partition in partitions[r.topic]:
+                producer.send(r.topic, key=r.key, value=r.value, partition=r.partition)
+            else:
+                skipped += 1
+        producer.flush(timeout=300)
+        if skipped:
+            short = {t: len(p) for t, p in partitions.items() if len(p) != snap.partitions[t]}
+            log.error("recycle: %d messages not written back: topics with other partition counts %s", skipped, short)
     finally:
         producer.close(timeout=10)
 
 
-def describe(snap: Snapshot, seconds: float) -> str:
-    """One log line: how much the broker held, how much was kept, how long it took."""
+def describe(snap: Snapshot, phases_s: dict[str, float]) -> str:
+    """One log line: how much the broker held, how much was kept, how long each phase took."""
     read_mb = sum(snap.bytes_read.values()) / 1e6
     worst = sorted(snap.bytes_read.items(), key=lambda kv: -kv[1])[:3]
-    return (f"broker recycled in {seconds:.1f} s: kept {len(snap.records):,} messages ({snap.bytes_kept / 1e6:.1f} MB) "
+    took = ", ".join(f"{phase} {s:.1f} s" for phase, s in phases_s.items())
+    return (f"broker recycled in {sum(phases_s.values()):.1f} s ({took}): "
+            f"kept {len(snap.records):,} messages ({snap.bytes_kept / 1e6:.1f} MB) "
             f"of {sum(snap.messages_read.values()):,} ({read_mb:.1f} MB); largest topics "
             + ", ".join(f"{t} {b / 1e6:.1f} MB" for t, b in worst))

@@ -31,7 +31,8 @@ class TopicSpec:
     value: Any  #: the schema type of the value (topis.schemas): ``topis.wire.decode(data, spec.value)``
     retention_ms: int  #: how long the broker keeps messages
     #: what survives a recycle of the embedded broker (topis.recycle): "backlog" = messages the
-    #: workers have not committed; "latest" = the last message per key; "tail" = the last TAIL_MESSAGES
+    #: workers have not committed; "latest" = the last message per key; "tail" = the last TAIL_MESSAGES;
+    #: "drop" = nothing (read-model snapshots the workers publish again every second)
     keep: str = "backlog"
 
 
@@ -43,9 +44,9 @@ PLATE_READS = TopicSpec(
 )
 #: arrivals, departures, headways, bunching/gapping alerts with holding advice
 BUS_EVENTS = TopicSpec("bus.events", 8, "route_id", list[bus.BusEvent], 24 * HOUR_MS, keep="tail")
-BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS, keep="tail")
+BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS, keep="drop")
 #: a route's buses with status, Marey points, alerts, headways, next arrivals
-STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS, keep="tail")
+STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS, keep="drop")
 CARD_LOCATED = TopicSpec(
     "card.located", 8, "card bucket (CRC-32 of card_hash mod 256)", demand.LocatedTapBatch, 24 * HOUR_MS
 )
@@ -63,9 +64,9 @@ PLANS = TopicSpec("plans.proposed", 1, "plan kind (headways, squirrel, owl)", pl
 #: plan now
 PLAN_REQUESTS = TopicSpec("plans.requests", 1, "plan kind", plans.PlanRequest, 7 * 24 * HOUR_MS)
 #: latest position of each vehicle of the route
-STATE_VEHICLES = TopicSpec("state.vehicles", 8, "route_id", state.VehiclesMessage, 1 * HOUR_MS, keep="tail")
+STATE_VEHICLES = TopicSpec("state.vehicles", 8, "route_id", state.VehiclesMessage, 1 * HOUR_MS, keep="drop")
 #: events per minute of a route or camera
-STATE_COUNTERS = TopicSpec("state.counters", 8, "route_id or camera_id", state.CountersMessage, 1 * HOUR_MS, keep="tail")
+STATE_COUNTERS = TopicSpec("state.counters", 8, "route_id or camera_id", state.CountersMessage, 1 * HOUR_MS, keep="drop")
 #: each component's status (supervisor) and each worker's lag and event-time progress
 STATE_HEALTH = TopicSpec("state.health", 1, "'supervisor' or worker:<host>:<pid>", health.Health, HOUR_MS, keep="latest")
 DEAD_LETTERS = TopicSpec("deadletter", 1, "source topic", deadletter.DeadLetter, 24 * 7 * HOUR_MS, keep="tail")

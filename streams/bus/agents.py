@@ -38,6 +38,7 @@ from streams.bus import route_assignment, route_view
 from streams.bus.gtfs import Feed
 from streams.bus.headways import HeadwayParams
 from streams.bus.pipeline import RouteState, observe_taps, route_model
+from streams.bus.predictions import PredictParams
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
 from streams.runtime.decode import decode_value, key_text
@@ -51,7 +52,8 @@ class BusAgents:
 
     def __init__(self, app: faust.App, settings: StreamSettings, feed: Feed):
         self.settings, self.feed = settings, feed
-        self.models = {route_id: route_model(feed, route_id) for route_id in feed.routes}
+        predict = PredictParams(repredict_every_s=settings.repredict_every_s)
+        self.models = {route_id: route_model(feed, route_id, predict=predict) for route_id in feed.routes}
         self.index = route_assignment.route_index(feed)
         self.params = HeadwayParams()
         self.positions = topic(app, topics.BUS_POSITIONS)  # also where placed fixes are republished

@@ -159,7 +159,7 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
                     events.extend(_headway(state, _as_arrival(ev, model), model))
                 else:
                     learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
-        if matched:
+        if matched and _due(state, vs.vehicle_id, fix.ts, matched, model.predict.repredict_every_s):
             events.extend(_predict(state, vs, fix.ts, model))
         if state.fixes % 2000 == 0:
             forget_vehicles(state, fix.ts - VEHICLE_FORGET_S)
@@ -179,6 +179,13 @@ def forget_vehicles(state: RouteState, before_ts: float) -> list[str]:
         state.predicted.pop(v, None)
         state.predicted_at.pop(v, None)
     return gone
+
+
+def _due(state: RouteState, vehicle_id: str, now_ts: float, matched: list, every_s: float) -> bool:
+    """Whether the bus is predicted again now: at a stop event, or ``every_s`` after its last predictions."""
+    if every_s <= 0 or any(not isinstance(ev, MatchedPosition) for ev in matched):
+        return True
+    return now_ts - state.predicted_at.get(vehicle_id, -1e18) >= every_s
 
 
 def _on_arrival(state: RouteState, ev: StopArrival, model: RouteModel) -> list[Event]:

@@ -143,6 +143,9 @@ class PredictParams:
     dwell_headway_bounds: tuple[float, float] = (0.4, 1.6)  #: dwell × clip(headway / scheduled)
     max_horizon_s: float = 5400.0  #: no predictions further ahead than this
     stale_after_s: float = 900.0  #: another bus's predictions older than this are forgotten
+    #: between stops, a bus's predictions are made again at most this often (event seconds); a
+    #: bus reaching or leaving a stop is always predicted again. 0 = at every fix (offline scoring).
+    repredict_every_s: float = 0.0
     board_s: float = 2.5  #: seconds of dwell per boarding (front door, card tap)
     tap_window_s: float = 900.0  #: boarding rates are counted over windows this long
     tap_alpha: float = 0.3  #: smoothing of boarding rates from one window to the next

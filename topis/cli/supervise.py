@@ -211,16 +211,18 @@ class Supervisor:
         # Tansu creates a topic (with one partition) for any client asking for it, so no other client may
         # reach the new broker before topis's topics exist: the dashboard is frozen for that second too
         readers = [c for c in self.children if c not in workers and c not in frozen_first]
-        t0 = time.monotonic()
+        phases_s, t0 = {}, time.monotonic()
         for child in frozen_first:
             child.freeze()
         stop_all(workers)
+        phases_s["stop workers"], t0 = time.monotonic() - t0, time.monotonic()
         snap = None
         if keep:
             try:
                 snap = recycle.snapshot(self.broker.servers, self.group, self.group)
             except Exception:  # noqa: BLE001 - a failed snapshot must not take the room down: restart empty
                 log.exception("could not read the broker before recycling it; restarting it empty")
+        phases_s["read"], t0 = time.monotonic() - t0, time.monotonic()
         for child in readers:
             child.freeze()
         try:
@@ -228,13 +230,15 @@ class Supervisor:
         finally:
             for child in readers:
                 child.thaw()
+        phases_s["restart"], t0 = time.monotonic() - t0, time.monotonic()
         self.broker_since_ts = time.time()
         if self.status is not None:
             self.status.close()  # its connection was to the old process
         if snap is not None:
             try:
                 recycle.restore(self.broker.servers, snap)
-                log.warning(recycle.describe(snap, time.monotonic() - t0))
+                phases_s["write back"] = time.monotonic() - t0
+                log.warning(recycle.describe(snap, phases_s))
             except Exception:  # noqa: BLE001 - the workers still start, with what was written back
                 log.exception("could not write everything back after recycling the broker")
         for child in workers:
