@@ -22,8 +22,11 @@ class Publisher:
     def __init__(self, bootstrap_servers: list[str], linger_ms: int = 5):
         from kafka import KafkaProducer
 
+        # not idempotent: after the embedded broker is restarted (a fresh process, its producer ids gone)
+        # an idempotent producer fails InitProducerId and aborts every batch for good; a plain one retries
+        # and reconnects. A retried batch can arrive twice; every sink is idempotent.
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms
+            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, enable_idempotence=False
         )
         self.messages_sent = 0
         self.events_sent = 0
