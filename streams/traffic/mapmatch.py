@@ -32,10 +32,30 @@ The hot loop is in :mod:`streams.traffic._kernels` (Numba), its plain-Python twi
 
 Choice of matcher
 -----------------
-``benchmarks/mapmatch.py`` matches the same synthetic taxi traces (demo city, one fix
-per 10 s, 8 m GPS noise, 5 % of fixes dropped) with this kernel and with ``fastmm`` 0.3.2
-(a C++ port of FMM with UBODT, Yang & Gidófalvi 2018). See the benchmark's table for the
-figures; the decision and its reasons are recorded here once measured.
+``benchmarks/mapmatch.py`` matches the same synthetic taxi traces with this kernel and with
+``fastmm`` 0.3.2 (PyPI wheel; a C++ port of FMM, Yang & Gidófalvi 2018, with a UBODT), same
+radius, candidates, GPS error, route bound and reverse tolerance. Demo city seed 1 scale 1
+(978 links), 300 taxis × 60 min, 109,731 fixes (one per 10 s, noise N(0, 8 m) per axis,
+5 % dropped), one CPU core, one run:
+
+=========================================  =========  ============
+matcher                                     fixes/s    on true link
+=========================================  =========  ============
+this kernel, whole trace in one batch       126,665    97.91 %
+this kernel, stream of 30 s batches         119,774    97.91 %
+this kernel, stream, with headings           98,735    98.87 %
+fastmm, match() and reading its results      30,586    97.79 %
+fastmm, its match() calls alone              83,482    97.79 %
+plain-Python twin                               152    97.95 %
+=========================================  =========  ============
+
+Decision: this kernel. It is as accurate as fastmm and faster (4× counting the reading of
+fastmm's per-point Python objects, 1.5× against its bare ``match()``), and it is
+incremental: fastmm matches whole trajectories and keeps no state between calls, so a
+stream would have to re-match an overlapping window per batch, and its results would still
+have to be turned into traversals. It also adds no dependency (fastmm stays an optional
+``bench`` extra for the benchmark). Link speeds from the kernel's traversals: MAPE 3.3 %
+over the 2,004 link-bins with >= 5 traversals (3.6 % over all 9,537).
 """
 
 from __future__ import annotations
