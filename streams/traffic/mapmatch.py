@@ -271,6 +271,34 @@ class MatchState:
         return np.array([self.slot_of[v] for v in uniq.tolist()], dtype=np.int64)[inverse]
 
 
+class MatchSnapshot(msgspec.Struct, frozen=True):
+    """A :class:`MatchState` as a JSON-safe record (for a checkpoint table): columns as raw bytes."""
+
+    lag: int
+    k_max: int
+    vehicles: list[str]  #: vehicle id of each slot
+    n_seen: int
+    columns: list[bytes]  #: each column of ``st``, C-order raw bytes (base64 in JSON)
+    dtypes: list[str]
+    shapes: list[list[int]]
+
+
+def snapshot(state: MatchState) -> MatchSnapshot:
+    """The state as a record; :func:`restore` gives it back exactly (NaN and inf included)."""
+    n = len(state.vehicle_of)
+    cols = [np.ascontiguousarray(c[:n]) for c in state.st]
+    return MatchSnapshot(state.lag, state.k_max, list(state.vehicle_of), state.n_seen, [c.tobytes() for c in cols],
+                         [c.dtype.str for c in cols], [list(c.shape) for c in cols])
+
+
+def restore(snap: MatchSnapshot) -> MatchState:
+    """The state of a :func:`snapshot`."""
+    st = tuple(np.frombuffer(b, dtype=np.dtype(d)).reshape(shape).copy()
+               for b, d, shape in zip(snap.columns, snap.dtypes, snap.shapes))
+    return MatchState(snap.lag, snap.k_max, {v: i for i, v in enumerate(snap.vehicles)}, list(snap.vehicles),
+                      snap.n_seen, st)
+
+
 def new_state(rules: MatchRules = MatchRules()) -> MatchState:
     """An empty matcher state for ``rules``."""
     return MatchState(rules.lag_fixes, rules.max_candidates)

@@ -121,6 +121,18 @@ def _take(bins: TraversalBins, mask: np.ndarray) -> TraversalBins:
     return TraversalBins(*(getattr(bins, f)[mask] for f in TraversalBins.__dataclass_fields__))
 
 
+def fold(open_bins: TraversalBins, link, entry_ts_s, exit_ts_s, length_m, watermark_ts: float,
+         bin_s: float = 300.0) -> tuple[TraversalBins, TraversalBins]:
+    """Add a batch of traversals to the open bins; return (still open, closed by ``watermark_ts``).
+
+    The stream's step: ``watermark_ts`` is the newest fix time less the matcher's lag and
+    some lateness, so a closed bin gets no more traversals.
+    """
+    new = bin_traversals(link, entry_ts_s, exit_ts_s, length_m, bin_s)
+    closed, still = split_closed(accumulate([open_bins, new]), watermark_ts, bin_s)
+    return still, closed
+
+
 def confidence(n, time_s, time_sq_s2, tolerance: float = 0.10, prior_cv: float = 0.3) -> np.ndarray:
     """P(|error of the mean traversal time| < ``tolerance``), normal approximation (see the module docstring)."""
     n = np.asarray(n, dtype=float)

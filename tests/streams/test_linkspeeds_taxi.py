@@ -93,3 +93,12 @@ def test_matched_synthetic_traces_give_link_speeds_near_the_truth():
     assert many.sum() >= 10
     err = np.abs(bins.speed_kph[many] / truth_kph[bins.link[many]] - 1)
     assert err.mean() <= 0.10
+
+
+def test_fold_keeps_bins_open_until_the_watermark_passes_them():
+    open_bins, closed = tsp.fold(tsp.empty_bins(), [0], [T + 10], [T + 40], LENGTH_M, watermark_ts=T + 200)
+    assert len(closed) == 0 and open_bins.n.tolist() == [1]
+    open_bins, closed = tsp.fold(open_bins, [0, 1], [T + 100, T + 400], [T + 160, T + 450], LENGTH_M,
+                                 watermark_ts=T + 320)
+    assert closed.link.tolist() == [0] and closed.n.tolist() == [2]
+    assert open_bins.link.tolist() == [1] and open_bins.bin_start_ts.tolist() == [T + 300]

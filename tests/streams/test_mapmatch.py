@@ -154,3 +154,22 @@ def test_bad_input_is_refused(grid):
         mm.MatchRules(lag_fixes=0)
     with pytest.raises(ValueError, match="empty"):
         mm.build_network([], [], [], [])
+
+
+def test_state_survives_a_json_checkpoint(grid):
+    import msgspec
+
+    rng = np.random.default_rng(6)
+    tr = drive(grid, rng.uniform(20, 50, len(grid.link_ids)), 4, 600, seed=6)
+    half = tr.ts_s < tr.ts_s.min() + 300
+    cols = (tr.vehicle_id, tr.ts_s, tr.x_m, tr.y_m)
+    straight = mm.new_state()
+    mm.advance(straight, grid, *(c[half] for c in cols))
+    saved = msgspec.json.encode(mm.snapshot(straight))
+    resumed = mm.restore(msgspec.json.decode(saved, type=mm.MatchSnapshot))
+    want = mm.advance(straight, grid, *(c[~half] for c in cols)), mm.flush(straight, grid)
+    got = mm.advance(resumed, grid, *(c[~half] for c in cols)), mm.flush(resumed, grid)
+    for (wf, wt), (gf, gt) in zip(want, got):
+        assert np.array_equal(wf.seq, gf.seq) and np.array_equal(wf.link, gf.link)
+        assert np.array_equal(wt.entry_ts_s, gt.entry_ts_s) and np.array_equal(wt.vehicle_id, gt.vehicle_id)
+    assert len(want[0][1].link) > 0
