@@ -9,7 +9,9 @@ fix per 10 s, GPS noise N(0, 8 m) on each axis and 5 % of fixes dropped
   all taxis, state carried, lag 5 fixes), with and without headings;
 * ``fastmm`` 0.3.2 (C++ FMM with a UBODT; one trajectory per taxi, same radius, candidates,
   GPS error, route bound and reverse tolerance), when it imports;
-* the plain-Python twin of the kernel on the first ``--twin-vehicles`` taxis.
+* the plain-Python twin of the kernel on the first ``--twin-vehicles`` taxis (one run).
+
+Wall times are the best of ``--repeat`` runs (the machine may be shared).
 
 "On true link" is the share of all fixes (dropped-by-the-matcher ones count as wrong) whose
 matched link is the one the taxi was on. Link speeds: harmonic mean of the kernel's
@@ -140,7 +142,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes driven")
     parser.add_argument("--batch-s", type=float, default=30.0, help="stream batch length")
     parser.add_argument("--twin-vehicles", type=int, default=10, help="taxis given to the plain-Python twin")
+    parser.add_argument("--period-s", type=float, default=10.0, help="seconds between fixes")
+    parser.add_argument("--sigma-m", type=float, default=8.0, help="GPS noise per axis, metres")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
     args = parser.parse_args()
 
     from probe_traces import drive
@@ -150,38 +155,48 @@ def main() -> None:
     from topis.city.generate import generate_city
 
     city = generate_city(seed=args.seed, scale=args.scale)
-    rules = mm.MatchRules()
+    rules = mm.MatchRules(sigma_m=args.sigma_m)
     t0 = time.perf_counter()
     net = mm.network_from_city(city)
     build_s = time.perf_counter() - t0
     limit = np.array([city.graph.edges[city.link(lid)]["speed_limit_kph"] for lid in net.link_ids])
     truth_kph = limit * np.random.default_rng(args.seed).uniform(0.35, 1.0, len(limit))
     t0 = time.perf_counter()
-    tr = drive(net, truth_kph, args.vehicles, args.minutes * 60.0, seed=args.seed)
+    tr = drive(net, truth_kph, args.vehicles, args.minutes * 60.0, seed=args.seed, period_s=args.period_s,
+               sigma_m=args.sigma_m)
     gen_s = time.perf_counter() - t0
     n = len(tr.ts_s)
     mm.match_trace(net, tr.vehicle_id[:50], tr.ts_s[:50], tr.x_m[:50], tr.y_m[:50])  # compile / load the kernels
 
     rows = []
-    t0 = time.perf_counter()
-    fixes, trav = mm.match_trace(net, tr.vehicle_id, tr.ts_s, tr.x_m, tr.y_m, rules=rules)
-    rows.append(("numba kernel, whole trace", n, time.perf_counter() - t0, fixes.link))
-    wall, link, stream_trav = stream(net, tr, rules, args.batch_s, heading=False)
-    rows.append((f"numba kernel, stream ({args.batch_s:g} s batches, lag {rules.lag_fixes})", n, wall, link))
-    wall, link, _ = stream(net, tr, rules, args.batch_s, heading=True)
-    rows.append(("numba kernel, stream, with heading", n, wall, link))
-    fast = run_fastmm(net, tr, rules)
-    if isinstance(fast, str):
-        rows.append((f"fastmm 0.3.2: {fast}", n, float("nan"), None))
+    walls = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        fixes, trav = mm.match_trace(net, tr.vehicle_id, tr.ts_s, tr.x_m, tr.y_m, rules=rules)
+        walls.append(time.perf_counter() - t0)
+    rows.append(("numba kernel, whole trace", n, min(walls), fixes.link))
+    for heading in (False, True):
+        runs = [stream(net, tr, rules, args.batch_s, heading) for _ in range(args.repeat)]
+        wall, link, t = min(runs, key=lambda r: r[0])
+        if not heading:
+            stream_trav = t
+        name = ", with heading" if heading else f" ({args.batch_s:g} s batches, lag {rules.lag_fixes})"
+        rows.append((f"numba kernel, stream{name}", n, wall, link))
+    runs = [run_fastmm(net, tr, rules) for _ in range(args.repeat)]
+    if isinstance(runs[0], str):
+        rows.append((f"fastmm 0.3.2: {runs[0]}", n, float("nan"), None))
         fast_build = float("nan")
     else:
-        link, fast_build, wall, in_match = fast
-        rows.append(("fastmm 0.3.2 (FMM, UBODT), with reading its results", n, wall, link))
-        rows.append(("fastmm 0.3.2, its match() calls alone", n, in_match, link))
+        link = runs[0][0]
+        fast_build = min(r[1] for r in runs)
+        rows.append(("fastmm 0.3.2 (FMM, UBODT), with reading its results", n, min(r[2] for r in runs), link))
+        rows.append(("fastmm 0.3.2, its match() calls alone", n, min(r[3] for r in runs), link))
     n_twin, twin_wall, twin_acc = run_twin(net, tr, rules, args.twin_vehicles)
 
     print(f"\nmap matching, demo city seed {args.seed} scale {args.scale:g}: {len(net.link_ids)} links; "
-          f"{args.vehicles} taxis x {args.minutes:g} min, {n:,} fixes (10 s, sigma 8 m, 5 % dropped)")
+          f"{args.vehicles} taxis x {args.minutes:g} min, {n:,} fixes ({args.period_s:g} s, sigma {args.sigma_m:g} m, "
+          "5 % dropped)")
+    print(f"wall times: best of {args.repeat} runs, one thread each, on {os.cpu_count()} CPUs")
     print(f"network build: kernel tables {build_s:.2f} s (shortest paths <= {net.max_route_m:g} m), "
           f"fastmm UBODT {fast_build:.2f} s; trace generation {gen_s:.1f} s\n")
     print(f"{'matcher':58s} {'fixes':>8s} {'wall s':>8s} {'fixes/s':>10s} {'on true link':>13s} {'unmatched':>10s}")

@@ -180,12 +180,7 @@ def advance(order, slot, seq, ts_s, x_m, y_m, heading_deg, cand, net, st, out, c
             _emit_fix(out, count, seq[i], v, ts_s[i], -1, np.nan, NO_CANDIDATE)
             continue
         for b in range(nc):
-            em = -0.5 * (c_dist[i, b] / sigma_m) ** 2
-            h = heading_deg[i]
-            if np.isfinite(h):
-                diff = abs((h - c_bear[i, b] + 180.0) % 360.0 - 180.0)
-                em -= 0.5 * (diff / heading_sigma_deg) ** 2
-            emission[b] = em
+            emission[b] = _emission(c_dist[i, b], c_bear[i, b], heading_deg[i], sigma_m, heading_sigma_deg)
             new_score[b] = -np.inf
             new_back[b] = -1
         broken = True
@@ -196,16 +191,8 @@ def advance(order, slot, seq, ts_s, x_m, y_m, heading_deg, cand, net, st, out, c
             gc = math.hypot(x_m[i] - w_x[v, j], y_m[i] - w_y[v, j])
             reach = max_speed_mps * dt + radius_m
             for b in range(nc):
-                for a in range(w_nc[v, j]):
-                    if score[v, a] == -np.inf:
-                        continue
-                    rm = route_m(w_link[v, j, a], w_along[v, j, a], c_link[i, b], c_along[i, b], net, reverse_tolerance_m)
-                    if rm > reach:
-                        continue
-                    s = score[v, a] - abs(rm - gc) / beta_m
-                    if s > new_score[b]:
-                        new_score[b] = s
-                        new_back[b] = a
+                new_back[b], new_score[b] = _best_previous(v, j, c_link[i, b], c_along[i, b], gc, reach, st, net,
+                                                           beta_m, reverse_tolerance_m)
                 if new_back[b] >= 0:
                     broken = False
         if broken:
@@ -228,6 +215,37 @@ def advance(order, slot, seq, ts_s, x_m, y_m, heading_deg, cand, net, st, out, c
         w_n[v] = n + 1
         while w_n[v] > lag:
             finalize_oldest(v, net, st, out, count, reverse_tolerance_m)
+
+
+@njit(cache=True)
+def _emission(dist_m, bearing_deg, heading_deg, sigma_m, heading_sigma_deg):
+    """Log-likelihood of a candidate, less constants: Gaussian distance, Gaussian heading difference if known."""
+    em = -0.5 * (dist_m / sigma_m) ** 2
+    if np.isfinite(heading_deg):
+        diff = abs((heading_deg - bearing_deg + 180.0) % 360.0 - 180.0)
+        em -= 0.5 * (diff / heading_sigma_deg) ** 2
+    return em
+
+
+@njit(cache=True)
+def _best_previous(v, j, lb, sb, gc_m, reach_m, st, net, beta_m, reverse_tolerance_m):
+    """(index, score) of the best candidate of column ``j`` of slot ``v`` to come from to (lb, sb); -1, -inf if none.
+
+    Transition log-likelihood less constants: ``-|route - great circle| / beta``; routes
+    longer than ``reach_m`` are impossible. Ties go to the lower index.
+    """
+    w_nc, w_link, w_along, score = st[6], st[7], st[8], st[10]
+    best_a, best = -1, -np.inf
+    for a in range(w_nc[v, j]):
+        if score[v, a] == -np.inf:
+            continue
+        rm = route_m(w_link[v, j, a], w_along[v, j, a], lb, sb, net, reverse_tolerance_m)
+        if rm > reach_m:
+            continue
+        s = score[v, a] - abs(rm - gc_m) / beta_m
+        if s > best:
+            best_a, best = a, s
+    return best_a, best
 
 
 @njit(cache=True)

@@ -12,6 +12,10 @@ time). A traversal belongs to the bin of its midpoint time. Per link and bin:
   approximation with relative standard error ``cv / sqrt(n)`` of the mean traversal
   time, ``cv`` the bins' coefficient of variation of traversal time (``prior_cv`` while
   there is a single traversal). One traversal gives ~0.26, five with a 10 % spread ~0.97.
+  It covers the spread between traversals only, not the bias of interpolating entry and
+  exit times between sparse fixes (``benchmarks/mapmatch.py``: with a fix per 10 s, 98 %
+  of bins with >= 5 traversals are within 10 % of the truth; per 30 s, 64 %, at a mean
+  confidence of 0.98).
 
 Traversals of zero or negative time, or faster than ``max_speed_kph``, are dropped.
 Everything works on columns (numpy group-by); :func:`to_link_speeds` makes the
