@@ -1,5 +1,8 @@
 """Link speeds from bus probes: space-mean speed per road link per 5-minute bin.
 
+Taxi probes take another path: map matching (:mod:`streams.traffic.mapmatch`) and
+link traversals (:mod:`streams.traffic.traversal_speeds`), published with ``source="taxi"``.
+
 Each bus fix is mapped onto the nearest road link (shapely ``STRtree`` over
 the link geometries, within ``max_snap_m``) and given its distance along the
 link. Consecutive fixes of one vehicle form a *pair*; a pair counts when both
@@ -43,6 +46,7 @@ import msgspec
 import numpy as np
 import shapely
 
+from streams.traffic.traversal_speeds import confidence
 from topis.geo import Projection
 from topis.schemas.inputs import BusPosition
 from topis.schemas.traffic import LinkSpeed
@@ -415,14 +419,21 @@ def _emit(state: LinkSpeedState, net: LinkNetwork, rules: SpeedRules, watermark_
 
 
 def merge(partials: Iterable[LinkSpeed]) -> list[LinkSpeed]:
-    """Sum partial results of the same (link, bin) from several partitions.
+    """Sum partial results of the same (link, bin, source) from several partitions.
 
-    ``n_probes`` is summed, which is exact when each vehicle is in one partition.
+    ``n_probes`` is summed, which is exact when each vehicle is in one partition. Bus and
+    taxi bins of one link stay apart; a taxi bin's confidence is recomputed from the sums.
     """
-    acc: dict[tuple[float, str], list[float]] = {}
+    acc: dict[tuple[float, str, str], list[float]] = {}
     for s in partials:
-        a = acc.setdefault((s.bin_start_ts, s.link_id), [0.0, 0.0, 0])
+        a = acc.setdefault((s.bin_start_ts, s.link_id, s.source), [0.0, 0.0, 0, 0.0])
         a[0] += s.dist_m
         a[1] += s.time_s
         a[2] += s.n_probes
-    return [LinkSpeed(link, start, d / t * 3.6, int(n), d, t) for (start, link), (d, t, n) in sorted(acc.items()) if t > 0]
+        a[3] += s.time_sq_s2
+    out = []
+    for (start, link, source), (d, t, n, t2) in sorted(acc.items()):
+        if t > 0:
+            conf = float(confidence(n, t, t2)) if source == "taxi" else None
+            out.append(LinkSpeed(link, start, d / t * 3.6, int(n), d, t, source=source, confidence=conf, time_sq_s2=t2))
+    return out
