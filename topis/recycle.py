@@ -135,7 +135,11 @@ def last_per_partition(records: list[Record], n: int) -> list[Record]:
 
 
 def snapshot(servers: list[str], group: str, app_id: str) -> Snapshot:
-    """Read what must survive a recycle from the broker at ``servers`` (see the module docstring)."""
+    """Read what must survive a recycle from the broker at ``servers`` (see the module docstring).
+
+    One pass over every kept partition at once (each from where its policy
+    starts), then each topic's policy picks what is written back.
+    """
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10_000)
@@ -144,24 +148,26 @@ def snapshot(servers: list[str], group: str, app_id: str) -> Snapshot:
     try:
         committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group).get(group, {}).items()
                      if meta.offset is not None and meta.offset >= 0}
-        snap = Snapshot()
+        snap, policies, start = Snapshot(), {}, {}
         for topic in sorted(consumer.topics()):
-            policy = keep_policy(topic, app_id)
+            policies[topic] = keep_policy(topic, app_id)
             count = len(consumer.partitions_for_topic(topic) or ())
-            if policy == "drop" or not count:
+            if policies[topic] == "drop" or not count:
                 continue
             snap.partitions[topic] = count
             ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(count)])
-            read = []
-            for tp, r in read_to_end(consumer, start_offsets(policy, ends, committed)):
-                snap.messages_read[topic] = snap.messages_read.get(topic, 0) + 1
-                snap.bytes_read[topic] = snap.bytes_read.get(topic, 0) + len(r.key or b"") + len(r.value or b"")
-                read.append(Record(topic, tp.partition, r.key, r.value))
-            if policy == "latest":
-                read = latest_per_key(read)
-            elif policy == "tail":
-                read = last_per_partition(read, topics.TAIL_MESSAGES)
-            snap.records += read
+            start.update(start_offsets(policies[topic], ends, committed))
+        read: dict[str, list[Record]] = {}
+        for tp, r in read_to_end(consumer, start):
+            snap.messages_read[tp.topic] = snap.messages_read.get(tp.topic, 0) + 1
+            snap.bytes_read[tp.topic] = snap.bytes_read.get(tp.topic, 0) + len(r.key or b"") + len(r.value or b"")
+            read.setdefault(tp.topic, []).append(Record(tp.topic, tp.partition, r.key, r.value))
+        for topic, records in read.items():
+            if policies[topic] == "latest":
+                records = latest_per_key(records)
+            elif policies[topic] == "tail":
+                records = last_per_partition(records, topics.TAIL_MESSAGES)
+            snap.records += records
         return snap
     finally:
         consumer.close()
