@@ -50,7 +50,7 @@ def process_name(proc: psutil.Process) -> str:
     for name in ("worker", "dashboard", "simulate"):
         if f"topis {name}" in cmd:
             return "simulator" if name == "simulate" else name
-    return "supervisor" if "topis up" in cmd else proc.name()
+    return "supervisor" if proc.cmdline()[-1:] == ["up"] else proc.name()
 
 
 def sample_rss(up: psutil.Process) -> dict[str, int]:
