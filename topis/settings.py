@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 EMBEDDED = "embedded"
 #: HMAC key used when none is configured. Fine for a laptop demo, never for real plates.
 DEV_HMAC_KEY = "topis-dev-key-change-me"
+#: taxis per unit of city scale: Seoul's ~70,000 at scale 18.5
+TAXIS_PER_SCALE = 70_000 / 18.5
+#: seconds between GPS fixes of one taxi
+TAXI_FIX_INTERVAL_S = 10.0
 
 
 def config_path() -> Path:
@@ -149,6 +153,9 @@ class SimSettings(_Section):
     start_time: str = "07:30"
     #: local start date, ISO; empty = the next weekday
     start_date: str = ""
+    #: taxis per unit of city scale (70,000 at scale 18.5, ~3,800 at 1); 0 = no taxis
+    taxis_per_scale: float = Field(default=TAXIS_PER_SCALE, ge=0)
+    taxi_fix_interval_s: float = Field(default=TAXI_FIX_INTERVAL_S, gt=0)  #: seconds between fixes of one taxi
 
 
 class StreamSettings(_Section):

@@ -42,6 +42,8 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
+from topis.geo import PROBE_CELL_M, cell_key, grid_cell
+
 #: column -> numpy dtype on the wire (explicit little-endian)
 DTYPES: dict[str, str] = {
     "taxi_id": "<u8", "ts": "<f8", "lat": "<f8", "lon": "<f8",
@@ -118,6 +120,22 @@ class TaxiPositionBatch(msgspec.Struct, frozen=True, tag="taxi.position/1", tag_
         """Time of the newest fix, epoch seconds UTC (NaN for an empty batch)."""
         ts = np.frombuffer(self.ts, dtype=DTYPES["ts"])
         return float(ts.max()) if len(ts) else float("nan")
+
+
+def by_cell(fixes: TaxiFixes, cell_m: float = PROBE_CELL_M) -> dict[str, TaxiFixes]:
+    """Fixes grouped under their ``taxi.positions`` key: the probe cell of each reported position.
+
+    Within a cell the fixes keep their order. Cells come in key order.
+    """
+    if not len(fixes.ts):
+        return {}
+    row, col = grid_cell(fixes.lat, fixes.lon, cell_m)
+    code = (row << 32) + col  # rows and columns of a world grid of >= 1 m cells are far below 2**31
+    cells, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(cells)))[:-1]
+    groups = {cell_key(row[i], col[i]): fixes.take(idx) for i, idx in zip(first, np.split(order, bounds))}
+    return dict(sorted(groups.items()))
 
 
 def taxi_pseudonym(key: bytes, vehicle_id: str) -> int:
