@@ -202,6 +202,23 @@ class DashboardSettings(_Section):
     stale_after_s: float = 30.0  #: a feed older than this raises an alarm
 
 
+class TrafficSettings(_Section):
+    """Road traffic inputs: probe files imported with ``topis traffic probes``."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIS_TRAFFIC_", extra="ignore")
+    section: ClassVar[str] = "traffic"
+
+    #: key of the probe vehicle id pseudonyms (keyed BLAKE2b); set TOPIS_TRAFFIC_PROBE_ID_KEY for real data
+    probe_id_key: SecretStr = SecretStr(DEV_HMAC_KEY)
+
+    def probe_id_key_bytes(self) -> bytes:
+        """The pseudonymisation key; logs a warning when it is the development default."""
+        key = self.probe_id_key.get_secret_value()
+        if key == DEV_HMAC_KEY:
+            logger.warning("using the development probe id key; set TOPIS_TRAFFIC_PROBE_ID_KEY for real vehicles")
+        return key.encode()
+
+
 class DeskSettings(_Section):
     """Login and records of the control-room desk pages; the wall's own are :class:`DashboardSettings`."""
 
@@ -320,6 +337,7 @@ class Settings(BaseModel):
     dashboard: DashboardSettings
     desk: DeskSettings
     enforcement: EnforcementSettings
+    traffic: TrafficSettings
 
     @classmethod
     def load(cls, **given: _Section) -> Settings:
