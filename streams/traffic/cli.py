@@ -12,8 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from topis.options import bad_parameter, broker_option, demo_city, external_broker, network_source_options, \
-    quiet_kafka_logs
+from topis.options import (
+    bad_parameter,
+    broker_option,
+    demo_city,
+    external_broker,
+    network_source_options,
+    quiet_kafka_logs,
+)
 
 log = logging.getLogger(__name__)
 

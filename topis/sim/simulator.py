@@ -182,7 +182,7 @@ class Simulator:
 
     def _init_taxis(self, rng: np.random.Generator) -> TaxiFleet | None:
         n = int(round(self.cfg.taxis_per_scale * self.city.scale))
-        if n == 0:
+        if n == 0 or self.city.graph.number_of_edges() == 0:
             return None
         hour_f, weekend = self._clock(self.now)
         fleet = TaxiFleet(self.city, n, self.now, self.cfg, rng, self._key, hour_f, weekend)
