@@ -33,6 +33,7 @@ taxi's speed and the link's speed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -42,6 +43,9 @@ from topis.city.profiles import congestion_factor
 from topis.geo import M_PER_DEG_LAT, Projection, bearing_deg
 from topis.schemas.probes import TaxiFixes, taxi_pseudonyms
 from topis.sim.truth import TaxiFixTruth
+
+if TYPE_CHECKING:
+    from topis.sim.simulator import SimConfig
 
 #: share of the taxis in service that carry a fare, by local hour (Seoul-like: late evening busiest)
 OCCUPIED_SHARE_BY_HOUR = np.array([
@@ -142,8 +146,13 @@ def link_speed_kph(roads: RoadArrays, link_factor: np.ndarray, hour_f: float, we
 class TaxiFleet:
     """The taxis of a city: state arrays and one vectorised :meth:`tick` (see module docs)."""
 
-    def __init__(self, city: City, n: int, now_ts: float, cfg, rng: np.random.Generator, key: bytes,
+    def __init__(self, city: City, n: int, now_ts: float, cfg: SimConfig, rng: np.random.Generator, key: bytes,
                  hour_f: float, weekend: bool):
+        """``n`` taxis spread over the links (by length) at ``now_ts``; ids pseudonymised with ``key``.
+
+        ``cfg`` gives the ``taxi_*`` settings; ``hour_f`` (local hour with its
+        fraction) and ``weekend`` set the first link speeds and occupied share.
+        """
         self.cfg, self.rng = cfg, rng
         self.roads = road_arrays(city)
         roads = self.roads
