@@ -10,7 +10,8 @@ process are shown in brackets: on a shared machine they are the steadier figure.
 Taxis (70,000 at scale 18.5) are on by default; each scale is run a second
 time without them (the baseline, same process), so the taxis' own cost is the
 difference. The taxi runs include encoding every taxi batch for the wire
-(``topis.wire.encode``), as the feeder does before publishing.
+(``topis.wire.encode``), as the feeder does before publishing. Ground truth
+is not recorded (as in ``topis simulate`` without ``--truth-out``).
 
 Run::
 
@@ -51,10 +52,12 @@ def measure(city, sim_seconds: float, step_s: float, seed: int, taxis: bool = Tr
                                                                                            {"taxis_per_scale": 0})))
     init_s = time.perf_counter() - t0
     totals = {"positions": 0, "taps": 0, "reads": 0, "taxis": 0}
+    taxi_messages = 0
     t0, c0 = time.perf_counter(), time.process_time()
     steps = int(sim_seconds / step_s)
     for _ in range(steps):
         out = sim.step(step_s)
+        taxi_messages += len(out.taxis)
         for batch in out.taxis.values():
             wire.encode(batch)
         for kind, n in out.counts().items():
@@ -65,7 +68,8 @@ def measure(city, sim_seconds: float, step_s: float, seed: int, taxis: bool = Tr
                 stops=len(city.stops), buses=len(city.buses), cameras=len(city.cameras),
                 cpu_per_sim_s=run_cpu_s / simulated, init_s=init_s, simulated_s=simulated, run_s=run_s,
                 **{f"{k}_per_sim_s": v / simulated for k, v in totals.items()},
-                events_per_wall_s=sum(totals.values()) / run_s, realtime_factor=run_s / simulated)
+                events_per_wall_s=sum(totals.values()) / run_s, realtime_factor=run_s / simulated,
+                taxi_msgs_per_step=taxi_messages / steps)
 
 
 def headway_cv_by_stop(scale: float, hours: float, seed: int) -> dict[int, tuple[float, int]]:
@@ -104,7 +108,8 @@ def main() -> None:
             rows.append(dict(measure(city, args.sim_seconds, args.step, args.seed, taxis), gen_s=gen_s,
                              gen_cpu_s=gen_cpu_s))
     head = ("scale", "routes", "stops", "buses", "cameras", "taxis", "gen s (cpu)", "init s", "sim s", "wall s",
-            "pos/sim s", "taps/sim s", "reads/sim s", "taxi fixes/sim s", "events/wall s", "wall/sim (cpu/sim)")
+            "pos/sim s", "taps/sim s", "reads/sim s", "taxi fixes/sim s", "taxi msgs/step", "events/wall s",
+            "wall/sim (cpu/sim)")
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for r in rows:
@@ -112,7 +117,7 @@ def main() -> None:
                           f"{r['taxis']:,}", f"{r['gen_s']:.1f} ({r['gen_cpu_s']:.1f})", f"{r['init_s']:.1f}",
                           f"{r['simulated_s']:.0f}", f"{r['run_s']:.1f}",
                           f"{r['positions_per_sim_s']:.0f}", f"{r['taps_per_sim_s']:.1f}",
-                          f"{r['reads_per_sim_s']:.1f}", f"{r['taxis_per_sim_s']:,.0f}", f"{r['events_per_wall_s']:,.0f}",
+                          f"{r['reads_per_sim_s']:.1f}", f"{r['taxis_per_sim_s']:,.0f}", f"{r['taxi_msgs_per_step']:.0f}", f"{r['events_per_wall_s']:,.0f}",
                           f"{r['realtime_factor']:.3f} ({r['cpu_per_sim_s']:.3f})"]))
     if args.bunching_hours > 0:
         scale = float(args.scales.split(",")[0])

@@ -11,7 +11,8 @@ and works on whole columns from there.
 The envelope is the project's JSON (:mod:`topis.wire`): tagged and versioned
 like every other schema, the columns base64 text in it. CPU time per fix,
 encode from arrays + decode to arrays, msgspec 0.23 on the project's 2-core
-machine (``python -m benchmarks.probe_codec``):
+machine (``python -m benchmarks.probe_codec``; repeated runs on the busy
+machine varied by about ±30 %):
 
 ===============  ===============  ===============  ===============  ==============
 fixes per batch  JSON rows        JSON lists       **this**         msgpack
