@@ -3,7 +3,9 @@
 One message per key per call: the events of a route (or camera) are wrapped
 in the topic's batch schema (``topis.topics.by_name(topic).value``, e.g.
 :class:`topis.schemas.inputs.PositionBatch`) and sent with the key, so they
-land in that key's partition.
+land in that key's partition. Columnar batches
+(:class:`topis.schemas.probes.TaxiPositionBatch`) are built by their producer
+and sent as they are (:meth:`Publisher.send_batches`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ class Publisher:
                 self._futures.append(future)
             self.messages_sent += 1
             self.events_sent += len(events)
+
+    def send_batches(self, topic: str, by_key: Mapping[str, object]) -> None:
+        """Send each key's ready-made batch (a schema Struct with ``len()``, e.g. a taxi batch) as one message."""
+        for key, batch in by_key.items():
+            if not len(batch):
+                continue
+            future = self._producer.send(topic, key=key.encode(), value=wire.encode(batch))
+            if self.keep_acks:
+                self._futures.append(future)
+            self.messages_sent += 1
+            self.events_sent += len(batch)
 
     def send_raw(self, topic: str, key: str, value: bytes) -> None:
         """Send one already-encoded message (replay of recordings, bad-input tests)."""

@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 EMBEDDED = "embedded"
 #: HMAC key used when none is configured. Fine for a laptop demo, never for real plates.
 DEV_HMAC_KEY = "topis-dev-key-change-me"
+#: taxis per unit of city scale: Seoul's ~70,000 at scale 18.5
+TAXIS_PER_SCALE = 70_000 / 18.5
+#: seconds between GPS fixes of one taxi
+TAXI_FIX_INTERVAL_S = 10.0
 
 
 def config_path() -> Path:
@@ -151,6 +155,9 @@ class SimSettings(_Section):
     start_time: str = "07:30"
     #: local start date, ISO; empty = the next weekday
     start_date: str = ""
+    #: taxis per unit of city scale (70,000 at scale 18.5, ~3,800 at 1); 0 = no taxis
+    taxis_per_scale: float = Field(default=TAXIS_PER_SCALE, ge=0)
+    taxi_fix_interval_s: float = Field(default=TAXI_FIX_INTERVAL_S, gt=0)  #: seconds between fixes of one taxi
 
 
 class StreamSettings(_Section):
@@ -199,6 +206,23 @@ class DashboardSettings(_Section):
     port: int = Field(default=8050, ge=1, le=65535)
     refresh_ms: int = Field(default=1000, ge=200)  #: map update period
     stale_after_s: float = 30.0  #: a feed older than this raises an alarm
+
+
+class TrafficSettings(_Section):
+    """Road traffic inputs: probe files imported with ``topis traffic probes``."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIS_TRAFFIC_", extra="ignore")
+    section: ClassVar[str] = "traffic"
+
+    #: key of the probe vehicle id pseudonyms (keyed BLAKE2b); set TOPIS_TRAFFIC_PROBE_ID_KEY for real data
+    probe_id_key: SecretStr = SecretStr(DEV_HMAC_KEY)
+
+    def probe_id_key_bytes(self) -> bytes:
+        """The pseudonymisation key; logs a warning when it is the development default."""
+        key = self.probe_id_key.get_secret_value()
+        if key == DEV_HMAC_KEY:
+            logger.warning("using the development probe id key; set TOPIS_TRAFFIC_PROBE_ID_KEY for real vehicles")
+        return key.encode()
 
 
 class DeskSettings(_Section):
@@ -319,6 +343,7 @@ class Settings(BaseModel):
     dashboard: DashboardSettings
     desk: DeskSettings
     enforcement: EnforcementSettings
+    traffic: TrafficSettings
 
     @classmethod
     def load(cls, **given: _Section) -> Settings:

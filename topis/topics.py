@@ -4,7 +4,11 @@ Keys are chosen so the state an agent keeps lives in one partition: positions
 and taps are keyed by route (a route's vehicles, headways and loads are
 computed together), plate reads by camera — except that the two cameras of a
 section-speed pair share their section's key, so an entry read and its exit
-read meet in one partition, in the order the cameras sent them.
+read meet in one partition, in the order the cameras sent them. Taxi probes
+are keyed by the 2 km probe cell of their position (:func:`topis.geo.grid_cell`),
+so the fixes on one road link meet in one partition; a link that crosses a
+cell edge gets fixes in each of its cells, whose partial link speeds sum
+exactly (``dist_m``/``time_s``, :func:`streams.traffic.linkspeeds.merge`).
 
 Each spec names the schema type of its values (:mod:`topis.schemas`): follow
 ``value`` to see every message's shape; :func:`topis.wire.decode` reads one.
@@ -15,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from topis.schemas import bus, deadletter, demand, enforcement, health, inputs, plans, state, traffic
+from topis.schemas import bus, deadletter, demand, enforcement, health, inputs, plans, probes, state, traffic
 
 HOUR_MS = 3_600_000
 TAIL_MESSAGES = 100  #: messages per partition a "tail" topic keeps across a broker recycle
@@ -40,6 +44,11 @@ BUS_POSITIONS = TopicSpec("bus.positions", 8, "route_id", inputs.PositionBatch, 
 CARD_TAPS = TopicSpec("card.taps", 8, "route_id", inputs.TapBatch, 6 * HOUR_MS)
 PLATE_READS = TopicSpec(
     "plate.reads", 8, "rule zone: section:<id> for section-speed cameras, else camera_id", inputs.ReadBatch,
+    6 * HOUR_MS,
+)
+#: taxi GPS fixes as columns; 16 partitions: ~170 cells over Seoul, ~7,000 fixes/s shared by up to 16 workers
+TAXI_POSITIONS = TopicSpec(
+    "taxi.positions", 16, "probe cell: topis.geo.cell_key(*topis.geo.grid_cell(lat, lon))", probes.TaxiPositionBatch,
     6 * HOUR_MS,
 )
 #: arrivals, departures, headways, bunching/gapping alerts with holding advice
@@ -76,6 +85,7 @@ ALL: tuple[TopicSpec, ...] = (
     BUS_POSITIONS,
     CARD_TAPS,
     PLATE_READS,
+    TAXI_POSITIONS,
     BUS_EVENTS,
     BUS_PREDICTIONS,
     CARD_LOCATED,

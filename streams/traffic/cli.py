@@ -1,4 +1,5 @@
-"""``topis linkspeeds``: bus positions from a file → space-mean speed per link per time bin."""
+"""The traffic domain's commands: ``topis linkspeeds`` (bus positions from a file → space-mean speed per
+link per time bin) and ``topis traffic probes`` (a probe CSV → ``taxi.positions``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from topis.options import bad_parameter, demo_city, network_source_options
+from topis.options import (
+    bad_parameter,
+    broker_option,
+    demo_city,
+    external_broker,
+    network_source_options,
+    quiet_kafka_logs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +137,107 @@ def linkspeeds(avl: Path, gtfs: Path | None, city_seed: int | None, city_scale: 
     dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(state.pairs_dropped.items())) or "none"
     click.echo(f"{len(fixes):,} fixes on {len(links):,} links -> {len(speeds):,} link-bins in {out}")
     click.echo(f"fix pairs used {state.pairs_used:,}; left out: {dropped}")
+
+
+PROBES_EXAMPLE = """\b
+Examples:
+    topis traffic probes taxis_0800.csv --broker kafka://127.0.0.1:9092
+    topis traffic probes taxis.csv --tz Asia/Seoul --strict --broker kafka://kafka-1:9092
+    topis traffic probes taxis.csv --check          # validate only, publish nothing
+
+\b
+CSV columns (header line, any order, others ignored):
+    vehicle_id,ts,lat,lon,speed_kph,heading_deg,occupied
+ts: epoch seconds or ISO 8601 with an offset (--tz for ISO without one);
+speed_kph and heading_deg may be empty; occupied: 1/0, true/false, yes/no.
+"""
+
+
+@click.group()
+def traffic() -> None:
+    """Road traffic: probe vehicles (taxis) in, link speeds out.
+
+    \b
+    Example:
+        topis traffic probes taxis.csv --broker kafka://127.0.0.1:9092
+    """
+
+
+traffic.add_command(linkspeeds)
+
+
+@traffic.command(epilog=PROBES_EXAMPLE)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@broker_option("Kafka cluster to publish taxi.positions to (default: $TOPIS_BROKER).")
+@click.option("--tz", "tz_name", metavar="ZONE", help="Time zone of ISO timestamps without an offset, e.g. Asia/Seoul.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad row (default: skip bad rows and count them).")
+@click.option("--check", is_flag=True, help="Validate the file and print the summary; publish nothing.")
+@click.option("--window-s", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Event-time window of one batch: each probe cell gets one message per window.")
+def probes(file: Path, broker_url: str | None, tz_name: str | None, strict: bool, check: bool, window_s: float) -> None:
+    """Publish probe vehicle fixes from a CSV file to taxi.positions.
+
+    Rows are checked (bad rows are skipped and counted, or stop the import
+    with --strict; either way their line numbers are shown), vehicle ids are
+    replaced by keyed pseudonyms (key: TOPIS_TRAFFIC_PROBE_ID_KEY), and the
+    fixes are sent in time order, one batch per probe cell per --window-s.
+    Exits with status 1 when no row is good.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from streams.traffic.probe_files import ProbeFileError, batches, read_probe_csv
+    from topis import topics
+    from topis.settings import Settings
+
+    tz = _zone(tz_name)
+    config = Settings.load(**({} if check else {"broker": external_broker(broker_url)}))
+    if not check:
+        quiet_kafka_logs()
+    size = file.stat().st_size
+    with tqdm(total=size, desc="checking", unit="B", unit_scale=True, disable=not sys.stderr.isatty()) as bar:
+        with bad_parameter("FILE", ProbeFileError):
+            read = read_probe_csv(file, config.traffic.probe_id_key_bytes(), tz=tz, strict=strict,
+                                  progress=lambda done: bar.update(done - bar.n))
+        bar.update(size - bar.n)
+    _report_bad(file, read)
+    fixes = read.fixes
+    if not len(fixes.ts):
+        raise click.ClickException(f"{file}: no good rows out of {read.rows:,}")
+    span = f"{datetime.fromtimestamp(fixes.ts[0], ZoneInfo('UTC')):%Y-%m-%d %H:%M:%S} to " \
+           f"{datetime.fromtimestamp(fixes.ts[-1], ZoneInfo('UTC')):%Y-%m-%d %H:%M:%S} UTC"
+    n_taxis = len(np.unique(fixes.taxi_id))
+    if check:
+        click.echo(f"{len(fixes.ts):,} good fixes of {n_taxis:,} vehicles, {span}; {read.n_bad:,} bad rows")
+        return
+    from topis.publish import Publisher
+
+    with Publisher(config.broker.bootstrap_servers) as publisher, \
+            tqdm(total=len(fixes.ts), desc="publishing", unit="fix", disable=not sys.stderr.isatty()) as bar:
+        for cell, group in batches(fixes, window_s=window_s):
+            publisher.send_batches(topics.TAXI_POSITIONS.name, {cell: group.to_batch()})
+            bar.update(len(group.ts))
+        sent = publisher.messages_sent
+    click.echo(f"published {len(fixes.ts):,} fixes of {n_taxis:,} vehicles ({span}) in {sent:,} messages "
+               f"to {topics.TAXI_POSITIONS.name}; {read.n_bad:,} bad rows skipped")
+
+
+def _zone(name: str | None):
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
+
+
+def _report_bad(file: Path, read) -> None:
+    """Bad rows on stderr: the count by reason, then the first few with their line numbers."""
+    if not read.n_bad:
+        return
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in read.bad_by_reason.most_common())
+    click.echo(f"{read.n_bad:,} of {read.rows:,} rows skipped ({reasons}):", err=True)
+    for bad in read.bad:
+        click.echo(f"  {file}:{bad.line}: {bad.reason}", err=True)
+    if read.n_bad > len(read.bad):
+        click.echo(f"  ... and {read.n_bad - len(read.bad):,} more", err=True)

@@ -106,7 +106,8 @@ def test_root_settings_load_every_section_from_one_file(config, monkeypatch):
     config("[sim]\nspeed = 60\n[desk]\nwall_public = false\n[enforcement]\ntimezone = \"UTC\"\n")
     monkeypatch.setenv("TOPIS_CITY_SCALE", "2")
     settings = Settings.load()
-    assert set(Settings.model_fields) == {"broker", "city", "sim", "streams", "dashboard", "desk", "enforcement"}
+    assert set(Settings.model_fields) == {"broker", "city", "sim", "streams", "dashboard", "desk", "enforcement",
+                                         "traffic"}
     assert (settings.sim.speed, settings.city.scale, settings.desk.wall_public) == (60.0, 2.0, False)
     assert (settings.enforcement.timezone, settings.broker.embedded, settings.dashboard.port) == ("UTC", True, 8050)
 

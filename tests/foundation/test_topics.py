@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import msgspec
 import msgspec.inspect as mi
+import numpy as np
 import pytest
 
 from topis import topics, wire
+from topis.schemas.probes import DTYPES, TaxiFixes, TaxiPositionBatch
 
 
 def example(t: mi.Type):
     """A value of type ``t`` with every field set (so optional and UNSET fields are exercised)."""
+    if isinstance(t, mi.StructType) and t.cls is TaxiPositionBatch:  # columns of one length: made by hand
+        return TaxiFixes(*((np.arange(3) % 2).astype(dtype) for dtype in DTYPES.values())).to_batch()
     if isinstance(t, mi.StructType):
         return t.cls(**{f.name: example(f.type) for f in t.fields})
     if isinstance(t, mi.UnionType):  # a list of a union gets one of each member (see ListType)

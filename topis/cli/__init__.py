@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "accuracy": "streams.bus.cli:accuracy",
     "demand": "streams.demand.cli:demand",
     "linkspeeds": "streams.traffic.cli:linkspeeds",
+    "traffic": "streams.traffic.cli:traffic",
     "plan": "topis.cli:plan",
     "enforce": "enforcement.cli:enforce",
     "cases": "enforcement.cli:cases",

@@ -87,11 +87,14 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0), help="Stop after this many simulated seconds.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Also record every message to this file.")
 @click.option("--truth-out", type=click.Path(file_okay=False),
-              help="Keep the ground truth (true stop visits, violations) and write it here at the end.")
+              help="Keep the ground truth (true stop visits, violations, taxi fixes with their true link and "
+                   "link speed) and write it here at the end.")
+@click.option("--taxis-per-scale", type=click.FloatRange(min=0),
+              help="Taxis per unit of --scale (default ~3,784: 70,000 at 18.5); 0 = no taxis.")
 @click.option("--replay", type=click.Path(exists=True, dir_okay=False), help="Publish a recorded file instead of simulating.")
 def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, duration_s, record, truth_out,
-             replay) -> None:
-    """Simulate the demo city (buses, passengers, cars at cameras) and publish it to Kafka.
+             taxis_per_scale, replay) -> None:
+    """Simulate the demo city (buses, passengers, cars at cameras, taxis) and publish it to Kafka.
 
     \b
     Examples:
@@ -105,7 +108,8 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
     settings = config.broker
     quiet_kafka_logs()
     sim = config.sim.model_copy(update={k: v for k, v in dict(
-        speed=speed, seed=seed, start_time=start_time, start_date=start_date).items() if v is not None})
+        speed=speed, seed=seed, start_time=start_time, start_date=start_date,
+        taxis_per_scale=taxis_per_scale).items() if v is not None})
     city = config.city.model_copy(update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
     try:
         if replay:

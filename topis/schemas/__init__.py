@@ -4,6 +4,7 @@
 module                  messages                                                   topics
 ======================  =========================================================  ==============
 :mod:`.inputs`          bus positions, card taps, plate reads, in batches          bus.positions, card.taps, plate.reads
+:mod:`.probes`          taxi GPS fixes, a batch of columns per probe cell          taxi.positions
 :mod:`.bus`             matched fixes, stop arrivals/departures, headways,         bus.events, bus.predictions
                         bunching/gapping alerts, arrival predictions
 :mod:`.state`           the read model: vehicles, counters, route views            state.vehicles, state.counters, state.routes
@@ -21,11 +22,12 @@ Conventions
   north; distances metres. Units are in the field names.
 * An optional field that the source did not report is ``None``, never a
   sentinel number; a field that a message kind does not have is left out
-  (``msgspec.UNSET``).
+  (``msgspec.UNSET``). Columnar batches (:mod:`.probes`) use NaN instead, as
+  a numpy column has no ``None``.
 * A ``schema`` tag names a message type and its major version
   (``bus.position/1``); a consumer rejects a tag it does not know.
 
 Every schema is a msgspec Struct (or a list or union of them), encoded as JSON
-by :func:`topis.wire.encode` and decoded, with type checking, by
+(``bytes`` fields as base64) by :func:`topis.wire.encode` and decoded, with type checking, by
 :func:`topis.wire.decode`. Importing this package imports nothing heavy.
 """

@@ -55,8 +55,12 @@ def reads_by_key(reads_by_camera: dict[str, list], section_of: dict[str, str | N
 def _publish_step(publisher: Publisher, out, recorder, section_of: dict[str, str | None]) -> int:
     published = 0
     for topic, by_key in ((topics.BUS_POSITIONS.name, out.positions), (topics.CARD_TAPS.name, out.taps),
-                          (topics.PLATE_READS.name, reads_by_key(out.reads, section_of))):
-        publisher.send(topic, by_key)
+                          (topics.PLATE_READS.name, reads_by_key(out.reads, section_of)),
+                          (topics.TAXI_POSITIONS.name, out.taxis)):
+        if topic == topics.TAXI_POSITIONS.name:
+            publisher.send_batches(topic, by_key)  # one columnar batch per probe cell, built by the simulator
+        else:
+            publisher.send(topic, by_key)
         published += sum(len(v) for v in by_key.values())
         if recorder is not None:
             recorder.write(topic, by_key)
@@ -68,9 +72,9 @@ def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSett
                    truth_dir: str | None = None) -> int:
     """Simulate and publish until ``duration_s`` simulated seconds (or forever); return events sent.
 
-    Ground truth (true stop visits and violations) is kept only when ``truth_dir``
-    is given, and written there at the end: on an endless run it would grow
-    without bound.
+    Ground truth (true stop visits, violations, taxi fixes with their true
+    link and link speed) is kept only when ``truth_dir`` is given, and written
+    there at the end: on an endless run it would grow without bound.
     """
     from topis.city.generate import generate_city
     from topis.sim import recording
@@ -78,8 +82,11 @@ def run_simulation(servers: list[str], city_settings: CitySettings, sim: SimSett
 
     t0 = start_ts(sim)
     city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
-    simulator = Simulator(city, seed=sim.seed, start_ts=t0, config=SimConfig(record_truth=truth_dir is not None))
-    log.info("simulating %d buses from %s at x%g", city.fleet_size, dt.datetime.fromtimestamp(t0, KST), sim.speed)
+    config = SimConfig(record_truth=truth_dir is not None, taxis_per_scale=sim.taxis_per_scale,
+                       taxi_fix_interval_s=sim.taxi_fix_interval_s)
+    simulator = Simulator(city, seed=sim.seed, start_ts=t0, config=config)
+    log.info("simulating %d buses and %d taxis from %s at x%g", city.fleet_size,
+             len(simulator.taxis) if simulator.taxis is not None else 0, dt.datetime.fromtimestamp(t0, KST), sim.speed)
     recorder = recording.Recorder(Path(record_path)) if record_path else None
     section_of = {c.camera_id: c.section_id for c in city.cameras}
     sent = 0

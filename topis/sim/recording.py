@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 
 from topis.schemas.inputs import BusPosition, CardTap, PlateRead, PositionBatch, ReadBatch, TapBatch
+from topis.schemas.probes import TaxiPositionBatch
 from topis.wire import encode
 
 _BATCH_OF = {BusPosition: PositionBatch, CardTap: TapBatch, PlateRead: ReadBatch}
@@ -39,11 +40,14 @@ class RecordingError(ValueError):
     """A recording line that is not a valid message; says which line."""
 
 
-def batch_messages(topic: str, by_key: dict[str, list]) -> list[Message]:
-    """One message per key: the key's events wrapped in their wire batch, encoded."""
+def batch_messages(topic: str, by_key: dict[str, list] | dict[str, TaxiPositionBatch]) -> list[Message]:
+    """One message per key: the key's events wrapped in their wire batch (or its ready-made batch), encoded."""
     out = []
     for key, events in by_key.items():
-        if not events:
+        if not len(events):
+            continue
+        if isinstance(events, TaxiPositionBatch):
+            out.append(Message(topic, key, events.latest_ts(), encode(events)))
             continue
         batch = _BATCH_OF[type(events[0])](events=list(events))
         out.append(Message(topic, key, max(e.ts for e in events), encode(batch)))
@@ -58,7 +62,7 @@ class Recorder:
         self._fh = open(self.path, "w", encoding="utf-8")
         self.messages = 0
 
-    def write(self, topic: str, by_key: dict[str, list]) -> int:
+    def write(self, topic: str, by_key: dict[str, list] | dict[str, TaxiPositionBatch]) -> int:
         """Record one step's events of ``topic`` (grouped by key); returns messages written."""
         return self.write_messages(batch_messages(topic, by_key))
 

@@ -1,11 +1,12 @@
-"""The simulator: buses running the timetables, passengers tapping cards, cars passing cameras.
+"""The simulator: buses running the timetables, passengers tapping cards, cars passing cameras, taxis.
 
 Pure: no Kafka, no wall clock. ``Simulator.step(dt_s)`` advances simulated
 time in ticks of ``SimConfig.tick_s`` and returns the wire events of the step
 (:class:`StepOutput`) plus the ground truth they came from.
 
 Bus movement is vectorised over the fleet (numpy); only discrete events
-(a bus reaching a stop, leaving it, passing a camera) run per object.
+(a bus reaching a stop, leaving it, passing a camera) run per object. Taxis
+(:mod:`topis.sim.taxis`) are vectorised throughout and leave as columns.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from topis.city.model import City, local_hour, local_midnight_ts
 from topis.city.profiles import congestion_factor
 from topis.geo import M_PER_DEG_LAT
 from topis.schemas.inputs import BusPosition, CardTap, PlateRead
+from topis.schemas.probes import TaxiFixes, TaxiPositionBatch, by_cell
+from topis.settings import TAXI_FIX_INTERVAL_S, TAXIS_PER_SCALE
 from topis.sim.network import pattern_arrays
 from topis.sim.passengers import FARE_CLASSES, Demand, card_hash
+from topis.sim.taxis import TaxiFleet
 from topis.sim.traffic import CarTraffic, ViolationJudge, camera_arrays, local_datetime, misread_plate
 from topis.sim.truth import StopVisit, Truth, Violation
 
@@ -61,14 +65,29 @@ class SimConfig:
     garbled_rate: float = 0.002  #: reads whose text is no plate at all ("?" for the syllable)
     section_tolerance_kph: float = 10.0  #: truth: section speed above limit + tolerance
     no_stopping_limit_s: float = 300.0  #: truth: stopped longer than this
+    taxis_per_scale: float = TAXIS_PER_SCALE  #: taxis per unit of city scale; 0 = none
+    taxi_fix_interval_s: float = TAXI_FIX_INTERVAL_S  #: time between fixes of one taxi, seconds
+    taxi_gps_noise_m: float = 5.0  #: standard deviation of taxi position noise per axis (median error ~6 m)
+    taxi_drop_rate: float = 0.03  #: taxi fixes lost one at a time
+    taxi_gap_fraction: float = 0.02  #: share of taxi fixes lost in gaps (tunnels, receiver off)
+    taxi_gap_mean_s: float = 60.0  #: mean length of a taxi gap, seconds
+    taxi_trip_mean_s: float = 720.0  #: mean length of a fare, seconds
+    taxi_stop_s: float = 30.0  #: standstill at a pick-up or drop-off, seconds
+    taxi_vacant_speed_factor: float = 0.8  #: vacant taxis cruise this much slower than traffic
+    taxi_stand_every_s: float = 1800.0  #: a vacant taxi stops to wait at a stand about this often
+    taxi_stand_mean_s: float = 300.0  #: mean wait at a stand, seconds
     record_truth: bool = True
 
     def __post_init__(self) -> None:
         for name in ("gap_fraction", "duplicate_rate", "out_of_order_rate", "missing_trip_rate", "no_tap_off_rate",
-                     "transfer_rate", "misread_rate", "garbled_rate"):
+                     "transfer_rate", "misread_rate", "garbled_rate", "taxi_drop_rate", "taxi_gap_fraction",
+                     "taxi_vacant_speed_factor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SimConfig.{name} must be within [0, 1], got {getattr(self, name)}")
-        for name in ("tick_s", "gps_interval_s", "gap_mean_s", "mean_ride_stops"):
+        if not self.taxis_per_scale >= 0 or not self.taxi_gps_noise_m >= 0 or not self.taxi_stop_s >= 0:
+            raise ValueError("SimConfig.taxis_per_scale, taxi_gps_noise_m and taxi_stop_s must not be negative")
+        for name in ("tick_s", "gps_interval_s", "gap_mean_s", "mean_ride_stops", "taxi_fix_interval_s",
+                     "taxi_gap_mean_s", "taxi_trip_mean_s", "taxi_stand_every_s", "taxi_stand_mean_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be positive, got {getattr(self, name)}")
 
@@ -84,10 +103,11 @@ class StepOutput:
     reads: dict[str, list[PlateRead]] = field(default_factory=dict)  #: by camera_id
     stop_visits: list[StopVisit] = field(default_factory=list)  #: completed in this step
     violations: list[Violation] = field(default_factory=list)  #: new in this step
+    taxis: dict[str, TaxiPositionBatch] = field(default_factory=dict)  #: by probe cell (topis.geo.cell_key)
 
     def counts(self) -> dict[str, int]:
         """Number of events of each kind."""
-        return {k: sum(len(v) for v in getattr(self, k).values()) for k in ("positions", "taps", "reads")}
+        return {k: sum(len(v) for v in getattr(self, k).values()) for k in ("positions", "taps", "reads", "taxis")}
 
 
 class Simulator:
@@ -97,7 +117,7 @@ class Simulator:
         self.city, self.cfg = city, config or SimConfig()
         self.now = float(start_ts)
         ss = np.random.SeedSequence([seed, 7])
-        r_bus, r_pax, r_car, r_gps = (np.random.default_rng(s) for s in ss.spawn(4))
+        r_bus, r_pax, r_car, r_gps, r_taxi = (np.random.default_rng(s) for s in ss.spawn(5))
         self.rng, self.gps_rng = r_bus, r_gps
         self._key = hashlib.blake2b(f"topis-sim-{seed}".encode(), digest_size=16).digest()
         self.pa = pattern_arrays(city)
@@ -111,6 +131,7 @@ class Simulator:
         self._pending: list[tuple] = []
         self._seq = 0
         self._init_fleet()
+        self.taxis = self._init_taxis(r_taxi)
         self._loaded_days: set[dt.date] = set()
         self._ensure_days(self.now)
         self._warm_start()
@@ -158,6 +179,21 @@ class Simulator:
         self._trips_by_service: dict[str, list[tuple[int, int, int]]] = {}
         for k, t in enumerate(self.city.trips):
             self._trips_by_service.setdefault(t.service_id, []).append((self._vidx[t.vehicle_id], t.start_s, k))
+
+    def _init_taxis(self, rng: np.random.Generator) -> TaxiFleet | None:
+        n = int(round(self.cfg.taxis_per_scale * self.city.scale))
+        if n == 0 or self.city.graph.number_of_edges() == 0:
+            return None
+        hour_f, weekend = self._clock(self.now)
+        fleet = TaxiFleet(self.city, n, self.now, self.cfg, rng, self._key, hour_f, weekend)
+        self.truth.taxi_link_ids = fleet.roads.link_ids
+        return fleet
+
+    def _clock(self, ts: float) -> tuple[float, bool]:
+        """Local hour of day with its fraction, and whether the day runs the weekend service."""
+        local = local_datetime(ts)
+        hour_f = local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
+        return hour_f, self.city.services_on(local.date())[0] == "WE"
 
     def _ensure_days(self, ts: float) -> None:
         """Load the trips of the service days around ``ts`` (yesterday's run past midnight)."""
@@ -322,11 +358,14 @@ class Simulator:
             raise ValueError(f"dt_s must be positive, got {dt_s}")
         out = StepOutput(self.now, self.now + dt_s)
         end = self.now + dt_s
+        taxi_fixes: list[TaxiFixes] = []
         while self.now < end - 1e-9:
-            self._tick(min(self.cfg.tick_s, end - self.now), out)
+            self._tick(min(self.cfg.tick_s, end - self.now), out, taxi_fixes)
+        if taxi_fixes:
+            out.taxis = {cell: fixes.to_batch() for cell, fixes in by_cell(TaxiFixes.concat(taxi_fixes)).items()}
         return out
 
-    def _tick(self, dt_s: float, out: StepOutput) -> None:
+    def _tick(self, dt_s: float, out: StepOutput, taxi_fixes: list[TaxiFixes]) -> None:
         t0, t1 = self.now, self.now + dt_s
         local = local_datetime(t1)
         if local.date() not in self._loaded_days or (local + dt.timedelta(days=1)).date() not in self._loaded_days:
@@ -345,6 +384,10 @@ class Simulator:
             v = self.city.registry[veh]
             self._read(cam, ts, v.plate, v.vehicle_class, episode, out)
         self._fixes(t1, out)
+        if self.taxis is not None:
+            hour_f, weekend = self._clock(t1)
+            taxi_truth = self.truth.taxi_fixes if self.cfg.record_truth else None
+            taxi_fixes.append(self.taxis.tick(t0, t1, hour_f, weekend, taxi_truth))
         while self._pending and self._pending[0][0] <= t1:
             _, _, kind, key, event = heapq.heappop(self._pending)
             (out.taps if kind == "tap" else out.positions).setdefault(key, []).append(event)
