@@ -60,7 +60,13 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
 
         patterns = RoutePatterns.from_feed(feed)
         DemandAgents(app, streams, patterns, dead_letters)
-        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city))
+        roads = None
+        if streams.taxi_probes and not streams.gtfs_dir:
+            from streams.traffic.mapmatch import network_from_city
+
+            roads = network_from_city(demo_city())
+        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city), roads,
+                      dead_letters)
     if streams.planning:
         from streams.planning.agents import PlanningAgents
 

@@ -175,6 +175,8 @@ class StreamSettings(_Section):
     bus_operations: bool = True  #: run the matching/arrivals/predictions agent
     enforcement: bool = True  #: run the plate-read rules into the case store
     demand: bool = True  #: run the card-tap stages (loads, OD, planner inputs) and link speeds
+    #: map-match taxi.positions into link speeds (needs the demo city's road graph: off with gtfs_dir)
+    taxi_probes: bool = True
     planning: bool = True  #: re-plan live (headways, Squirrel, Owl) into plans.proposed
     plan_headways_every_s: float = Field(default=300.0, gt=0)  #: wall seconds between live headway plans
     plan_schedule_every_s: float = Field(default=1800.0, ge=0)  #: wall s between Squirrel/Owl plans; 0 = on request only

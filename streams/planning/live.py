@@ -420,6 +420,9 @@ class LivePlanner:
         self.squirrel: dict[str, bytes] = {}  #: route_id -> newest encoded SquirrelInput
         self.owl: bytes | None = None
         self.bins: dict[str, dict[tuple[str, float], dict]] = {}  #: route -> (link, bin) -> bin
+        #: taxi probe bins (messages keyed taxi:<cell>): (link, bin, cell) -> bin; a link across a cell edge
+        #: has a partial bin from each cell, and the sums add up
+        self.taxi_bins: dict[tuple[str, float, str], dict] = {}
         self.clock_ts: float | None = None  #: city clock from the newest link-speed bin
         self.next_due: dict[str, float] = {k: 0.0 for k in KINDS}
         self.first_input_ts: float | None = None  #: wall time the first demand input arrived
@@ -444,15 +447,38 @@ class LivePlanner:
         self.first_input_ts = self.first_input_ts or now
 
     def note_speeds(self, route_id: str, bins: list[dict]) -> None:
-        """Keep a route's link-speed bins of the last :data:`SPEED_WINDOW_S` and advance the clock."""
-        held = self.bins.setdefault(route_id, {})
+        """Keep a route's (or a taxi cell's) link-speed bins of the last :data:`SPEED_WINDOW_S`; advance the clock.
+
+        ``route_id`` is the message key: a route for bus probes, ``taxi:<cell>`` for taxi probes.
+        """
+        if route_id.startswith("taxi:"):
+            for b in bins:
+                self.taxi_bins[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)), route_id)] = b
+        else:
+            held = self.bins.setdefault(route_id, {})
+            for b in bins:
+                held[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)))] = b
         for b in bins:
-            held[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)))] = b
             end = float(b.get("bin_start_ts", 0.0)) + BIN_S
             self.clock_ts = end if self.clock_ts is None else max(self.clock_ts, end)
         since = (self.clock_ts or 0.0) - SPEED_WINDOW_S
-        for key in [k for k in held if k[1] < since]:
-            del held[key]
+        for held in self.bins.values():
+            for key in [k for k in held if k[1] < since]:
+                del held[key]
+        for key in [k for k in self.taxi_bins if k[1] < since]:
+            del self.taxi_bins[key]
+
+    def route_speeds(self) -> dict[str, float | None]:
+        """Each route's space-mean speed over its links: its buses' bins and the taxis' bins on the same links."""
+        taxi_by_link: dict[str, list[dict]] = {}
+        for (link_id, _, _), b in self.taxi_bins.items():
+            taxi_by_link.setdefault(link_id, []).append(b)
+        speeds = {}
+        for route_id, held in self.bins.items():
+            links = {link_id for link_id, _ in held}
+            taxis = [b for link_id in links for b in taxi_by_link.get(link_id, ())]
+            speeds[route_id] = route_speed_kph([*held.values(), *taxis], -1.0)
+        return speeds
 
     def request(self, kind: str) -> None:
         if kind not in KINDS:
@@ -506,7 +532,7 @@ class LivePlanner:
         else:
             hour, window, label = 1, f"{day}-night", f"night 00-05 h of {day}"
         services = self.services(hour)
-        speeds = {r: route_speed_kph(b.values(), -1.0) for r, b in self.bins.items()}
+        speeds = self.route_speeds()
         made_ts = self.clock_ts or now  # the city clock where known (the demo's runs ahead of the wall)
         return PlanJob(kind, window, label, hour, made_ts, services, (self.feed.origin_lon, self.feed.origin_lat),
                                 {} if kind == "headways" else self.stop_lat_lon,  # only what the kind reads

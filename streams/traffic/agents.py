@@ -1,9 +1,14 @@
-"""Link-speed agent: bus probes → road links → space-mean speed per link per 5 minutes.
+"""Link-speed agents: bus and taxi probes → road links → space-mean speed per link per 5 minutes.
 
 ``measure_link_speeds`` (by route) maps bus fixes to road links and publishes
 closed 5-minute bins on ``traffic.link_speeds``; each route's partition
 publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
 Bad ``bus.positions`` messages are dead-lettered and counted by the live agents.
+
+``measure_taxi_speeds`` (by probe cell) map-matches taxi fixes
+(:mod:`streams.traffic.taxi_speeds`) and publishes their closed bins on the
+same topic with ``source="taxi"``, keyed ``taxi:<cell>``. It needs a road
+graph: the demo city's (a real city's road network is not read yet).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import faust
 from streams.demand.taps import RoutePatterns
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import decode_value, key_text
-from streams.traffic import linkspeeds
+from streams.runtime.decode import DeadLetters, decode_value, key_text
+from streams.traffic import linkspeeds, mapmatch, taxi_speeds
 from topis import topics, wire
 from topis.schemas.inputs import PositionBatch
 from topis.settings import StreamSettings
@@ -23,14 +28,23 @@ from topis.settings import StreamSettings
 class TrafficAgents:
     """The link-speed agent and its per-route probe state, declared on ``app``."""
 
-    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork):
-        self.net = net
+    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork,
+                 roads: mapmatch.MatchNetwork | None = None, dead_letters: DeadLetters | None = None):
+        self.net, self.roads, self.dead_letters = net, roads, dead_letters
         self.known_routes = {p.route_id for p in patterns.patterns}
         self.speeds = topic(app, topics.LINK_SPEEDS)
         self.probes = Checkpointed(app, "link_state_by_route", topics.BUS_POSITIONS.partitions,
                                    linkspeeds.LinkSpeedState, lambda _: linkspeeds.LinkSpeedState(),
                                    every_s=settings.checkpoint_every_s)
         agent(app, topic(app, topics.BUS_POSITIONS), self.measure_link_speeds)
+        self.cells: dict[str, taxi_speeds.CellState] = {}  #: probe cell -> matcher state (this worker's cells)
+        if roads is not None and dead_letters is not None:
+            app.on_partitions_revoked.connect(self._forget_cells)
+            agent(app, topic(app, topics.TAXI_POSITIONS), self.measure_taxi_speeds)
+
+    async def _forget_cells(self, sender, revoked, **kwargs) -> None:
+        """A cell that moved to another worker starts afresh there (a few traversals lost at the move)."""
+        self.cells.clear()
 
     async def measure_link_speeds(self, stream):
         """Space-mean speed of buses per road link per 5 minutes."""
@@ -45,3 +59,15 @@ class TrafficAgents:
             self.probes.save_if_due(route_id)
             if closed:
                 await self.speeds.send(key=key, value=wire.encode(closed))
+
+    async def measure_taxi_speeds(self, stream):
+        """Map-match taxi fixes per probe cell; publish each closed 5-minute bin of their link speeds."""
+        async for key, value in stream.items():
+            cell = key_text(key)
+            batch = await self.dead_letters.decode(topics.TAXI_POSITIONS, cell, value)
+            if batch is None:
+                continue
+            state = self.cells.setdefault(cell, taxi_speeds.CellState())
+            closed = taxi_speeds.advance(state, batch.arrays(), self.roads)
+            if closed:
+                await self.speeds.send(key=f"taxi:{cell}".encode(), value=wire.encode(closed))
