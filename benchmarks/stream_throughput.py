@@ -7,8 +7,12 @@ Measures, in one run on the embedded broker:
    it runs per real second — above 1 means it keeps up with real time;
 3. publishing events/s and messages/s (kafka-python producer);
 4. a Faust worker process's sustained events/s: a warm-up is consumed first,
-   then the whole recorded load is published and the worker's committed
-   offsets are polled until they reach the end of every partition.
+   then the whole recorded load (buses, card taps, plate reads, taxi probes)
+   is published and the worker's committed offsets are polled until they reach
+   the end of every partition — printed as ``total NNNNN events/s``;
+5. the raw limit in the same run: one bare consumer reading the same input
+   messages from the broker and decoding each with the wire codec (no agents),
+   and the worker's rate as a share of it.
 
     .venv/bin/python -m benchmarks.stream_throughput [--scale 18.5] [--sim-seconds 300] [--workers 1]
 """
@@ -29,7 +33,7 @@ from topis.settings import BrokerSettings, SimSettings
 from topis.sim.feeder import start_ts
 
 CITY_SEED = 7
-INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name)
+INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name, topics.TAXI_POSITIONS.name)
 
 
 def simulate(scale: float, sim_seconds: float, step_s: float = 5.0):
@@ -57,10 +61,35 @@ def publish(servers, outputs, end: dict, section_of: dict) -> tuple[int, int, fl
             pub.send(topics.BUS_POSITIONS.name, out.positions)
             pub.send(topics.CARD_TAPS.name, out.taps)
             pub.send(topics.PLATE_READS.name, reads_by_key(out.reads, section_of))
+            pub.send_batches(topics.TAXI_POSITIONS.name, out.taxis)
         pub.flush()
         for tp, offset in acked_end_offsets(pub.acked()).items():
             end[tp] = max(end.get(tp, 0), offset)
     return pub.messages_sent, pub.events_sent, time.perf_counter() - t0
+
+
+def raw_limit(servers: list[str], at_least: int) -> tuple[int, int, float]:
+    """(events, messages, seconds): one kafka-python consumer reading every input message and decoding it."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from topis import wire
+    from topis.recycle import read_to_end
+
+    kinds = {name: topics.by_name(name).value for name in INPUTS}
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+                             fetch_max_wait_ms=100, max_partition_fetch_bytes=16 << 20)
+    try:
+        start = {TopicPartition(t, p): 0 for t in INPUTS for p in consumer.partitions_for_topic(t) or ()}
+        t0, events, msgs = time.perf_counter(), 0, 0
+        for tp, record in read_to_end(consumer, start, idle_polls=2):
+            batch = wire.decode(record.value, kinds[tp.topic])
+            events += len(batch) if tp.topic == topics.TAXI_POSITIONS.name else len(batch.events)
+            msgs += 1
+        seconds = time.perf_counter() - t0 - 0.6  # less the idle polls that find the end
+        assert msgs >= at_least, f"read {msgs} of at least {at_least} messages"
+        return events, msgs, seconds
+    finally:
+        consumer.close()
 
 
 def main() -> None:
@@ -71,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
 
     city, gen_s, outputs, step_wall_s = simulate(args.scale, args.sim_seconds)
-    n_events = sum(len(v) for o in outputs for d in (o.positions, o.taps, o.reads) for v in d.values())
+    n_events = sum(len(v) for o in outputs for d in (o.positions, o.taps, o.reads, o.taxis) for v in d.values())
     rows = [("city generation", f"{gen_s:.1f} s", f"{len(city.routes)} routes, {city.fleet_size} buses, "
              f"{len(city.stops)} stops, {len(city.cameras)} cameras"),
             ("simulator (no I/O)", f"{n_events / step_wall_s:,.0f} events/s",
@@ -99,6 +128,13 @@ def main() -> None:
             rows.append((f"Faust worker x{args.workers}", f"{events / drain_s:,.0f} events/s",
                          f"{msgs / drain_s:,.0f} messages/s; {events:,} events in {drain_s:.1f} s "
                          f"(publish + drain; offsets committed every 2.8 s)"))
+            for w in workers:
+                w.terminate()
+            raw_events, raw_msgs, raw_s = raw_limit(servers, msgs)
+            rows.append(("raw limit: bare consumer + decode", f"{raw_events / raw_s:,.0f} events/s",
+                         f"{raw_msgs / raw_s:,.0f} messages/s; worker = {events / drain_s / (raw_events / raw_s):.1%} "
+                         f"of it"))
+            total = f"total {events / drain_s:,.0f} events/s".replace(",", "")
         finally:
             for w in workers:
                 w.terminate()
@@ -109,6 +145,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, rate, note in rows:
         print(f"  {name:<{width}}  {rate:>20}  {note}")
+    print(f"\n{total}")
 
 
 if __name__ == "__main__":
