@@ -30,8 +30,10 @@ what goes is history already folded into that state.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from topis import topics
 
@@ -209,12 +211,50 @@ def restore(servers: list[str], snap: Snapshot) -> None:
         producer.close(timeout=10)
 
 
-def describe(snap: Snapshot, phases_s: dict[str, float]) -> str:
-    """One log line: how much the broker held, how much was kept, how long each phase took."""
+def describe(snap: Snapshot) -> str:
+    """What a recycle kept of what the broker held, and its largest topics."""
     read_mb = sum(snap.bytes_read.values()) / 1e6
     worst = sorted(snap.bytes_read.items(), key=lambda kv: -kv[1])[:3]
-    took = ", ".join(f"{phase} {s:.1f} s" for phase, s in phases_s.items())
-    return (f"broker recycled in {sum(phases_s.values()):.1f} s ({took}): "
-            f"kept {len(snap.records):,} messages ({snap.bytes_kept / 1e6:.1f} MB) "
+    return (f"kept {len(snap.records):,} messages ({snap.bytes_kept / 1e6:.1f} MB) "
             f"of {sum(snap.messages_read.values()):,} ({read_mb:.1f} MB); largest topics "
             + ", ".join(f"{t} {b / 1e6:.1f} MB" for t, b in worst))
+
+
+def save(servers: list[str], group: str, app_id: str, path: Path) -> Snapshot:
+    """:func:`snapshot` into the file ``path`` (read back by :func:`load`)."""
+    snap = snapshot(servers, group, app_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        pickle.dump(snap, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return snap
+
+
+def load(path: Path) -> Snapshot:
+    with path.open("rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - our own file, written by save() a moment ago
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m topis.recycle save SERVERS GROUP APP_ID FILE`` | ``restore SERVERS FILE``.
+
+    The supervisor runs each half in a child process, so the megabytes it
+    reads never stay in its own memory.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args[:1] == ["save"] and len(args) == 5:
+        snap = save(args[1].split(","), args[2], args[3], Path(args[4]))
+        print(describe(snap))
+    elif args[:1] == ["restore"] and len(args) == 3:
+        snap = load(Path(args[2]))
+        restore(args[1].split(","), snap)
+        print(describe(snap))
+        Path(args[2]).unlink()
+    else:
+        raise SystemExit("usage: python -m topis.recycle save SERVERS GROUP APP_ID FILE | restore SERVERS FILE")
+
+
+if __name__ == "__main__":
+    main()

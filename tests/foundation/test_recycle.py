@@ -107,3 +107,35 @@ def test_last_per_partition_keeps_the_newest_n_of_each():
     records = [Record("t", p, None, b"%d" % i) for i in range(5) for p in (0, 1)]
     assert [(r.partition, r.value) for r in last_per_partition(records, 2)] == [
         (0, b"3"), (0, b"4"), (1, b"3"), (1, b"4")]
+
+
+@pytest.mark.integration
+def test_the_supervisors_recycle_runs_in_child_processes_and_keeps_the_backlog(tmp_path):
+    import os
+
+    from kafka import KafkaProducer
+
+    from topis.broker import EmbeddedBroker, free_port
+    from topis.cli.supervise import Child, Supervisor, stop_all
+
+    broker = EmbeddedBroker(free_port(), tmp_path / "broker.log")
+    broker.start()
+    worker = Child("worker-1", ["sleep", "600"])
+    sup = Supervisor([worker], dict(os.environ), broker=broker, group="g")
+    sup.start()
+    try:
+        producer = KafkaProducer(bootstrap_servers=broker.servers)
+        for i in range(20):
+            producer.send("card.taps", key=b"r", value=b"tap%d" % i, partition=2)
+        producer.flush()
+        producer.close()
+        old_pid = broker.process.pid
+        sup.restart_broker(keep=True)
+        assert broker.process.pid != old_pid and broker.exit_code is None
+        got = read_everything(broker.servers, ["card.taps"])
+        assert [v for _, _, _, v in got] == sorted(b"tap%d" % i for i in range(20))
+        assert worker.running and worker.restarts == 1
+        assert not (tmp_path / "recycle.snapshot").exists()
+    finally:
+        stop_all(sup.children)
+        broker.stop()

@@ -204,8 +204,6 @@ class Supervisor:
         With ``keep``, what must survive (:mod:`topis.recycle`) is read before
         and written back after; without (the broker died), there is nothing to read.
         """
-        from topis import recycle
-
         workers = [c for c in self.children if c.name.startswith("worker")]
         frozen_first = [c for c in self.children if c.name == "simulator"]
         # Tansu creates a topic (with one partition) for any client asking for it, so no other client may
@@ -216,13 +214,10 @@ class Supervisor:
             child.freeze()
         stop_all(workers)
         phases_s["stop workers"], t0 = time.monotonic() - t0, time.monotonic()
-        snap = None
+        snap_path = None
         if keep:
-            try:
-                snap = recycle.snapshot(self.broker.servers, self.group, self.group)
-            except Exception:  # noqa: BLE001 - a failed snapshot must not take the room down: restart empty
-                log.exception("could not read the broker before recycling it; restarting it empty")
-        phases_s["read"], t0 = time.monotonic() - t0, time.monotonic()
+            snap_path = self._run_recycle("save", ",".join(self.broker.servers), self.group, self.group,
+                                          str(self.broker.log_path.parent / "recycle.snapshot"))
         for child in readers:
             child.freeze()
         try:
@@ -234,18 +229,30 @@ class Supervisor:
         self.broker_since_ts = time.time()
         if self.status is not None:
             self.status.close()  # its connection was to the old process
-        if snap is not None:
-            try:
-                recycle.restore(self.broker.servers, snap)
-                phases_s["write back"] = time.monotonic() - t0
-                log.warning(recycle.describe(snap, phases_s))
-            except Exception:  # noqa: BLE001 - the workers still start, with what was written back
-                log.exception("could not write everything back after recycling the broker")
+        if snap_path is not None:
+            done = self._run_recycle("restore", ",".join(self.broker.servers), snap_path)
+            phases_s["write back"] = time.monotonic() - t0
+            if done is not None:
+                log.warning("broker recycled in %.1f s (%s): %s", sum(phases_s.values()),
+                            ", ".join(f"{phase} {s:.1f} s" for phase, s in phases_s.items()), done)
         for child in workers:
             child.start(self.env)
             child.restarts += 1
         for child in frozen_first:
             child.thaw()
+
+    def _run_recycle(self, *args: str) -> str | None:
+        """Run one half of :mod:`topis.recycle` in a child process; its last output line, or None if it failed.
+
+        For "save" that is the snapshot file's path; for "restore" what was written back.
+        """
+        result = subprocess.run([sys.executable, "-m", "topis.recycle", *args], capture_output=True, text=True,
+                                env=self.env, timeout=900)
+        if result.returncode != 0:
+            log.error("recycle %s failed (code %d); the broker restarts %s: %s", args[0], result.returncode,
+                      "empty" if args[0] == "save" else "with part of it", result.stderr[-2000:])
+            return None
+        return args[-1] if args[0] == "save" else result.stdout.strip().splitlines()[-1]
 
     def _start_new_broker(self) -> None:
         from topis.broker import BrokerError
