@@ -96,16 +96,17 @@ def make_cases(store):
 
 
 class LiveServer:
-    """The Dash app's Flask server on a free loopback port, in a thread."""
+    """The Dash app served by the production server (waitress, :mod:`dashboard.serve`) on a free loopback port."""
 
-    def __init__(self, app):
-        from werkzeug.serving import make_server
+    def __init__(self, app, settings=None):
+        from dashboard.serve import wsgi_server
+        from topis.settings import DashboardSettings
 
-        self.server = make_server("127.0.0.1", 0, app.server, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = wsgi_server(app.server, settings or DashboardSettings(threads=4), port=0)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
 
     def stop(self):
-        self.server.shutdown()
-        self.thread.join(10)
+        self.server.close()
+        self.server.task_dispatcher.shutdown()

@@ -173,19 +173,17 @@ def test_enforcement_officer_claims_and_confirms_with_the_keyboard(site, chromiu
     assert cases.get_case(second_id).dismiss_reason == "emergency vehicle on duty"
 
 
-def test_controller_sees_counts_and_masked_plates_only(site, chromium, artifacts_dir):
+def test_controller_sees_the_counts_and_no_case(site, chromium, artifacts_dir):
     url, _, cases, _ = site
     login(chromium, url, "cho")
     chromium.get(url + "/cases")
-    wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".case-row"), what="queue")
-    assert "new:" in text_of(chromium, "case-counts")
-    listed = text_of(chromium, "case-list")
-    assert "22사**33" in listed
-    chromium.find_elements(By.CSS_SELECTOR, ".case-row")[-1].click()
-    wait_for(lambda: "**" in text_of(chromium, "case-plate"), what="masked detail")
+    counts = wait_for(lambda: text_of(chromium, "case-counts"), what="counts")
+    assert "new:" in counts
+    assert "you see the counts only" in text_of(chromium, "case-readonly")
+    assert not chromium.find_elements(By.CSS_SELECTOR, ".case-row")
     source = chromium.page_source
     for c in cases.list_cases():
-        assert c.plate not in source
+        assert c.plate not in source and c.plate[:3] not in source and c.case_id not in source
     assert not chromium.find_elements(By.ID, "case-claim")
     chromium.save_screenshot(str(artifacts_dir / "cases_controller.png"))
 
