@@ -96,7 +96,10 @@ def make_cases(store):
 
 
 class LiveServer:
-    """The Dash app served by the production server (waitress, :mod:`dashboard.serve`) on a free loopback port."""
+    """The Dash app served by the production server (waitress, :mod:`dashboard.serve`) on a free loopback port.
+
+    The server's loop runs in a thread, one pass at a time, so :meth:`stop` ends it before closing the sockets.
+    """
 
     def __init__(self, app, settings=None):
         from dashboard.serve import wsgi_server
@@ -104,9 +107,18 @@ class LiveServer:
 
         self.server = wsgi_server(app.server, settings or DashboardSettings(threads=4), port=0)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    def _serve(self):
+        while not self._stopping.is_set():
+            self.server.asyncore.loop(timeout=0.1, map=self.server._map, count=1)
+
     def stop(self):
-        self.server.close()
+        from waitress import wasyncore
+
+        self._stopping.set()
+        self.thread.join(10)
         self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.server._map)

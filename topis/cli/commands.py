@@ -152,11 +152,13 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     server = wsgi_server(app.server, settings)
     click.echo(f"wall display at http://{settings.host}:{settings.port}")
     try:
-        server.run()
+        server.run()  # until Ctrl-C (SIGINT, which `topis up` sends to stop it)
     except KeyboardInterrupt:
-        click.echo("dashboard stopped")
+        pass
     finally:
+        server.task_dispatcher.shutdown()
         server.close()
+        click.echo("dashboard stopped")
 
 
 def _interrupt(signum, frame) -> None:
