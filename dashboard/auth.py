@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import json
 import logging
 import secrets
 import time
@@ -103,14 +104,34 @@ def _ended(session, now_ts: float) -> str | None:
     return None
 
 
+def _prop_key(item: dict) -> str:
+    """A callback input's name as ``changedPropIds`` spells it (pattern ids as sorted, compact JSON)."""
+    ident = item.get("id")
+    name = ident if isinstance(ident, str) else json.dumps(ident, sort_keys=True, separators=(",", ":"))
+    return f"{name}.{item.get('property')}"
+
+
+def _input_values(body: dict) -> dict[str, object]:
+    flat = [i for item in body.get("inputs") or [] for i in (item if isinstance(item, list) else [item])]
+    return {_prop_key(i): i.get("value") for i in flat if isinstance(i, dict)}
+
+
 def is_user_action(request: flask.Request) -> bool:
-    """Whether a request is someone doing something (postpones the idle logout), not a refresh timer or a file."""
+    """Whether a request is someone doing something (it postpones the idle logout), not a timer or a file.
+
+    A callback counts when one of the props that triggered it is not a
+    timer's ``n_intervals`` and not the ``n_clicks`` of a button that was just
+    drawn (``None``: Dash calls the callback of new pattern-matched buttons,
+    e.g. each refresh of the alerts table, without anyone clicking).
+    """
     if request.path.startswith(_STATIC_PREFIXES):
         return False
     if request.method == "POST" and request.path == "/_dash-update-component":
         body = request.get_json(silent=True) or {}
-        changed = body.get("changedPropIds") or []  # empty: the first call of a new layout, after a page load
-        return any(not str(prop).endswith(".n_intervals") for prop in changed)
+        values = _input_values(body)
+        changed = body.get("changedPropIds") or []  # empty: the first calls of a new layout, after a page load
+        return any(not (str(prop).endswith(".n_intervals") or str(prop).endswith(".n_clicks") and not values.get(prop))
+                   for prop in changed)
     return request.method in ("GET", "HEAD")
 
 

@@ -3,11 +3,13 @@
 The Content-Security-Policy allows only this origin, plus what Dash and
 Plotly need (checked in a real Chromium by ``tests/dashboard/test_security_browser.py``):
 
-* scripts from this origin and Dash's inline scripts (the renderer start-up)
-  by their hashes, from :meth:`dash.Dash.csp_hashes`: no ``'unsafe-inline'``
-  and no ``'unsafe-eval'`` scripts. Dash 4.4 with plotly.js 4.1 needs no eval,
-  WebGL traces included (older plotly.js compiled its WebGL code with
-  ``new Function``; a version that does so again fails the browser test);
+* scripts from this origin, and Dash's inline script (the renderer start-up)
+  by its hash, from :meth:`dash.Dash.csp_hashes`: no ``'unsafe-inline'``
+  script, so an injected ``<script>`` does not run;
+* ``script-src 'unsafe-eval'`` — Plotly's WebGL traces (``scattergl``: the
+  city map, its buses and road speeds) compile their drawing code with
+  ``Function`` (regl, inside plotly.js 4.1); without it the map shows
+  "WebGL is not supported by your browser" instead of the city;
 * ``style-src 'unsafe-inline'`` — Plotly adds ``<style>`` elements and Dash
   components set style attributes;
 * ``img-src data: blob:`` — Plotly's mode bar icons and image export.
@@ -28,13 +30,13 @@ HSTS_MAX_AGE_S = 365 * 24 * 3600
 
 
 def content_security_policy(script_hashes: Sequence[str] = ()) -> str:
-    """The policy: this origin only, Dash's inline scripts by hash, inline styles.
+    """The policy: this origin only, Dash's inline scripts by hash, eval for Plotly's WebGL, inline styles.
 
     ``script_hashes`` as :meth:`dash.Dash.csp_hashes` gives them: ``'sha256-...'``, quotes included.
     """
     directives = {
         "default-src": ["'self'"],
-        "script-src": ["'self'", *script_hashes],
+        "script-src": ["'self'", "'unsafe-eval'", *script_hashes],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'", "data:"],

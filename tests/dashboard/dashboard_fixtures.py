@@ -1,8 +1,9 @@
-"""Hand-made inputs of the dashboard tests: read-model messages, cases, a live server."""
+"""Hand-made inputs of the dashboard tests: read-model messages, cases, a live server, browser helpers."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 from topis import topics
 
@@ -122,3 +123,40 @@ class LiveServer:
         self.thread.join(10)
         self.server.task_dispatcher.shutdown()
         wasyncore.close_all(self.server._map)
+
+
+# ------------------------------------------------------------------ helpers of the browser tests
+
+BUSES_JS = """
+const plot = document.querySelector('#city-map .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+const buses = plot._fullData.find(t => t.name === 'buses');
+if (!buses) return null;
+return {x: Array.from(buses.x || []), names: plot.data.map(t => t.name)};
+"""
+
+
+def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
+    """``fn()`` once it is truthy (retried every 0.25 s), or AssertionError after ``timeout_s``."""
+    from selenium.common.exceptions import WebDriverException
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+        except WebDriverException:  # the page is still rendering (element missing or replaced): retry
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def text_of(driver, element_id):
+    return driver.find_element("id", element_id).text
+
+
+def press(driver, key):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(key).perform()

@@ -6,12 +6,8 @@ real SQLite stores in a temporary folder; screenshots go to artifacts/.
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from dashboard_fixtures import LiveServer, feed_city, make_cases
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.common.action_chains import ActionChains
+from dashboard_fixtures import BUSES_JS, LiveServer, feed_city, make_cases, press, text_of, wait_for
 from selenium.webdriver.common.by import By
 
 from dashboard.app import build_app
@@ -24,13 +20,6 @@ pytestmark = pytest.mark.integration
 
 USERS = {"kim": ("enforcement", "kim-password"), "cho": ("controller", "cho-password"),
          "park": ("planner", "park-password")}
-BUSES_JS = """
-const plot = document.querySelector('#city-map .js-plotly-plot');
-if (!plot || !plot._fullData) return null;
-const buses = plot._fullData.find(t => t.name === 'buses');
-if (!buses) return null;
-return {x: Array.from(buses.x || []), names: plot.data.map(t => t.name)};
-"""
 
 
 @pytest.fixture(scope="module")
@@ -52,33 +41,12 @@ def site(tmp_path_factory, mini_geojson, proj):
     cases.close()
 
 
-def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = fn()
-        except WebDriverException:  # the page is still rendering (element missing or replaced): retry
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def login(driver, url, name):
     driver.get(f"{url}/login")
     driver.find_element(By.ID, "username").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(USERS[name][1])
     driver.find_element(By.ID, "login-submit").click()
     wait_for(lambda: "/login" not in driver.current_url, what="login")
-
-
-def text_of(driver, element_id):
-    return driver.find_element(By.ID, element_id).text
-
-
-def press(driver, key):
-    ActionChains(driver).send_keys(key).perform()
 
 
 def test_wall_shows_buses_by_status_road_speeds_and_moves(site, chromium, artifacts_dir):

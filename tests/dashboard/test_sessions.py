@@ -55,14 +55,17 @@ def exit_of(response) -> str | None:
 def test_timers_are_not_user_actions_clicks_and_page_loads_are():
     app = flask.Flask(__name__)
 
-    def action(method, path, changed=None):
-        data = None if changed is None else json.dumps({"changedPropIds": changed})
+    def action(method, path, changed=None, inputs=()):
+        data = None if changed is None else json.dumps({"changedPropIds": changed, "inputs": list(inputs)})
         with app.test_request_context(path, method=method, data=data, content_type="application/json"):
             return auth.is_user_action(flask.request)
 
     assert action("GET", "/cases")
     assert action("POST", "/_dash-update-component", ["case-status.value"])
-    assert action("POST", "/_dash-update-component", ["tick.n_intervals", '{"case":"C1","type":"case-row"}.n_clicks'])
+    row = {"id": {"type": "case-row", "case": "C1"}, "property": "n_clicks"}
+    clicked = '{"case":"C1","type":"case-row"}.n_clicks'
+    assert action("POST", "/_dash-update-component", ["tick.n_intervals", clicked], [[{**row, "value": 1}]])
+    assert not action("POST", "/_dash-update-component", [clicked], [[{**row, "value": None}]])  # just drawn
     assert not action("POST", "/_dash-update-component", ["tick.n_intervals"])
     assert not action("POST", "/_dash-update-component", [])  # a new layout's first calls
     assert not action("GET", "/_dash-component-suites/dash/dcc/x.js")
