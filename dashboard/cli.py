@@ -26,8 +26,9 @@ def users() -> None:
     """Control-room users: add, list, change passwords, remove; the sign-in audit trail.
 
     \b
-    Roles: enforcement (decides cases, sees full plates), controller (watches,
-    acknowledges alerts, sees masked plates), planner (accepts plans).
+    Roles: enforcement (reads and decides cases, sees full plates), controller
+    (watches, acknowledges alerts, sees watch-list hits masked and case counts),
+    planner (accepts plans). See dashboard/access.py.
     Example:
         topis users add kim --role enforcement
     """

@@ -25,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from enforcement.store import create_tables, make_engine
 
-#: roles: enforcement staff decide cases and see full plates; controllers watch; planners accept plans.
+#: roles: enforcement staff read and decide cases; controllers watch; planners accept plans (dashboard.access).
 ROLES = ("enforcement", "controller", "planner")
 #: demo-only accounts seeded into an empty user table by ``topis dashboard`` (never in production).
 DEMO_USERS = {"enforcer": ("enforcement", "enforcer-demo"), "controller": ("controller", "controller-demo"),

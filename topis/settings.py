@@ -205,7 +205,10 @@ class DashboardSettings(_Section):
 
 
 class DeskSettings(_Section):
-    """Login and records of the control-room desk pages; the wall's own are :class:`DashboardSettings`."""
+    """Login, its expiry and throttle, who sees what, and the records of the control-room desk pages.
+
+    The wall's refresh and the web server are :class:`DashboardSettings`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="TOPIS_DESK_", extra="ignore")
     section: ClassVar[str] = "desk"
@@ -223,7 +226,7 @@ class DeskSettings(_Section):
     login_window_s: float = Field(900.0, gt=0)
     #: ... lock that name or address out for this long, seconds: every attempt is refused, right password or not
     login_lockout_s: float = Field(900.0, gt=0)
-    #: database of users, acknowledgements and plan decisions; None = the case store's database
+    #: database of users, acknowledgements, plan decisions and the sign-in audit trail; None = the case store's
     db_url: str | None = None
     #: seed the demo accounts (see dashboard.store.DEMO_USERS) into an empty user table — demo city only:
     #: with a real feed (``StreamSettings.gtfs_dir``) they are neither seeded nor let in, and a warning is logged
