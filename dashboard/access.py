@@ -13,6 +13,9 @@ no login        –                    none [*]              none [*]
 ==============  ===================  ====================  ================
 
 [*] masked plates when ``DeskSettings.wall_public_enforcement``.
+
+The wall's tile of open enforcement cases (a count) is shown to everyone who
+may see the wall: it names no case, plate or place.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlparse
 
 import flask
@@ -156,6 +157,51 @@ def login_url(next_path: str, ended: str | None = None) -> str:
     return f"/login?{urlencode(query, safe='/')}"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A login attempt turned down: what the page says, its HTTP status, and when to retry (seconds, 0: now)."""
+
+    message: str
+    status: int
+    retry_after_s: int = 0
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())  # bytes: a str must be ASCII for compare_digest
+
+
+def check_attempt(store: DeskStore, settings: DeskSettings, name: str, password: str, origin: str, now_ts: float,
+                  *, demo_city: bool) -> User | Refusal:
+    """One login attempt, written to the sign-in audit trail: the user, or why not.
+
+    Refused unchecked while the name or the address is locked out (429), and for
+    a demo account on a real city (403); a wrong password that completes
+    ``login_max_failures`` starts a lockout (429 already).
+    """
+    if lock := throttle.lockout(store, name, origin, now_ts, settings):
+        store.record_sign_in("refused", name, origin, f"locked out ({lock.scope}) until {lock.until_ts:.0f}",
+                             now=now_ts)
+        return Refusal(lock.message(now_ts), 429, int(lock.until_ts - now_ts) + 1)
+    if not demo_city and name in DEMO_USERS and _same(password, DEMO_USERS[name][1]):
+        log.warning("refused the demo account %r from %s: this dashboard serves a real city; "
+                    "remove it with `topis users remove %s`", name, origin, name)
+        store.record_sign_in("refused", name, origin, "demo account on a real city", now=now_ts)
+        return Refusal(DEMO_REFUSED, 403)
+    user = store.authenticate(name, password)
+    if user is not None:
+        store.record_sign_in("signed_in", user.name, origin, user.role, now=now_ts)
+        return user
+    store.record_sign_in("failed", name, origin, WRONG_PASSWORD, now=now_ts)
+    if lock := throttle.lockout(store, name, origin, now_ts, settings):
+        log.warning("login locked out (%s) for %r from %s until %.0f after %d wrong passwords",
+                    lock.scope, name, origin, lock.until_ts, settings.login_max_failures)
+        store.record_sign_in("locked_out", name, origin, f"{settings.login_max_failures} wrong passwords within "
+                             f"{settings.login_window_s:.0f} s ({lock.scope}); refused until {lock.until_ts:.0f}",
+                             now=now_ts)
+        return Refusal(f"{WRONG_PASSWORD}; {lock.message(now_ts)}", 429, int(lock.until_ts - now_ts) + 1)
+    return Refusal(WRONG_PASSWORD, 200)
+
+
 def install(server: flask.Flask, store: DeskStore, settings: DeskSettings, *, secret_key: str,
             behind_https: bool = False, demo_city: bool = True) -> None:
     """Add login/logout, the login guard, session expiry, the login throttle and the CSRF check to ``server``."""
@@ -178,7 +224,7 @@ def install(server: flask.Flask, store: DeskStore, settings: DeskSettings, *, se
         token = _csrf()
         if flask.request.method not in ("GET", "HEAD", "OPTIONS"):
             sent = flask.request.headers.get(CSRF_HEADER) or flask.request.form.get("csrf_token", "")
-            if not hmac.compare_digest(sent, token):
+            if not _same(sent, token):
                 return flask.Response("CSRF token missing or wrong; reload the page", status=403)
         if flask.session.get("user") and is_user_action(flask.request):
             flask.session["idle_until_ts"] = now + settings.idle_s
@@ -204,32 +250,13 @@ def install(server: flask.Flask, store: DeskStore, settings: DeskSettings, *, se
         return flask.Response(body, status=status, headers=headers or {}, mimetype="text/html")
 
     def attempt(name: str, password: str, origin: str, now: float):
-        """One login attempt: refused while locked out, refused for demo accounts on a real city, else checked."""
-        if lock := throttle.lockout(store, name, origin, now, settings):
-            store.record_sign_in("refused", name, origin, f"locked out ({lock.scope}) until {lock.until_ts:.0f}",
-                                 now=now)
-            return page(lock.message(now), 429, headers={"Retry-After": str(int(lock.until_ts - now) + 1)})
-        if not demo_city and name in DEMO_USERS and hmac.compare_digest(password, DEMO_USERS[name][1]):
-            log.warning("refused the demo account %r from %s: this dashboard serves a real city; "
-                        "remove it with `topis users remove %s`", name, origin, name)
-            store.record_sign_in("refused", name, origin, "demo account on a real city", now=now)
-            return page(DEMO_REFUSED, 403)
-        user = store.authenticate(name, password)
-        if user is None:
-            store.record_sign_in("failed", name, origin, "wrong user name or password", now=now)
-            if lock := throttle.lockout(store, name, origin, now, settings):
-                log.warning("login locked out (%s) for %r from %s until %.0f after %d wrong passwords",
-                            lock.scope, name, origin, lock.until_ts, settings.login_max_failures)
-                store.record_sign_in("locked_out", name, origin,
-                                     f"{settings.login_max_failures} wrong passwords within {settings.login_window_s:.0f} s"
-                                     f" ({lock.scope}); refused until {lock.until_ts:.0f}", now=now)
-                return page(f"{WRONG_PASSWORD}; {lock.message(now)}", 429,
-                            headers={"Retry-After": str(int(lock.until_ts - now) + 1)})
-            return page(WRONG_PASSWORD)
-        store.record_sign_in("signed_in", user.name, origin, user.role, now=now)
+        outcome = check_attempt(store, settings, name, password, origin, now, demo_city=demo_city)
+        if isinstance(outcome, Refusal):
+            retry = {"Retry-After": str(outcome.retry_after_s)} if outcome.retry_after_s else {}
+            return page(outcome.message, outcome.status, headers=retry)
         csrf = secrets.token_urlsafe(32)  # a fresh token and session on login
         flask.session.clear()
-        flask.session.update(user={"name": user.name, "role": user.role}, csrf=csrf,
+        flask.session.update(user={"name": outcome.name, "role": outcome.role}, csrf=csrf,
                              expires_ts=now + settings.session_s, idle_until_ts=now + settings.idle_s)
         return flask.redirect(_safe_next(flask.request.values.get("next")))
 

@@ -337,8 +337,10 @@ def test_demo_accounts_are_refused_on_a_real_city(tmp_path, mini_geojson, proj, 
         assert status == 403 and "demo accounts are switched off" in page
         assert "refused the demo account 'enforcer'" in caplog.text
         assert client.request("/cases")[0] == 302
+        form.update(password="비밀번호", csrf_token=client.cookie("_csrf_token"))  # not ASCII: compared as bytes
+        assert client.request("/login", urllib.parse.urlencode(form).encode())[0] == 200  # a wrong password
         assert [(e.event, e.detail) for e in records.sign_ins(actor="enforcer")] == [
-            ("refused", "demo account on a real city")]
+            ("refused", "demo account on a real city"), ("failed", "wrong user name or password")]
     finally:
         server.stop()
 

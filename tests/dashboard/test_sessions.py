@@ -139,3 +139,14 @@ def test_login_returns_only_to_a_path_of_this_site(plain_app, target, expected):
     if target is not None:
         data["next"] = target
     assert client.post("/login", data=data).headers["Location"] == expected
+
+
+def test_non_ascii_passwords_and_tokens_are_refused_not_crashed_on(plain_app):
+    client = plain_app.server.test_client()
+    client.get("/login")
+    token = client.get_cookie("_csrf_token").value
+    r = client.post("/login", data={"username": "controller", "password": "비밀번호-틀림", "csrf_token": token})
+    assert r.status_code == 200 and "wrong user name or password" in r.get_data(as_text=True)
+    r = client.post("/_dash-update-component", data="{}", headers={"Content-Type": "application/json",
+                                                                  "X-CSRFToken": "café"})
+    assert r.status_code == 403
