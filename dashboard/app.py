@@ -10,7 +10,7 @@ path        page                                          who
 /alerts     alerts feed, acknowledge                      any logged-in user
 /routes     route view (Marey, headways, load, ETAs)      any logged-in user
 /plans      current vs proposed plans, accept             planners accept
-/cases      enforcement queue                             enforcement, controllers
+/cases      enforcement queue                             enforcement (others: counts)
 /api/...    open feed: GTFS-realtime, stop arrivals       anyone (public Open API)
 ==========  ============================================  ==========================
 
@@ -21,6 +21,13 @@ read model (:meth:`dashboard.readmodel.ReadModel.open_feed_state`).
 
 [*] when ``DeskSettings.wall_public`` (default): the wall is meant for the
 control-room network; set ``TOPIS_DESK_WALL_PUBLIC=false`` to require login.
+Without a login the wall shows no watch-list hit and no plate, not even
+masked, unless ``DeskSettings.wall_public_enforcement``; who sees what is
+:mod:`dashboard.access`.
+
+Every response carries the security headers of :mod:`dashboard.headers`;
+:mod:`dashboard.auth` holds the login, its expiry and its throttle;
+:mod:`dashboard.serve` is the production web server.
 """
 
 from __future__ import annotations
@@ -30,11 +37,11 @@ import secrets
 from urllib.parse import parse_qs
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html, no_update
 
-from dashboard import auth
+from dashboard import auth, headers
 from dashboard.basemap import base_traces, points, road_lines
-from dashboard.desk import Desk
+from dashboard.desk import Desk, watch_view
 from dashboard.openfeed import openfeed_blueprint
 from dashboard.pages import alerts as alerts_page
 from dashboard.pages import cases as cases_page
@@ -42,7 +49,7 @@ from dashboard.pages import plans as plans_page
 from dashboard.pages import routes as routes_page
 from dashboard.pages import wall as wall_page
 from dashboard.readmodel import ReadModel
-from dashboard.store import DeskStore
+from dashboard.store import DEMO_USERS, DeskStore
 from enforcement.store import CaseStore
 from topis.geo import Projection
 from topis.settings import DashboardSettings, DeskSettings, EnforcementSettings
@@ -60,33 +67,57 @@ def _nav(user) -> html.Div:
                      html.Span(className="spacer"), *who], className="nav")
 
 
+def _demo_accounts(records: DeskStore, desk_settings: DeskSettings, demo_city: bool) -> None:
+    """Seed the demo users on the demo city; on a real city refuse them, with a warning."""
+    if demo_city:
+        if desk_settings.demo_users:
+            for name, (role, password) in records.seed_demo_users().items():
+                log.warning("DEMO ONLY: created user %r (role %s) with password %r; remove it with "
+                            "`topis users remove %s` before real use", name, role, password, name)
+        return
+    if desk_settings.demo_users:
+        log.warning("demo users are not seeded: this dashboard serves a real city (StreamSettings.gtfs_dir is set); "
+                    "add users with `topis users add`")
+    for name, (_, password) in DEMO_USERS.items():
+        if records.has_password(name, password):
+            log.warning("demo account %r still has its demo password and is refused on a real city; remove it "
+                        "with `topis users remove %s`", name, name)
+
+
 def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read_model: ReadModel, *,
               desk_settings: DeskSettings | None = None, cases: CaseStore | None = None,
-              records: DeskStore | None = None, enforcement: EnforcementSettings | None = None) -> dash.Dash:
+              records: DeskStore | None = None, enforcement: EnforcementSettings | None = None,
+              demo_city: bool = True) -> dash.Dash:
     """The control-room app; ``read_model`` must be started (or fed) by the caller.
 
     ``cases`` defaults to the case store of ``enforcement`` (default settings:
     ``.topis/cases.sqlite``); ``records`` (users, acknowledgements, plan
-    decisions) to ``desk_settings.db_url`` or else the case store's database.
+    decisions, the sign-in audit trail) to ``desk_settings.db_url`` or else the
+    case store's database. ``demo_city`` False (a real city's feed) refuses the
+    demo accounts.
     """
     desk_settings = desk_settings or DeskSettings()
     enforcement = enforcement or EnforcementSettings()
     cases = cases or CaseStore.from_settings(enforcement)
     records = records or DeskStore(desk_settings.db_url or cases.url)
-    if desk_settings.demo_users:
-        seeded = records.seed_demo_users()
-        for name, (role, password) in seeded.items():
-            log.warning("DEMO ONLY: created user %r (role %s) with password %r; remove it with "
-                        "`topis users remove %s` before real use", name, role, password, name)
+    _demo_accounts(records, desk_settings, demo_city)
     desk = Desk(settings, proj, base_traces(geojson, proj), road_lines(geojson, proj), points(geojson, "camera", "camera_id"),
-                points(geojson, "stop", "stop_id"), read_model, records, cases, enforcement)
+                points(geojson, "stop", "stop_id"), read_model, records, cases, enforcement, desk_settings)
 
     app = dash.Dash(__name__, title="topis — control room", update_title=None, suppress_callback_exceptions=True)
     secret = desk_settings.secret_key.get_secret_value() if desk_settings.secret_key else secrets.token_hex(32)
-    auth.install(app.server, records, secret_key=secret, session_s=desk_settings.session_s,
-                 wall_public=desk_settings.wall_public)
+    auth.install(app.server, records, desk_settings, secret_key=secret, behind_https=settings.behind_https,
+                 demo_city=demo_city)
     app.server.register_blueprint(openfeed_blueprint(read_model.open_feed_state))
-    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="nav"), html.Div(id="page")], id="root")
+    app.layout = html.Div([dcc.Location(id="url"), dcc.Location(id="session-exit", refresh=True),
+                           dcc.Interval(id="session-tick", interval=int(desk_settings.session_check_s * 1000)),
+                           html.Div(id="nav"), html.Div(id="page")], id="root")
+
+    @app.callback(Output("session-exit", "href"), Input("session-tick", "n_intervals"), State("url", "pathname"),
+                  prevent_initial_call=True)
+    def leave_ended_login(_n, pathname):
+        """Send a page whose login ended (expired, idle) to the login page, which says why."""
+        return auth.exit_of_ended_login(pathname) or no_update
 
     @app.callback(Output("page", "children"), Output("nav", "children"), Output("root", "className"),
                   Input("url", "pathname"), Input("url", "search"))
@@ -96,10 +127,10 @@ def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read
         user = auth.current_user()
         wall_mode = pathname == "/wall" or query.get("mode") == ["wall"]
         if pathname in ("/", "/wall", None) and (desk_settings.wall_public or user):
-            return wall_page.layout(desk, wall_mode), ("" if wall_mode else _nav(user)), \
-                "root-wall" if wall_mode else "root-desk"
+            return wall_page.layout(desk, wall_mode, watch_view(desk, user, on_wall=True)), \
+                ("" if wall_mode else _nav(user)), "root-wall" if wall_mode else "root-desk"
         if user is None:
-            return html.Div([html.P("Please log in."), html.A("log in", href=f"/login?next={pathname}")],
+            return html.Div([html.P("Please log in."), html.A("log in", href=auth.login_url(pathname or "/"))],
                             className="page"), _nav(None), "root-desk"
         if pathname == "/alerts":
             page = alerts_page.layout(desk)
@@ -115,5 +146,6 @@ def build_app(settings: DashboardSettings, geojson: dict, proj: Projection, read
 
     for page in (wall_page, alerts_page, routes_page, plans_page, cases_page):
         page.register(app, desk)
+    headers.install(app.server, headers.content_security_policy(app.csp_hashes()), https=settings.behind_https)
     app.desk = desk  # the services and map layers, for benchmarks and tests
     return app

@@ -1,7 +1,8 @@
-"""``topis users``: who may log in to the control-room pages, and with which role.
+"""``topis users``: who may log in to the control-room pages, with which role, and who tried.
 
 Users live in the ``dashboard_users`` table of the case store's database (or
 ``TOPIS_DESK_DB_URL``); passwords are stored as werkzeug scrypt hashes only.
+``topis users sign-ins`` reads the sign-in audit trail (``dashboard_sign_ins``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ def _store(db_url: str | None) -> DeskStore:
 
 @click.group()
 def users() -> None:
-    """Control-room users: add, list, change passwords, remove.
+    """Control-room users: add, list, change passwords, remove; the sign-in audit trail.
 
     \b
-    Roles: enforcement (decides cases, sees full plates), controller (watches,
-    acknowledges alerts, sees masked plates), planner (accepts plans).
+    Roles: enforcement (reads and decides cases, sees full plates), controller
+    (watches, acknowledges alerts, sees watch-list hits masked and case counts),
+    planner (accepts plans). See dashboard/access.py.
     Example:
         topis users add kim --role enforcement
     """
@@ -100,3 +102,24 @@ def remove(name: str, db_url: str | None) -> None:
     except UserError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(f"removed {name}")
+
+
+@users.command("sign-ins")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many entries, newest last.")
+@click.option("--user", "actor", help="Only this user name (as typed at the login).")
+@click.option("--origin", help="Only this client address.")
+@_db_option
+def sign_ins(limit: int, actor: str | None, origin: str | None, db_url: str | None) -> None:
+    """The sign-in audit trail: logins, wrong passwords, lockouts, refused attempts, ended sessions.
+
+    \b
+    Example:
+        topis users sign-ins --user kim --limit 20
+    """
+    from dashboard.desk import local_time
+
+    rows = _store(db_url).sign_ins(actor=actor, origin=origin, limit=limit)
+    for r in rows:
+        click.echo(f"{local_time(r.ts, '%Y-%m-%d %H:%M:%S')}\t{r.event}\t{r.actor}\t{r.origin}\t{r.detail}")
+    if not rows:
+        click.echo("no sign-in recorded")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from dashboard import access
 from dashboard.readmodel import CityState, ReadModel, watch_hit_id
-from dashboard.store import DeskStore
+from dashboard.store import DeskStore, User
 from enforcement.store import CaseStore
 from topis.geo import Projection
-from topis.settings import DashboardSettings, EnforcementSettings
+from topis.settings import DashboardSettings, DeskSettings, EnforcementSettings
 
 KST = dt.timezone(dt.timedelta(hours=9))
 
@@ -28,6 +29,7 @@ class Desk:
     records: DeskStore
     cases: CaseStore
     enforcement: EnforcementSettings
+    desk_settings: DeskSettings
 
 
 def local_time(ts: float | None, fmt: str = "%H:%M:%S") -> str:
@@ -45,3 +47,18 @@ def with_store_hits(state: CityState, desk: Desk, limit: int = 100) -> CityState
     for hit in reversed(desk.cases.recent_alerts(limit)):
         state.watch_hits.setdefault(watch_hit_id(hit), hit)
     return state
+
+
+def watch_view(desk: Desk, user: User | None, *, on_wall: bool) -> str | None:
+    """How this request's user sees watch-list hits (:func:`dashboard.access.watch_list_view`)."""
+    return access.watch_list_view(user.role if user else None, on_wall=on_wall,
+                                  public_enforcement=desk.desk_settings.wall_public_enforcement)
+
+
+def state_for(desk: Desk, view: str | None) -> CityState:
+    """The read model's state as a user with watch-list ``view`` may see it: no watch-list hit at all when None."""
+    state = desk.read_model.state()
+    if view is None:
+        state.watch_hits = {}  # the copy's own dict: the read model keeps its hits
+        return state
+    return with_store_hits(state, desk)

@@ -26,6 +26,7 @@ For playback the state keeps a down-sampled history of every bus
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -141,8 +142,15 @@ def alert_id(alert: dict) -> str:
 
 
 def watch_hit_id(hit: dict) -> str:
-    """A stable id of a watch-list hit (its ``alert_id`` when the producer gave one)."""
-    return str(hit.get("alert_id") or f"watch|{hit.get('plate')}|{hit.get('camera_id')}|{hit.get('ts')}")
+    """A stable id of a watch-list hit (its ``alert_id`` when the producer gave one).
+
+    Without one, a digest of plate, camera and time: the id travels to the
+    browser (it names the acknowledge button), so it must not carry the plate.
+    """
+    if hit.get("alert_id"):
+        return str(hit["alert_id"])
+    key = f"{hit.get('plate')}|{hit.get('camera_id')}|{hit.get('ts')}".encode()
+    return f"watch|{hashlib.sha256(key).hexdigest()[:20]}"
 
 
 def _as_list(message, wrapper: str) -> list:

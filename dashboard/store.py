@@ -2,7 +2,9 @@
 
 * ``dashboard_users`` — who may log in, their role and password hash;
 * ``dashboard_acks`` — acknowledged alerts: who, when, from where;
-* ``dashboard_plan_decisions`` — accepted plan proposals: who, when, from where.
+* ``dashboard_plan_decisions`` — accepted plan proposals: who, when, from where;
+* ``dashboard_sign_ins`` — the sign-in audit trail: every login, wrong password, lockout,
+  refused attempt and ended session, with the user name given, when and from where.
 
 Tables are created on open (beside ``cases`` when the URL is the case
 store's). Passwords are stored only as werkzeug scrypt hashes.
@@ -10,6 +12,7 @@ store's). Passwords are stored only as werkzeug scrypt hashes.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +25,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from enforcement.store import create_tables, make_engine
 
-#: roles: enforcement staff decide cases and see full plates; controllers watch; planners accept plans.
+#: roles: enforcement staff read and decide cases; controllers watch; planners accept plans (dashboard.access).
 ROLES = ("enforcement", "controller", "planner")
 #: demo-only accounts seeded into an empty user table by ``topis dashboard`` (never in production).
 DEMO_USERS = {"enforcer": ("enforcement", "enforcer-demo"), "controller": ("controller", "controller-demo"),
               "planner": ("planner", "planner-demo")}
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when a user name is unknown, so that costs what a wrong password costs."""
+    return generate_password_hash("no such user")
 
 
 class Base(DeclarativeBase):
@@ -63,6 +72,21 @@ class PlanDecisionRow(Base):
     actor: Mapped[str] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(128))
     ts: Mapped[float] = mapped_column(Float)
+
+
+#: what a sign-in audit entry records
+SIGN_IN_EVENTS = ("signed_in", "failed", "locked_out", "refused", "signed_out", "expired", "idle")
+
+
+class SignInRow(Base):
+    __tablename__ = "dashboard_sign_ins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(16), index=True)  #: one of SIGN_IN_EVENTS
+    actor: Mapped[str] = mapped_column(String(64), index=True)  #: the user name given (it may not exist)
+    origin: Mapped[str] = mapped_column(String(128), index=True)  #: client address
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class UserError(ValueError):
@@ -132,12 +156,21 @@ class DeskStore:
             return [User(r.name, r.role) for r in s.scalars(select(UserRow).order_by(UserRow.name))]
 
     def authenticate(self, name: str, password: str) -> User | None:
-        """The user when the password matches its hash, else None."""
+        """The user when the password matches its hash, else None.
+
+        An unknown name costs one hash check too, so the answer's timing does
+        not tell which user names exist.
+        """
         with self.session() as s:
             row = s.get(UserRow, (name or "").strip())
-            if row is None or not check_password_hash(row.password_hash, password or ""):
+            stored = row.password_hash if row is not None else _dummy_hash()
+            if not check_password_hash(stored, password or "") or row is None:
                 return None
             return User(row.name, row.role)
+
+    def has_password(self, name: str, password: str) -> bool:
+        """Whether user ``name`` exists and ``password`` is its password (e.g. a demo account still on its demo one)."""
+        return self.authenticate(name, password) is not None
 
     def seed_demo_users(self) -> dict[str, tuple[str, str]]:
         """Add :data:`DEMO_USERS` when no user exists yet (demo only); the accounts added."""
@@ -167,6 +200,29 @@ class DeskStore:
         with self.session() as s:
             s.add(PlanDecisionRow(plan_id=plan_id, kind=kind, decision="accepted", actor=actor, origin=origin,
                                   ts=time.time() if now is None else now))
+
+    def record_sign_in(self, event: str, actor: str, origin: str, detail: str = "", *,
+                       now: float | None = None) -> None:
+        """Add an entry to the sign-in audit trail (``event`` one of :data:`SIGN_IN_EVENTS`)."""
+        if event not in SIGN_IN_EVENTS:
+            raise ValueError(f"unknown sign-in event {event!r}")
+        with self.session() as s:
+            s.add(SignInRow(event=event, actor=(actor or "")[:64], origin=(origin or "")[:128], detail=detail,
+                            ts=time.time() if now is None else now))
+
+    def sign_ins(self, *, since_ts: float = 0.0, actor: str | None = None, origin: str | None = None,
+                 events: tuple[str, ...] = SIGN_IN_EVENTS, limit: int | None = None) -> list[SignInRow]:
+        """Sign-in audit entries since ``since_ts`` (oldest first; the newest ``limit`` when given)."""
+        query = select(SignInRow).where(SignInRow.ts >= since_ts, SignInRow.event.in_(events))
+        if actor is not None:
+            query = query.where(SignInRow.actor == actor[:64])
+        if origin is not None:
+            query = query.where(SignInRow.origin == origin[:128])
+        query = query.order_by(SignInRow.ts.desc(), SignInRow.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as s:
+            return list(reversed(s.scalars(query).all()))
 
     def plan_decisions(self) -> dict[str, PlanDecisionRow]:
         out: dict[str, PlanDecisionRow] = {}

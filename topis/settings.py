@@ -199,7 +199,7 @@ class StreamSettings(_Section):
 
 
 class DashboardSettings(_Section):
-    """The Dash wall display."""
+    """The Dash wall display and the web server that serves it (waitress, :mod:`dashboard.serve`)."""
 
     model_config = SettingsConfigDict(env_prefix="TOPIS_DASHBOARD_", extra="ignore")
     section: ClassVar[str] = "dashboard"
@@ -208,6 +208,15 @@ class DashboardSettings(_Section):
     port: int = Field(default=8050, ge=1, le=65535)
     refresh_ms: int = Field(default=1000, ge=200)  #: map update period
     stale_after_s: float = 30.0  #: a feed older than this raises an alarm
+    #: request threads of the web server; each open page polls a few callbacks a second, each a short
+    #: read-model or SQL read, so 8 serve a control room of ~20 screens at the default refresh
+    threads: int = Field(default=8, ge=1, le=256)
+    #: browsers reach the site over https (a TLS reverse proxy in front): cookies get the Secure flag
+    #: and Strict-Transport-Security is sent
+    behind_https: bool = False
+    #: address of that reverse proxy; its X-Forwarded-For/-Proto are believed (client address for the
+    #: login throttle and the audit trail). None: headers ignored, the TCP peer is the client
+    trusted_proxy: str | None = None
 
 
 class TrafficSettings(_Section):
@@ -228,21 +237,37 @@ class TrafficSettings(_Section):
 
 
 class DeskSettings(_Section):
-    """Login and records of the control-room desk pages; the wall's own are :class:`DashboardSettings`."""
+    """Login, its expiry and throttle, who sees what, and the records of the control-room desk pages.
+
+    The wall's refresh and the web server are :class:`DashboardSettings`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="TOPIS_DESK_", extra="ignore")
     section: ClassVar[str] = "desk"
 
     #: key that signs session cookies; None = a random key per process (everyone logs in again after a restart)
     secret_key: SecretStr | None = None
-    #: a login lasts this long, seconds
+    #: a login lasts this long, seconds, however active its user (then: the login page, with a message)
     session_s: float = Field(8 * 3600.0, gt=0)
-    #: database of users, acknowledgements and plan decisions; None = the case store's database
+    #: a login ends after this long without a user action, seconds; page refresh timers do not count
+    idle_s: float = Field(1800.0, gt=0)
+    #: how often an open page asks whether its login ended (and then goes to the login page), seconds
+    session_check_s: float = Field(15.0, gt=0)
+    #: wrong passwords, for one user name or from one client address, within ``login_window_s`` ...
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: float = Field(900.0, gt=0)
+    #: ... lock that name or address out for this long, seconds: every attempt is refused, right password or not
+    login_lockout_s: float = Field(900.0, gt=0)
+    #: database of users, acknowledgements, plan decisions and the sign-in audit trail; None = the case store's
     db_url: str | None = None
-    #: seed the demo accounts (see dashboard.store.DEMO_USERS) into an empty user table — demo only
+    #: seed the demo accounts (see dashboard.store.DEMO_USERS) into an empty user table — demo city only:
+    #: with a real feed (``StreamSettings.gtfs_dir``) they are neither seeded nor let in, and a warning is logged
     demo_users: bool = True
     #: the wall page (/, /wall) is viewable without login (control-room network only)
     wall_public: bool = True
+    #: the wall without login also shows watch-list hits (plates masked); False: no enforcement alert and
+    #: no plate reaches an anonymous browser. Signed-in staff see them per role (dashboard.access)
+    wall_public_enforcement: bool = False
 
 
 class FineTable(BaseModel):

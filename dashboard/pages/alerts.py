@@ -1,7 +1,9 @@
 """Alerts feed: bunching/gapping with holding advice, stale feeds, broker/worker health, watch-list hits.
 
-Any logged-in user can acknowledge an alert; who, when and from where is
-recorded in ``dashboard_acks`` (:class:`dashboard.store.DeskStore`).
+Any logged-in user can acknowledge an alert they are shown; who, when and from
+where is recorded in ``dashboard_acks`` (:class:`dashboard.store.DeskStore`).
+Watch-list hits are shown per role (:mod:`dashboard.access`): full plates to
+enforcement staff, masked to controllers, not at all to planners.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import time
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard import alerts, auth, kpis
-from dashboard.desk import Desk, local_time, with_store_hits
+from dashboard import access, alerts, auth, kpis
+from dashboard.desk import Desk, local_time, state_for, watch_view
+from dashboard.store import User
 
 
 def layout(desk: Desk) -> html.Div:
@@ -26,6 +29,15 @@ def layout(desk: Desk) -> html.Div:
     ], className="page")
 
 
+def visible_alerts(desk: Desk, user: User) -> list[alerts.AlertItem]:
+    """Every current alert ``user`` may see, newest first."""
+    view = watch_view(desk, user, on_wall=False)
+    now = time.time()
+    state = state_for(desk, view)
+    k = kpis.compute(state, now, desk.settings.stale_after_s)
+    return alerts.feed(state, k, now, desk.settings.stale_after_s, full_plates=view == access.FULL)
+
+
 def register(app, desk: Desk) -> None:
     @app.callback(Output("alerts-list", "children"), Input("alerts-tick", "n_intervals"),
                   Input("alerts-version", "data"), Input("alerts-kinds", "value"))
@@ -34,11 +46,7 @@ def register(app, desk: Desk) -> None:
         user = auth.current_user()
         if user is None:
             return "login required"
-        now = time.time()
-        state = with_store_hits(desk.read_model.state(), desk)
-        k = kpis.compute(state, now, desk.settings.stale_after_s)
-        items = [a for a in alerts.feed(state, k, now, desk.settings.stale_after_s,
-                                        full_plates=user.role == "enforcement") if a.kind in (kinds or [])]
+        items = [a for a in visible_alerts(desk, user) if a.kind in (kinds or [])]
         acks = desk.records.acks()
         rows = []
         for a in items:
@@ -54,13 +62,15 @@ def register(app, desk: Desk) -> None:
                   Input({"type": "ack", "alert": ALL}, "n_clicks"), State("alerts-version", "data"),
                   prevent_initial_call=True)
     def acknowledge(clicks, version):
-        """Record who acknowledged the clicked alert, and when."""
+        """Record who acknowledged the clicked alert, and when (only an alert the user is shown)."""
         if not ctx.triggered_id or not any(c for c in clicks if c):
             return no_update, no_update
         user = auth.current_user()
         if user is None:
             return "login required", no_update
-        alert_id = ctx.triggered_id["alert"]
-        kind = alert_id.split("|", 1)[0].replace("bus.", "").replace("/1", "")
-        desk.records.acknowledge(alert_id, kind, user.name, auth.request_origin())
+        shown = {a.alert_id: a for a in visible_alerts(desk, user)}
+        item = shown.get(ctx.triggered_id["alert"])
+        if item is None:
+            return "no such alert (any more)", no_update
+        desk.records.acknowledge(item.alert_id, item.kind, user.name, auth.request_origin())
         return f"acknowledged by {user.name}", (version or 0) + 1

@@ -2,16 +2,17 @@
 
 Keyboard (``assets/keys.js``): ``j``/``k`` next/previous case, ``c`` claim,
 ``y`` confirm, ``d`` dismiss (type the reason first), ``r`` release.
-Enforcement staff see full plates and decide through :mod:`enforcement.review`
-(actor = the logged-in user, origin = the request's IP); controllers see
-counts and masked plates and cannot act; planners do not see the queue.
+Enforcement staff list and read cases with full plates and decide through
+:mod:`enforcement.review` (actor = the logged-in user, origin = the request's
+IP); everyone else sees the counts per status only (:mod:`dashboard.access`):
+no case, plate or evidence reaches their browser, whatever callback they call.
 """
 
 from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard import auth, figures
+from dashboard import access, auth, figures
 from dashboard.desk import Desk, local_time
 from enforcement import review
 from enforcement.models import STATUSES
@@ -21,10 +22,6 @@ RULES = ("bus_lane", "green_zone", "section_speed", "no_stopping")
 PAGE_SIZE = 200
 
 
-def can_see(role: str | None) -> bool:
-    return role in ("enforcement", "controller")
-
-
 def shown_plate(plate: str, role: str | None) -> str:
     """Full plate for enforcement staff, masked for everyone else."""
     return plate if role == "enforcement" else mask_plate(plate)
@@ -32,8 +29,11 @@ def shown_plate(plate: str, role: str | None) -> str:
 
 def layout(desk: Desk) -> html.Div:
     user = auth.current_user()
-    if user is None or not can_see(user.role):
-        return html.Div([html.H2("Enforcement queue"), html.P("enforcement staff and controllers only")],
+    if user is None:
+        return html.Div([html.H2("Enforcement queue"), html.P("login required")], className="page")
+    if not access.can_read_cases(user.role):
+        return html.Div([html.H2("Enforcement queue"), html.Div(_counts(desk), id="case-counts", className="case-counts"),
+                         html.P("cases are for enforcement staff: you see the counts only", id="case-readonly")],
                         className="page")
     areas = desk.cases.areas()
     actions = html.Div([
@@ -44,8 +44,8 @@ def layout(desk: Desk) -> html.Div:
         dcc.Input(id="case-reason", placeholder="reason to dismiss", debounce=False),
         html.Button("Dismiss [d]", id="case-dismiss", **{"data-hotkey": "d"}),
         html.Button("Release [r]", id="case-release", **{"data-hotkey": "r"}),
-    ], className="case-actions") if user.role == "enforcement" else html.P(
-        "read-only: plates are masked for controllers", id="case-readonly")
+    ], className="case-actions") if access.can_decide_cases(user.role) else html.P(
+        "read-only: you may not decide cases", id="case-readonly")
     return html.Div([
         html.H2("Enforcement queue"),
         html.Div([dcc.Dropdown(id="case-rule", options=list(RULES), placeholder="all rules"),
@@ -71,10 +71,10 @@ def register(app, desk: Desk) -> None:
                   Input("case-rule", "value"), Input("case-area", "value"), Input("case-status", "value"),
                   Input("case-selected", "data"), Input("case-version", "data"))
     def list_cases(rule, area, status, selected, _version):
-        """The filtered queue, oldest first; plates masked unless enforcement staff."""
+        """The filtered queue, oldest first (case readers only; plates masked unless enforcement staff)."""
         user = auth.current_user()
-        if user is None or not can_see(user.role):
-            return "login required", ""
+        if user is None or not access.can_read_cases(user.role):
+            return "enforcement staff only", ""
         cases = desk.cases.list_cases(rule=rule, area=area, status=status, limit=PAGE_SIZE)
         rows = [html.Button([html.Span(c.rule, className="rule"),
                              html.Span(shown_plate(c.plate, user.role), className="plate"),
@@ -88,8 +88,9 @@ def register(app, desk: Desk) -> None:
     @app.callback(Output("case-selected", "data"), Input({"type": "case-row", "case": ALL}, "n_clicks"),
                   prevent_initial_call=True)
     def select(clicks):
-        """Remember the clicked case."""
-        if not ctx.triggered_id or not any(c for c in clicks if c):
+        """Remember the clicked case (case readers only)."""
+        user = auth.current_user()
+        if not ctx.triggered_id or not any(c for c in clicks if c) or user is None or not access.can_read_cases(user.role):
             return no_update
         return ctx.triggered_id["case"]
 
@@ -98,7 +99,9 @@ def register(app, desk: Desk) -> None:
     def detail(case_id, _version):
         """The case, its evidence reads and the camera of the first read on the map."""
         user = auth.current_user()
-        if user is None or not can_see(user.role) or not case_id:
+        if user is None or not access.can_read_cases(user.role):
+            return "enforcement staff only", figures.camera_figure(desk.base, None, "", desk.proj)
+        if not case_id:
             return "select a case (j/k or click)", figures.camera_figure(desk.base, None, "", desk.proj)
         case = desk.cases.get_case(case_id)
         if case is None:
@@ -126,7 +129,7 @@ def register(app, desk: Desk) -> None:
     def act(_c, _y, _d, _r, case_id, reason, plate_checked, version):
         """Claim, confirm, dismiss or release the selected case as the logged-in enforcement officer."""
         user = auth.current_user()
-        if user is None or user.role != "enforcement":
+        if user is None or not access.can_decide_cases(user.role):
             return "only enforcement staff can decide cases", no_update
         if not case_id:
             return "select a case first", no_update

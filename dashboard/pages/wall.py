@@ -2,7 +2,10 @@
 
 Desk layout at ``/`` (navigation, side panel), wall mode at ``/wall`` or
 ``/?mode=wall`` (full screen, no scrolling, large type). Viewable without
-login when ``DeskSettings.wall_public`` (the control-room network).
+login when ``DeskSettings.wall_public`` (the control-room network); watch-list
+hits are on it only for those who may see them (:func:`dashboard.desk.watch_view`),
+left out of the layout and of every callback's answer for the others, and
+their plates are masked on the wall for everyone.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import time
 
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
-from dashboard import alerts, figures, kpis
-from dashboard.desk import Desk, local_time, with_store_hits
+from dashboard import alerts, auth, figures, kpis
+from dashboard.desk import Desk, local_time, state_for, watch_view
 from dashboard.readmodel import STATUSES, CityState, fleet_arrays
 
 #: (id, label) of the KPI tiles; "kpi-buses" is what the foundation test reads.
@@ -47,8 +50,9 @@ def initial_figure(desk: Desk, state: CityState, bus_size: float = 7):
                                figures.fleet_layer(buses, desk.proj), bus_size)
 
 
-def layout(desk: Desk, wall_mode: bool) -> html.Div:
-    state = desk.read_model.state()
+def layout(desk: Desk, wall_mode: bool, watch: str | None) -> html.Div:
+    """The wall; ``watch`` is how the viewer sees watch-list hits (None: not at all)."""
+    state = state_for(desk, watch)
     side = html.Div([html.H3("Details"), html.Div("Click a bus, stop or camera on the map.", id="map-panel"),
                      html.H3("Latest alerts"), html.Div(id="wall-alerts")], className="side-panel")
     return html.Div(
@@ -128,7 +132,7 @@ def register(app, desk: Desk) -> None:
                   State("speed-sig", "data"), prevent_initial_call=True)
     def move_buses(_n, minutes_back, bus_sig, speed_sig):
         """Move the buses (patch: positions, statuses, keys when the set changed), alerts and road speeds."""
-        state = with_store_hits(desk.read_model.state(), desk)
+        state = state_for(desk, watch_view(desk, auth.current_user(), on_wall=True))
         frame = frame_at(state, minutes_back or 0)
         if frame is None:
             buses = fleet_arrays(state, state.clock_ts(), desk.settings.stale_after_s)
@@ -176,8 +180,8 @@ def register(app, desk: Desk) -> None:
 
     @app.callback(Output("wall-alerts", "children"), Input("tick", "n_intervals"))
     def wall_alerts(_n):
-        """The five newest alerts (plates masked on the wall)."""
-        state = with_store_hits(desk.read_model.state(), desk)
+        """The five newest alerts (watch-list hits only for those who may see them, plates masked on the wall)."""
+        state = state_for(desk, watch_view(desk, auth.current_user(), on_wall=True))
         k = kpis.compute(state, time.time(), desk.settings.stale_after_s)
         items = alerts.feed(state, k, time.time(), desk.settings.stale_after_s, full_plates=False)[:5]
         return [html.Div([html.B(a.kind.replace("_", " ")), f" {local_time(a.ts)} — {a.text}",

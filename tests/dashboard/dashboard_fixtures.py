@@ -1,8 +1,9 @@
-"""Hand-made inputs of the dashboard tests: read-model messages, cases, a live server."""
+"""Hand-made inputs of the dashboard tests: read-model messages, cases, a live server, browser helpers."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 from topis import topics
 
@@ -96,16 +97,66 @@ def make_cases(store):
 
 
 class LiveServer:
-    """The Dash app's Flask server on a free loopback port, in a thread."""
+    """The Dash app served by the production server (waitress, :mod:`dashboard.serve`) on a free loopback port.
 
-    def __init__(self, app):
-        from werkzeug.serving import make_server
+    The server's loop runs in a thread, one pass at a time, so :meth:`stop` ends it before closing the sockets.
+    """
 
-        self.server = make_server("127.0.0.1", 0, app.server, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def __init__(self, app, settings=None):
+        from dashboard.serve import wsgi_server
+        from topis.settings import DashboardSettings
+
+        self.server = wsgi_server(app.server, settings or DashboardSettings(threads=4), port=0)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    def _serve(self):
+        while not self._stopping.is_set():
+            self.server.asyncore.loop(timeout=0.1, map=self.server._map, count=1)
+
     def stop(self):
-        self.server.shutdown()
+        from waitress import wasyncore
+
+        self._stopping.set()
         self.thread.join(10)
+        self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.server._map)
+
+
+# ------------------------------------------------------------------ helpers of the browser tests
+
+BUSES_JS = """
+const plot = document.querySelector('#city-map .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+const buses = plot._fullData.find(t => t.name === 'buses');
+if (!buses) return null;
+return {x: Array.from(buses.x || []), names: plot.data.map(t => t.name)};
+"""
+
+
+def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
+    """``fn()`` once it is truthy (retried every 0.25 s), or AssertionError after ``timeout_s``."""
+    from selenium.common.exceptions import WebDriverException
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+        except WebDriverException:  # the page is still rendering (element missing or replaced): retry
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def text_of(driver, element_id):
+    return driver.find_element("id", element_id).text
+
+
+def press(driver, key):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(key).perform()

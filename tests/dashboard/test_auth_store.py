@@ -100,6 +100,16 @@ LIST_BODY = {"output": "..case-list.children...case-counts.children..",
              "changedPropIds": ["case-status.value"], "state": []}
 
 
+def route_body(pathname: str, search: str = "") -> dict:
+    """The page-routing callback's request, as the renderer sends it when the URL changes."""
+    return {"output": "..page.children...nav.children...root.className..",
+            "outputs": [{"id": "page", "property": "children"}, {"id": "nav", "property": "children"},
+                        {"id": "root", "property": "className"}],
+            "inputs": [{"id": "url", "property": "pathname", "value": pathname},
+                       {"id": "url", "property": "search", "value": search}],
+            "changedPropIds": ["url.pathname"], "state": []}
+
+
 def test_pages_other_than_the_wall_need_a_login(app):
     client = app.server.test_client()
     assert client.get("/").status_code == 200
@@ -128,12 +138,15 @@ def test_login_form_and_callbacks_need_the_csrf_token(app):
     assert "34나5678" in _text(ok)  # enforcement staff see full plates
 
 
-def test_controller_sees_masked_plates_and_counts(app):
+def test_controller_gets_no_case_from_the_queue_callback(app):
     client = app.server.test_client()
     _login(client, "cho", "cho-password")
     body = _text(_callback(client, LIST_BODY, client.get_cookie("_csrf_token").value))
-    assert "34나**78" in body and "34나5678" not in body
-    assert "new: 3" in body
+    assert "enforcement staff only" in body
+    assert "34나" not in body and "CASE1" not in body
+    page = _callback(client, route_body("/cases"), client.get_cookie("_csrf_token").value)
+    assert "new: 3" in _text(page)  # the counts, rendered in the layout
+    assert "34나" not in _text(page)
 
 
 def test_sessions_expire(app):
@@ -143,7 +156,7 @@ def test_sessions_expire(app):
     time.sleep(2.2)
     assert client.get("/cases").status_code == 302
     body = _text(_callback(client, LIST_BODY, client.get_cookie("_csrf_token").value))
-    assert "login required" in body and "34나" not in body
+    assert "enforcement staff only" in body and "34나" not in body
 
 
 def _move(client, token, bus_sig, minutes_back=0):

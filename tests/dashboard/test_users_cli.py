@@ -28,3 +28,19 @@ def test_add_list_passwd_remove(tmp_path):
     r = run(users, ["remove", "kim", "--db", url])
     assert r.exit_code == 2 and "no user" in r.output
     assert "Example" in run(users, ["add", "--help"]).output
+
+
+def test_sign_ins_lists_the_audit_trail_newest_last(tmp_path):
+    url = f"sqlite:///{tmp_path / 'desk.sqlite'}"
+    store = DeskStore(url)
+    store.record_sign_in("failed", "kim", "10.0.0.5", "wrong user name or password", now=1_795_000_000.0)
+    store.record_sign_in("signed_in", "kim", "10.0.0.5", "enforcement", now=1_795_000_060.0)
+    store.record_sign_in("failed", "lee", "10.0.0.9", now=1_795_000_120.0)
+    run = CliRunner().invoke
+    lines = run(users, ["sign-ins", "--db", url]).output.splitlines()
+    assert [line.split("\t")[1:4] for line in lines] == [["failed", "kim", "10.0.0.5"], ["signed_in", "kim", "10.0.0.5"],
+                                                         ["failed", "lee", "10.0.0.9"]]
+    assert lines[0].startswith("2026-11-18 ")  # Seoul time
+    only = run(users, ["sign-ins", "--user", "kim", "--limit", "1", "--db", url]).output.splitlines()
+    assert [line.split("\t")[1] for line in only] == ["signed_in"]
+    assert run(users, ["sign-ins", "--origin", "10.0.0.1", "--db", url]).output == "no sign-in recorded\n"

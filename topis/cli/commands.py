@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -130,7 +129,7 @@ def simulate(broker_url, speed, seed, city_seed, scale, start_time, start_date, 
 @city_seed_option()
 @scale_option("Demo city size (default 1).")
 def dashboard(broker_url, host, port, city_seed, scale) -> None:
-    """Serve the wall display (map of the city, moving buses, KPI tiles) over HTTP.
+    """Serve the wall display and the control-room pages over HTTP (waitress, DashboardSettings.threads threads).
 
     \b
     Example:
@@ -138,6 +137,7 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     """
     from dashboard.app import build_app
     from dashboard.readmodel import ReadModel
+    from dashboard.serve import wsgi_server
     from topis.city.export import city_geojson
     from topis.city.generate import generate_city
     from topis.geo import Projection
@@ -145,16 +145,24 @@ def dashboard(broker_url, host, port, city_seed, scale) -> None:
     config = Settings.load(broker=external_broker(broker_url))
     broker = config.broker
     quiet_kafka_logs()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     settings = config.dashboard.model_copy(update={k: v for k, v in dict(host=host, port=port).items() if v})
     city_settings = config.city.model_copy(
         update={k: v for k, v in dict(seed=city_seed, scale=scale).items() if v is not None})
     city = generate_city(seed=city_settings.seed, scale=city_settings.scale)
     read_model = ReadModel(broker.bootstrap_servers, broker.client_timing()[2]).start()
     app = build_app(settings, city_geojson(city), Projection(city.center_lat, city.center_lon), read_model,
-                    desk_settings=config.desk, enforcement=config.enforcement)
+                    desk_settings=config.desk, enforcement=config.enforcement,
+                    demo_city=config.streams.gtfs_dir is None)  # a GTFS feed configured: a real city
+    server = wsgi_server(app.server, settings)
     click.echo(f"wall display at http://{settings.host}:{settings.port}")
-    app.run(host=settings.host, port=settings.port, debug=False)
+    try:
+        server.run()  # until Ctrl-C (SIGINT, which `topis up` sends to stop it)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.task_dispatcher.shutdown()
+        server.close()
+        click.echo("dashboard stopped")
 
 
 def _interrupt(signum, frame) -> None:
