@@ -96,7 +96,7 @@ def move_body(bus_sig: str | None, speed_sig: str | None) -> dict:
 def run(n_buses: int, n_routes: int, updates: int) -> dict:
     from dashboard import figures, kpis
     from dashboard.app import build_app
-    from dashboard.pages.wall import initial_figure, open_case_count
+    from dashboard.pages.wall import initial_figure
     from dashboard.readmodel import ReadModel, fleet
     from dashboard.store import DeskStore
     from enforcement.store import CaseStore
@@ -137,7 +137,7 @@ def run(n_buses: int, n_routes: int, updates: int) -> dict:
                 sizes[name].append(len(body))
         t0 = time.perf_counter()
         kpis.compute(rm.state(), time.time())
-        open_case_count(app.desk)
+        app.desk.cases.open_case_count()
         if u >= 2:
             rows["KPI tiles (no HTTP)"].append(time.perf_counter() - t0)
             sizes["KPI tiles (no HTTP)"].append(0)
