@@ -11,6 +11,11 @@ from topis import topics
 
 #: feeds whose freshness the wall shows, and the read-model topic or counter kind each is judged by.
 FEEDS = ("positions", "taps", "reads", "routes", "link_speeds")
+#: the input topics whose processing lag each feed's state has
+FEED_INPUTS = {"positions": ("bus.positions",), "taps": ("card.taps",), "reads": ("plate.reads",),
+               "routes": ("bus.positions",), "link_speeds": ("bus.positions", "taxi.positions")}
+#: a worker report older than this (wall seconds) is from a worker that is gone
+WORKER_REPORT_FRESH_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,10 @@ class Kpis:
     feed_age_s: dict[str, float | None]  #: wall seconds since each feed last reached the dashboard
     dead_letters: int  #: rejected messages so far
     clock_ts: float | None  #: newest event time seen (the simulated clock in the demo)
+    #: per feed, the worst p99 of produce → processed lag of its inputs over the live workers, seconds
+    state_lag_s: dict[str, float | None] = None
+    backlog_messages: int = 0  #: input messages the live workers have not committed
+    components: tuple = ()  #: (name, state, since_ts, restarts) of each supervised process
 
 
 def _last_complete_minute(counters: dict, kind: str) -> int:
@@ -61,6 +70,24 @@ def feed_ages(state: CityState, now_wall_ts: float) -> dict[str, float | None]:
     }
 
 
+def state_lags(state: CityState, now_wall_ts: float) -> tuple[dict[str, float | None], int]:
+    """Per feed the worst state lag p99 of the live workers (None: no report), and their total backlog."""
+    live = [w for w in state.workers.values() if now_wall_ts - float(w.get("published_ts", 0)) <= WORKER_REPORT_FRESH_S]
+    lags = {}
+    for feed, inputs in FEED_INPUTS.items():
+        seen = [w["state_lag_p99_s"][t] for w in live for t in inputs if t in w.get("state_lag_p99_s", {})]
+        lags[feed] = max(seen) if seen else None
+    backlog = sum(n for w in live for t, n in w.get("lag_messages", {}).items()
+                  if any(t in inputs for inputs in FEED_INPUTS.values()))
+    return lags, backlog
+
+
+def components(state: CityState) -> tuple:
+    """(name, state, since_ts, restarts) of each component the supervisor watches."""
+    status = state.supervisor or {}
+    return tuple((c["name"], c["state"], c["since_ts"], c["restarts"]) for c in status.get("components", []))
+
+
 def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) -> Kpis:
     """Headline numbers from ``state`` at wall time ``now_wall_ts``."""
     clock = state.clock_ts()
@@ -68,6 +95,7 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
     per_code = np.bincount(buses.status, minlength=len(STATUSES))
     counts = {s: int(per_code[k]) for k, s in enumerate(STATUSES)}
     judged = counts["on_headway"] + counts["bunched"] + counts["gapped"]
+    lags, backlog = state_lags(state, now_wall_ts)
     dead = sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
     dead += sum(s.get("dead_letters", 0) for s in state.counters.values())
     return Kpis(
@@ -81,4 +109,7 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
         feed_age_s=feed_ages(state, now_wall_ts),
         dead_letters=dead,
         clock_ts=clock,
+        state_lag_s=lags,
+        backlog_messages=backlog,
+        components=components(state),
     )

@@ -14,6 +14,8 @@ Topics and what is kept:
 * ``traffic.link_speeds`` — newest bin per link;
 * ``enforcement.alerts`` — the last :data:`MAX_ALERTS` watch-list hits;
 * ``plans.proposed`` — every proposal by ``plan_id``;
+* ``state.health`` — the supervisor's status of every component, and each
+  worker's newest report (backlog and state lag per topic);
 * ``bus.predictions`` — each vehicle's newest round of arrival predictions
   (what the open feed's TripUpdates and stop arrivals serve, see
   :meth:`ReadModel.open_feed_state`).
@@ -50,7 +52,8 @@ MAX_ALERTS = 300
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 #: the topics the read model consumes.
 TOPICS = (topics.STATE_VEHICLES.name, topics.STATE_COUNTERS.name, topics.STATE_ROUTES.name, topics.BUS_EVENTS.name,
-          topics.LINK_SPEEDS.name, topics.ENFORCEMENT_ALERTS.name, topics.PLANS.name, topics.BUS_PREDICTIONS.name)
+          topics.LINK_SPEEDS.name, topics.ENFORCEMENT_ALERTS.name, topics.PLANS.name, topics.BUS_PREDICTIONS.name,
+          topics.STATE_HEALTH.name)
 #: a vehicle's predictions are forgotten this long (city clock) after its newest round, seconds.
 PREDICTIONS_KEEP_S = 900.0
 #: the matched trip of a bus (state.routes) is given to its raw fix (state.vehicles) when at most this much older, s.
@@ -175,6 +178,8 @@ class CityState:
     plans: dict[str, dict] = field(default_factory=dict)  #: plan_id -> proposal
     #: vehicle_id -> its newest round of predictions (all made at the same fix)
     predictions_by_vehicle: dict[str, list[Prediction]] = field(default_factory=dict)
+    supervisor: dict | None = None  #: the newest state.health supervisor status (None: not under topis up)
+    workers: dict[str, dict] = field(default_factory=dict)  #: worker_id -> its newest state.health report
     received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
     route_raw: dict[str, bytes] = field(default_factory=dict)  #: route_id -> newest state.routes message, undecoded
@@ -218,6 +223,11 @@ class CityState:
                 self.plans[str(plan["plan_id"])] = plan
         elif topic == topics.BUS_PREDICTIONS.name:
             self._add_predictions(_as_list(message, "predictions"))
+        elif topic == topics.STATE_HEALTH.name and isinstance(message, dict):
+            if message.get("type") == "supervisor.status/1":
+                self.supervisor = message
+            elif message.get("type") == "worker.health/1":
+                self.workers[str(message.get("worker_id"))] = message
         self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
 

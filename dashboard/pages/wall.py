@@ -58,6 +58,7 @@ def layout(desk: Desk, wall_mode: bool, watch: str | None) -> html.Div:
     return html.Div(
         [
             html.Div([html.Div("city clock –", id="clock", className="clock"),
+                      html.Div(id="components", className="components"),
                       html.Div(id="readmodel-error", className="error")], className="wall-header"),
             html.Div([_tile(i, label) for i, label in TILES] + [_feed_tile(f) for f in kpis.FEEDS], className="tiles"),
             _legend(),
@@ -87,10 +88,28 @@ def frame_at(state: CityState, minutes_back: int):
     return chosen
 
 
-def _fmt_age(age_s: float | None, stale_after_s: float) -> tuple[str, dict]:
+#: a feed's state lag (p99) above this is shown amber, above LAG_ALARM_S red, seconds
+LAG_WARN_S, LAG_ALARM_S = 5.0, 60.0
+
+
+def _fmt_age(age_s: float | None, stale_after_s: float, lag_s: float | None = None) -> tuple[str, dict]:
+    """A feed tile: when it last reached the wall and how far behind its state is (the workers' p99 lag)."""
     if age_s is None:
         return "no data", {"color": "#ff5252"}
-    return f"{age_s:.0f} s ago", {"color": "#ff5252" if age_s > stale_after_s else "#69f0ae"}
+    text = f"{age_s:.0f} s ago" + ("" if lag_s is None else f" · lag {lag_s:.1f} s")
+    bad = age_s > stale_after_s or (lag_s is not None and lag_s > LAG_ALARM_S)
+    color = "#ff5252" if bad else "#ffd740" if lag_s is not None and lag_s > LAG_WARN_S else "#69f0ae"
+    return text, {"color": color}
+
+
+def components_line(parts: tuple, backlog_messages: int) -> str:
+    """The supervisor's view in one line: whatever is not up, since when; the workers' backlog."""
+    down = [f"{name} {state} since {local_time(since_ts, '%H:%M:%S')} ({restarts} restarts)"
+            for name, state, since_ts, restarts in parts if state != "up"]
+    text = " · ".join(down) or (f"all {len(parts)} components up" if parts else "")
+    if backlog_messages:
+        text += f" · workers behind by {backlog_messages:,} messages"
+    return text
 
 
 def _bus_panel(state: CityState, key: str) -> list:
@@ -159,7 +178,7 @@ def register(app, desk: Desk) -> None:
 
     @app.callback(
         [Output(tile_id, "children") for tile_id, _ in TILES]
-        + [Output("clock", "children"), Output("readmodel-error", "children"),
+        + [Output("clock", "children"), Output("components", "children"), Output("readmodel-error", "children"),
            Output({"type": "feed-age", "feed": ALL}, "children"), Output({"type": "feed-age", "feed": ALL}, "style"),
            Output({"type": "status-count", "status": ALL}, "children")],
         Input("tick", "n_intervals"),
@@ -169,13 +188,13 @@ def register(app, desk: Desk) -> None:
         state = desk.read_model.state()
         k = kpis.compute(state, time.time(), desk.settings.stale_after_s)
         open_cases = desk.cases.open_case_count()  # one indexed COUNT per refresh
-        ages = [_fmt_age(k.feed_age_s[f], desk.settings.stale_after_s) for f in kpis.FEEDS]
+        ages = [_fmt_age(k.feed_age_s[f], desk.settings.stale_after_s, (k.state_lag_s or {}).get(f)) for f in kpis.FEEDS]
         share = "–" if k.on_headway_share is None else f"{100 * k.on_headway_share:.0f} %"
         speed = "–" if k.network_speed_kph is None else f"{k.network_speed_kph:.1f} km/h"
         clock = "city clock –" if k.clock_ts is None else f"city clock {local_time(k.clock_ts, '%a %Y-%m-%d %H:%M:%S')} KST"
         return (f"{k.buses_in_service:,}", share, f"{k.bunching_events:,}", speed, f"{k.taps_per_min:,}",
                 f"{k.reads_per_min:,}", f"{open_cases:,}", f"{k.dead_letters:,}", clock,
-                desk.read_model.error or "", [a[0] for a in ages], [a[1] for a in ages],
+                components_line(k.components, k.backlog_messages), desk.read_model.error or "", [a[0] for a in ages], [a[1] for a in ages],
                 [f"{k.status_counts[s]:,}" for s in STATUSES])
 
     @app.callback(Output("wall-alerts", "children"), Input("tick", "n_intervals"))
