@@ -47,6 +47,8 @@ def process_name(proc: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "tansu" in cmd:
         return "broker"
+    if "topis.recycle" in cmd:
+        return "recycle"  # a broker recycle's reader or writer: minutes apart, seconds long
     for name in ("worker", "dashboard", "simulate"):
         if f"topis {name}" in cmd:
             return "simulator" if name == "simulate" else name
@@ -183,7 +185,7 @@ def report(samples, reader, log_text: str, args, up_died: bool, sizes: dict) -> 
           f"{'CPU hog on one core' if args.hog else 'no hog'}")
     print(f"{'process':<12}{'RSS @min ' + format(args.settle_min, 'g'):>14}{'RSS end':>12}{'end/min10':>11}"
           f"{'max':>10}")
-    for name in sorted(last):
+    for name in sorted(n for n in last if n != "recycle"):
         peak = max(rss.get(name, 0) for _, rss in samples)
         ratio = last[name] / first[name] if first.get(name) else float("nan")
         print(f"{name:<12}{first.get(name, 0) / 1e6:>11.0f} MB{last[name] / 1e6:>9.0f} MB{ratio:>11.2f}"
