@@ -71,21 +71,31 @@ class HealthReader:
     """Reads ``state.health`` from the broker the run uses."""
 
     def __init__(self, servers: list[str]):
-        from kafka import KafkaConsumer
-
-        self.consumer = KafkaConsumer(topics.STATE_HEALTH.name, bootstrap_servers=servers, group_id=None,
-                                      auto_offset_reset="earliest", fetch_max_wait_ms=200)
+        self.servers = servers
+        self.consumer = self._consumer()
+        self.heard_s = time.monotonic()
         self.supervisor: SupervisorStatus | None = None
         self.workers: dict[str, WorkerHealth] = {}
         self.lag_p99_s: dict[str, list[float]] = {}
 
+    def _consumer(self):
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(topics.STATE_HEALTH.name, bootstrap_servers=self.servers, group_id=None,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=200)
+
     def poll(self) -> None:
         from kafka.errors import KafkaError
 
+        if time.monotonic() - self.heard_s > 30:  # the broker was recycled under it: read the new one afresh
+            self.consumer.close()
+            self.consumer, self.heard_s = self._consumer(), time.monotonic()
         try:
             polled = self.consumer.poll(timeout_ms=500)
         except KafkaError:
             return  # the broker is restarting
+        if polled:
+            self.heard_s = time.monotonic()
         for records in polled.values():
             for r in records:
                 message = wire.decode(r.value, topics.STATE_HEALTH.value)
