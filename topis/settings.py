@@ -186,6 +186,9 @@ class StreamSettings(_Section):
     behind_limit_messages: int = Field(default=1000, ge=1)  #: lag above this is logged as "worker behind"
     #: between stops a bus's arrival predictions are remade at most this often, event seconds (0 = every fix)
     repredict_every_s: float = Field(default=30.0, ge=0)
+    #: a positions message older than this (produce → now, s) is matched without predictions: a worker
+    #: that is behind catches up on arrivals and headways, which count everything, before it predicts again
+    predict_max_lag_s: float = Field(default=60.0, gt=0)
     health_every_s: float = Field(default=5.0, gt=0)  #: how often a worker publishes its lag on state.health
     #: a vehicle not heard from for this long (event time) leaves the live positions
     vehicle_timeout_s: float = Field(default=600.0, gt=0)

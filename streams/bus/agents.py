@@ -66,6 +66,7 @@ class BusAgents:
                                       lambda key: route_assignment.AssignmentState(), every_s=every_s)
         self.routes = Checkpointed(app, "bus_state_by_route", n, route_view.LiveRoute,
                                    lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=every_s)
+        self.skipped_predictions = 0  #: batches matched without predictions because the worker was behind
         self.changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
         self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
         agent(app, self.positions, self.track_routes)
@@ -74,7 +75,8 @@ class BusAgents:
 
     async def track_routes(self, stream):
         """Match every fix, emit arrivals, headways, alerts and predictions, per route."""
-        async for key, value in stream.items():
+        async for event in stream.events():
+            key, value = event.key, event.value
             route_id = key_text(key)
             batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
             if batch is None or (route_id not in self.models and not batch.events):
@@ -82,7 +84,11 @@ class BusAgents:
             if route_id not in self.models:  # no route, or one the feed does not know
                 await self._place_on_routes(route_id, batch.events)
                 continue
-            published, predictions = route_view.advance(self.routes.get(route_id), batch.events, self.models[route_id])
+            # far behind, predictions for the past help nobody: catch up on arrivals and headways first
+            fresh = not event.message.timestamp or time.time() - event.message.timestamp <= self.settings.predict_max_lag_s
+            self.skipped_predictions += not fresh
+            published, predictions = route_view.advance(self.routes.get(route_id), batch.events,
+                                                        self.models[route_id], predict=fresh)
             self.changed.add(route_id)
             if published:
                 await self.events.send(key=key, value=wire.encode(published))

@@ -116,7 +116,7 @@ def _hour(feed: Feed, ts: float) -> int:
 
 
 def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
-            blocks: dict[str, str] | None = None) -> tuple[RouteState, list[Event]]:
+            blocks: dict[str, str] | None = None, predict: bool = True) -> tuple[RouteState, list[Event]]:
     """Feed a batch of one route's fixes through matching, arrivals, headways and predictions.
 
     Parameters
@@ -130,6 +130,9 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
     blocks
         Optional vehicle → block id assignments, for sources that give them apart from the
         fixes (a fix's own ``block_id`` is used in any case).
+    predict
+        False skips the arrival predictions (a worker far behind: predictions for the past
+        help nobody); matching, arrivals, headways and the learned travel times go on.
 
     Returns
     -------
@@ -159,7 +162,7 @@ def advance(state: RouteState, fixes: list[BusPosition], model: RouteModel,
                     events.extend(_headway(state, _as_arrival(ev, model), model))
                 else:
                     learn_dwell(state.travel, ev.stop_id, ev.dwell_s, model.predict)
-        if matched and _due(state, vs.vehicle_id, fix.ts, matched, model.predict.repredict_every_s):
+        if predict and matched and _due(state, vs.vehicle_id, fix.ts, matched, model.predict.repredict_every_s):
             events.extend(_predict(state, vs, fix.ts, model))
         if state.fixes % 2000 == 0:
             forget_vehicles(state, fix.ts - VEHICLE_FORGET_S)

@@ -155,12 +155,15 @@ def blocks_of(fixes: list[BusPosition]) -> dict[str, str] | None:
     return blocks or None
 
 
-def advance(live: LiveRoute, fixes: list[BusPosition], model: RouteModel) -> tuple[list[BusEvent], list[Prediction]]:
+def advance(live: LiveRoute, fixes: list[BusPosition], model: RouteModel,
+            predict: bool = True) -> tuple[list[BusEvent], list[Prediction]]:
     """Run one batch of a route's fixes through the pipeline and the view (``live`` updated in place).
+
+    ``predict=False`` leaves out the arrival predictions (see :func:`streams.bus.pipeline.advance`).
 
     Returns what to publish: the events for ``bus.events`` and the predictions
     for ``bus.predictions`` (see :func:`emitted`).
     """
-    _, events = advance_pipeline(live.pipeline, fixes, model, blocks_of(fixes))
+    _, events = advance_pipeline(live.pipeline, fixes, model, blocks_of(fixes), predict)
     fold(live.view, fixes, events)
     return emitted(events)

@@ -107,3 +107,17 @@ def test_silent_vehicles_are_forgotten(tiny_feed):
     state = res.states["R1"]
     assert forget_vehicles(state, at(8, 15)) == ["a"]  # a's last fix was 08:13
     assert set(state.vehicles) == {"b"} and "a" not in state.last_arrival
+
+
+def test_without_predictions_the_arrivals_and_headways_are_the_same(tiny_feed):
+    """A worker far behind matches without predicting; everything else it folds is unchanged."""
+    from streams.bus.pipeline import RouteState, advance, route_model
+    from topis.schemas.bus import Prediction
+
+    fixes = _bus("a", at(8, 6), at(8, 13)) + [f for f in _bus("b", at(8, 10), at(8, 17)) if f.ts >= at(8, 8)]
+    model = route_model(tiny_feed, "R1")
+    _, with_predictions = advance(RouteState("R1"), fixes, model)
+    _, without = advance(RouteState("R1"), fixes, model, predict=False)
+    assert any(isinstance(e, Prediction) for e in with_predictions)
+    assert not any(isinstance(e, Prediction) for e in without)
+    assert [e for e in with_predictions if not isinstance(e, Prediction)] == without
