@@ -47,6 +47,8 @@ def process_name(proc: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "tansu" in cmd:
         return "broker"
+    if "multiprocessing" in cmd:
+        return "worker pool"  # the live planners' process pool (and its resource tracker)
     if "topis.recycle" in cmd:
         return "recycle"  # a broker recycle's reader or writer: minutes apart, seconds long
     for name in ("worker", "dashboard", "simulate"):
