@@ -15,7 +15,7 @@ import urllib.request
 import psutil
 import pytest
 
-from topis.broker import free_port
+from topis.broker import free_port, wait_until_answers
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +110,7 @@ def test_a_killed_broker_is_replaced_and_the_workers_and_simulator_reconnect(tmp
         broker.kill()
         t0 = time.time()
         up.wait_for(r"embedded broker exited with code", 15)
+        wait_until_answers(servers, 60)  # a client made while the port refuses leaks its socket (kafka-python)
         consumer = None
         healthy = fed = None
         while time.time() - t0 < 90 and not (healthy and fed):

@@ -294,14 +294,16 @@ class StatusBoard:
         from kafka.errors import KafkaError
 
         from topis import topics, wire
+        from topis.broker import _any_port_accepts
 
         try:
             if self._producer is None:
+                _any_port_accepts(self.servers)  # a client made against a refusing port leaks its socket
                 self._producer = KafkaProducer(bootstrap_servers=self.servers, max_block_ms=1000,
                                                enable_idempotence=False, retries=0)
             self._producer.send(topics.STATE_HEALTH.name, key=b"supervisor", value=wire.encode(
                 supervisor_status(supervisor)))
-        except KafkaError as exc:  # the broker is down or restarting: the next publish tries again
+        except (KafkaError, OSError) as exc:  # the broker is down or restarting: the next publish tries again
             log.debug("status not published: %s", exc)
             self.close()
 
