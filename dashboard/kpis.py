@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from topis import topics
 
 #: feeds whose freshness the wall shows, and the read-model topic or counter kind each is judged by.
 FEEDS = ("positions", "taps", "reads", "routes", "link_speeds")
+#: the input topics whose rejected messages the wall counts, and the short name the tile gives each.
+REJECTED_TOPICS = {topics.BUS_POSITIONS.name: "positions", topics.CARD_TAPS.name: "taps",
+                   topics.PLATE_READS.name: "reads"}
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,12 @@ class Kpis:
     taps_per_min: int  #: card taps in the last complete minute (event time)
     reads_per_min: int  #: plate reads in the last complete minute (event time)
     feed_age_s: dict[str, float | None]  #: wall seconds since each feed last reached the dashboard
-    dead_letters: int  #: rejected messages so far
+    dead_letters: int  #: rejected messages so far (dead letters of the input topics)
     clock_ts: float | None  #: newest event time seen (the simulated clock in the demo)
+    #: input topic → dead letters so far (every input topic, 0 when none)
+    dead_letters_by_topic: dict[str, int] = field(default_factory=dict)
+    #: input topic → reason code → rejections (a whole message 1, each bad row of a batch 1)
+    rejected_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _last_complete_minute(counters: dict, kind: str) -> int:
@@ -61,6 +68,35 @@ def feed_ages(state: CityState, now_wall_ts: float) -> dict[str, float | None]:
     }
 
 
+def rejected(state: CityState) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Dead letters per input topic, and rejections per topic and reason, from ``state.counters``.
+
+    Workers publish one ``rejected`` counter per source partition (and per agent
+    for processing errors); older workers counted per key in their ``taps`` /
+    ``reads`` counters and ``state.vehicles`` snapshots, which are added too.
+    """
+    letters = dict.fromkeys(REJECTED_TOPICS, 0)
+    reasons: dict[str, dict[str, int]] = {name: {} for name in REJECTED_TOPICS}
+    for (kind, _), snap in state.counters.items():
+        if kind == "rejected" and snap.get("source") in letters:
+            letters[snap["source"]] += snap.get("dead_letters", 0)
+            for reason, n in (snap.get("reasons") or {}).items():
+                reasons[snap["source"]][reason] = reasons[snap["source"]].get(reason, 0) + n
+        elif kind in ("taps", "reads"):
+            letters[topics.CARD_TAPS.name if kind == "taps" else topics.PLATE_READS.name] += snap.get("dead_letters", 0)
+    letters[topics.BUS_POSITIONS.name] += sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
+    return letters, reasons
+
+
+#: the rejected tile's label: its value lists the input topics' dead letters in this order
+REJECTED_LABEL = "rejected: " + " · ".join(REJECTED_TOPICS.values())
+
+
+def rejected_text(k: Kpis) -> str:
+    """The rejected tile's value: each input topic's dead letters, as its label orders them, e.g. ``"9 · 3 · 0"``."""
+    return " · ".join(f"{k.dead_letters_by_topic.get(name, 0):,}" for name in REJECTED_TOPICS)
+
+
 def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) -> Kpis:
     """Headline numbers from ``state`` at wall time ``now_wall_ts``."""
     clock = state.clock_ts()
@@ -68,8 +104,7 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
     per_code = np.bincount(buses.status, minlength=len(STATUSES))
     counts = {s: int(per_code[k]) for k, s in enumerate(STATUSES)}
     judged = counts["on_headway"] + counts["bunched"] + counts["gapped"]
-    dead = sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
-    dead += sum(s.get("dead_letters", 0) for s in state.counters.values())
+    by_topic, reasons = rejected(state)
     return Kpis(
         buses_in_service=len(buses),
         status_counts=counts,
@@ -79,6 +114,8 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
         taps_per_min=_last_complete_minute(state.counters, "taps"),
         reads_per_min=_last_complete_minute(state.counters, "reads"),
         feed_age_s=feed_ages(state, now_wall_ts),
-        dead_letters=dead,
+        dead_letters=sum(by_topic.values()),
         clock_ts=clock,
+        dead_letters_by_topic=by_topic,
+        rejected_reasons=reasons,
     )

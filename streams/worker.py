@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 from streams.runtime.app import TopisApp, new_app
+from topis.schemas.validation import Limits, area_around
 from topis.settings import BrokerSettings, CitySettings, EnforcementSettings, StreamSettings
 
 
@@ -42,15 +43,15 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     app = new_app(broker, streams, **overrides)
     city = city or CitySettings()
     demo_city = functools.cache(lambda: _generate(city))  # generated at most once, and only if needed
-    dead_letters = DeadLetters(app)
+    feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
+    dead_letters = DeadLetters(app, input_limits(streams, feed))
     LiveAgents(app, streams, dead_letters)
     if streams.stall_guard_s:
         StallGuard(app, streams.stall_guard_s, streams.stall_guard_check_every_s)
-    feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
     if streams.bus_operations:
         from streams.bus.agents import BusAgents
 
-        BusAgents(app, streams, feed)
+        BusAgents(app, streams, feed, dead_letters)
     if streams.demand:
         from streams.demand.agents import DemandAgents
         from streams.demand.taps import RoutePatterns
@@ -59,7 +60,7 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
 
         patterns = RoutePatterns.from_feed(feed)
         DemandAgents(app, streams, patterns, dead_letters)
-        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city))
+        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city), dead_letters)
     if streams.planning:
         from streams.planning.agents import PlanningAgents
 
@@ -69,8 +70,15 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
         from streams.enforcement.inputs import case_store, rule_book
 
         enforcement = enforcement or EnforcementSettings()
-        EnforcementAgents(app, rule_book(demo_city(), enforcement), case_store(streams, enforcement))
+        EnforcementAgents(app, rule_book(demo_city(), enforcement), case_store(streams, enforcement), dead_letters)
     return app
+
+
+def input_limits(streams: StreamSettings, feed=None) -> Limits:
+    """What the decode edge accepts: the settings' bounds, and the area of ``feed``'s stops when there is a feed."""
+    stops = list(feed.stops.values()) if feed is not None else []
+    area = area_around([s.lat for s in stops], [s.lon for s in stops], streams.city_margin_m) if stops else None
+    return Limits(max_value_bytes=streams.max_message_bytes, max_future_s=streams.max_future_s, area=area)
 
 
 def _generate(city: CitySettings):

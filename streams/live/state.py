@@ -14,6 +14,10 @@ The agents keep one *entry* per key in a Faust table (plain JSON):
 * a counter: ``{"per_minute", "last_event_ts", "received_ts", "dead_letters", "counted_at"}``
   (see :func:`counted`).
 
+``dead_letters`` in these entries stays 0: rejected messages are counted per
+source partition and reason by :class:`streams.runtime.decode.DeadLetters`
+and published beside these counters (kind ``rejected``).
+
 ``received_ts`` is wall clock (when the key's last valid message arrived); every
 other time is event time.
 """
@@ -120,10 +124,20 @@ def counted(entry: dict | None, event_ts: list[float], partition: int, offset: i
             "received_ts": received_ts, "counted_at": [partition, offset]}
 
 
-def with_dead_letter(entry: dict | None, empty: dict) -> dict:
-    """``entry`` (``empty`` when there is none yet) with one more message rejected to the dead letters."""
-    entry = entry or empty
-    return {**entry, "dead_letters": entry.get("dead_letters", 0) + 1}
+def count_batch(held: dict[str, dict], events: list, by, partition: int, offset: int,
+                received_ts: float) -> dict[str, dict]:
+    """The counters of one message's events, grouped by ``by(event)``: the new entries of the keys that changed.
+
+    ``held`` maps each key of the batch to its current entry (``{}`` or None
+    when new). A key whose counter took in this message before (a redelivery)
+    is left out (:func:`counted`).
+    """
+    out = {}
+    for key, grouped in group_by(events, by).items():
+        entry = counted(held.get(key) or None, [e.ts for e in grouped], partition, offset, received_ts)
+        if entry is not None:
+            out[key] = entry
+    return out
 
 
 # --- read model --------------------------------------------------------------------------------
@@ -136,7 +150,14 @@ def vehicles_snapshot(route_id: str, entry: dict, published_ts: float) -> RouteV
 
 
 def counter_snapshot(kind: str, key: str, entry: dict) -> CounterSnapshot:
-    """The ``state.counters`` snapshot of one counter's entry (kind = 'taps' or 'reads')."""
+    """The ``state.counters`` snapshot of one counter's entry (kind = 'taps', 'reads' or 'rejected').
+
+    A ``rejected`` entry is one source partition's dead letters
+    (:func:`streams.runtime.decode.counted`), keyed ``topic/partition[/agent]``.
+    """
+    if kind == "rejected":
+        return CounterSnapshot(kind, key, {}, None, entry["received_ts"], entry["dead_letters"],
+                               source=key.split("/", 1)[0], reasons=dict(entry["reasons"]))
     return CounterSnapshot(kind, key, entry["per_minute"], entry["last_event_ts"], entry["received_ts"],
                            entry["dead_letters"])
 

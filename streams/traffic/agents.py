@@ -3,7 +3,8 @@
 ``measure_link_speeds`` (by route) maps bus fixes to road links and publishes
 closed 5-minute bins on ``traffic.link_speeds``; each route's partition
 publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
-Bad ``bus.positions`` messages are dead-lettered and counted by the live agents.
+Bad ``bus.positions`` messages are dead-lettered and counted by the live agents;
+this agent uses the rows the edge kept, and dead-letters a batch its fold raises on.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import faust
 from streams.demand.taps import RoutePatterns
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import decode_value, key_text
+from streams.runtime.decode import FAILED, DeadLetters
 from streams.traffic import linkspeeds
 from topis import topics, wire
-from topis.schemas.inputs import PositionBatch
 from topis.settings import StreamSettings
 
 
 class TrafficAgents:
     """The link-speed agent and its per-route probe state, declared on ``app``."""
 
-    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork):
-        self.net = net
+    def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork,
+                 dead_letters: DeadLetters):
+        self.net, self.dead_letters = net, dead_letters
         self.known_routes = {p.route_id for p in patterns.patterns}
         self.speeds = topic(app, topics.LINK_SPEEDS)
         self.probes = Checkpointed(app, "link_state_by_route", topics.BUS_POSITIONS.partitions,
@@ -34,14 +35,17 @@ class TrafficAgents:
 
     async def measure_link_speeds(self, stream):
         """Space-mean speed of buses per road link per 5 minutes."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
+        async for event in stream.events():
+            received = self.dead_letters.read(topics.BUS_POSITIONS, event)  # what is bad: track_vehicles' to letter
+            route_id = received.key
             if route_id not in self.known_routes:
                 continue  # the bus agents place these fixes on a route and republish them keyed by it
-            batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
-            if batch is None:
+            if received.batch is None:
                 continue
-            _, closed = linkspeeds.advance(self.probes.get(route_id), batch.events, self.net)
+            out = await self.dead_letters.fold(received, "measure_link_speeds", linkspeeds.advance,
+                                               self.probes.get(route_id), received.batch.events, self.net)
+            if out is FAILED:
+                continue
             self.probes.save_if_due(route_id)
-            if closed:
-                await self.speeds.send(key=key, value=wire.encode(closed))
+            if out[1]:
+                await self.speeds.send(key=event.key, value=wire.encode(out[1]))

@@ -8,6 +8,7 @@ from busops_fixtures import at, fix
 from streams.bus import route_view
 from streams.bus.agents import BusAgents
 from streams.bus.pipeline import RouteState, route_model
+from streams.runtime.decode import DeadLetters
 from topis import wire
 from topis.schemas.bus import MatchedPosition, Prediction
 from topis.schemas.inputs import PositionBatch
@@ -32,7 +33,7 @@ def test_advance_runs_the_pipeline_and_folds_the_view(tiny_feed):
 
 def test_track_routes_publishes_events_predictions_and_the_route_view(tmp_path, tiny_feed):
     with stream_app(tmp_path) as (app, streams):
-        agents = BusAgents(app, streams, tiny_feed)
+        agents = BusAgents(app, streams, tiny_feed, DeadLetters(app))
         events, predictions, routes = capture(agents.events), capture(agents.predictions), capture(agents.state_routes)
         run_agent(app, TRACK, [(b"R1", wire.encode(PositionBatch(eastbound()))), (b"R1", b"garbage")])
         run(app, agents.publish_routes())
@@ -48,7 +49,7 @@ def test_track_routes_publishes_events_predictions_and_the_route_view(tmp_path, 
 def test_fixes_with_no_route_are_placed_republished_and_counted(tmp_path, tiny_feed):
     sent = [*eastbound(route=""), fix(500.0, at(8, 1), vehicle="v2", route="", y_m=2000.0)]
     with stream_app(tmp_path) as (app, streams):
-        agents = BusAgents(app, streams, tiny_feed)
+        agents = BusAgents(app, streams, tiny_feed, DeadLetters(app))
         placed, counters = capture(agents.positions), capture(agents.state_counters)
         run_agent(app, TRACK, [(b"", wire.encode(PositionBatch(sent)))])
         run(app, agents.publish_routes())
