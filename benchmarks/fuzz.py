@@ -7,7 +7,8 @@ One run on the embedded broker:
    into a fuzzed one (seeded): ~40 % valid, ~30 % with bad rows, ~22 % broken
    whole (garbage, truncated, empty, NaN/1e400, wrong types, unknown schema
    versions, a bad key, oversize; three 5 MB values per topic), ~8 % random
-   byte mutations;
+   byte mutations; and two valid batches per topic just under the size limit
+   (their outputs must not crash the agents either);
 2. a worker process (live, bus, demand, traffic and enforcement agents) joins,
    then ``--messages`` fuzzed messages are published across the three input
    topics and the worker's committed offsets are polled until it has taken
@@ -49,6 +50,7 @@ from topis.settings import BrokerSettings, CitySettings, StreamSettings
 CITY_SEED = 7
 INPUTS = (topics.BUS_POSITIONS, topics.CARD_TAPS, topics.PLATE_READS)
 FIVE_MB_PER_TOPIC = 3
+BIG_VALID_PER_TOPIC = 2
 
 
 def valid_batches(scale: float, steps: int) -> list[tuple[topics.TopicSpec, str, object]]:
@@ -80,10 +82,12 @@ def fuzzed(batches, n: int, seed: int, now_ts: float) -> list[fuzz.Fuzzed]:
     for i in range(n):
         spec, key, batch = batches[i % len(batches)]
         out.append(fuzzer.draw(spec, key, batch))
-    for spec in INPUTS:  # a few 5 MB values, in place of drawn messages spread over the run
-        for k in range(FIVE_MB_PER_TOPIC):
+    special = [("five_mb", k) for k in range(FIVE_MB_PER_TOPIC)] + [("big_valid", k) for k in range(BIG_VALID_PER_TOPIC)]
+    for spec in INPUTS:  # 5 MB values, and valid batches near the size limit, in place of drawn messages
+        for j, (case, k) in enumerate(special):
             _, key, batch = by_topic[spec.name][k]
-            out[(k + 1) * n // (FIVE_MB_PER_TOPIC + 1) + INPUTS.index(spec)] = fuzzer.whole(spec, key, batch, "five_mb")
+            made = fuzzer.whole(spec, key, batch, case) if case == "five_mb" else fuzzer.big(spec, key, batch)
+            out[(j + 1) * n // (len(special) + 1) + INPUTS.index(spec)] = made
     return out
 
 

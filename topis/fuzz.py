@@ -177,6 +177,21 @@ class Fuzzer:
             return self.whole(spec, key, batch, "empty")
         return Fuzzed(spec.name, key_bytes, value, case, WHOLE[case], rows=len(batch.events))
 
+    def big(self, spec: topics.TopicSpec, key: str, batch: Any, fill: float = 0.9) -> Fuzzed:
+        """A valid batch as large as the edge takes (``fill`` of the limit): ``batch``'s events again and again,
+        each copy under new ids (vehicles, cards, reads), so every one counts."""
+        kind, events = type(batch), batch.events
+        one = max(len(wire.encode(events[0])), 1) if events else 1
+        n = int(v.Limits().max_value_bytes * fill) // (one + 8)
+        ids = _IDS[kind][:1]
+        grown = [replace_field(events[i % len(events)], ids[0], f"{getattr(events[i % len(events)], ids[0])}~{i}")
+                 for i in range(n)] if events else []
+        value = wire.encode(kind(grown))
+        while len(value) > v.Limits().max_value_bytes and grown:
+            grown = grown[: len(grown) * 9 // 10]
+            value = wire.encode(kind(grown))
+        return Fuzzed(spec.name, key.encode(), value, "big_valid", None, rows=len(grown))
+
     def mutation(self, spec: topics.TopicSpec, key: str, batch: Any) -> Fuzzed:
         """The valid encoding with a few random bytes flipped, cut or spliced in (what a noisy link does)."""
         value = bytearray(wire.encode(batch))

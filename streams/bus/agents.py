@@ -43,7 +43,7 @@ from streams.bus.headways import HeadwayParams
 from streams.bus.pipeline import RouteState, observe_taps, route_model
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import FAILED, DeadLetters, Received
+from streams.runtime.decode import FAILED, DeadLetters, Received, publish_bounded
 from topis import topics, wire
 from topis.schemas.inputs import PositionBatch
 from topis.settings import StreamSettings
@@ -90,9 +90,10 @@ class BusAgents:
                 continue
             published, predictions = out
             if published:
-                await self.events.send(key=event.key, value=wire.encode(published))
+                await self.dead_letters.send_out(self.events, event.key, wire.encode(published), received, "track_routes")
             if predictions:
-                await self.predictions.send(key=event.key, value=wire.encode(predictions))
+                await self.dead_letters.send_out(self.predictions, event.key, wire.encode(predictions), received,
+                                                 "track_routes")
             self.routes.save_if_due(route_id)  # in the event's partition
 
     async def _place_on_routes(self, received: Received) -> None:
@@ -103,7 +104,8 @@ class BusAgents:
         if placed is FAILED:
             return
         for route_id, route_fixes in placed.items():
-            await self.positions.send(key=route_id.encode(), value=wire.encode(PositionBatch(route_fixes)))
+            await self.dead_letters.send_out(self.positions, route_id.encode(), wire.encode(PositionBatch(route_fixes)),
+                                             received, "track_routes")
         self.unrouted_changed.add(source_key)
         self.assigners.save_if_due(source_key)  # in the source key's partition
 
@@ -125,7 +127,7 @@ class BusAgents:
         unrouted, self.unrouted_changed = [k for k in self.unrouted_changed if k in placing], set()
         for route_id in due:
             snapshot = route_view.snapshot(route_id, live[route_id], self.params, now)
-            await self.state_routes.send(key=route_id.encode(), value=wire.encode(snapshot))
+            await publish_bounded(self.state_routes, route_id.encode(), snapshot, self.dead_letters.max_output_bytes)
         for key in unrouted:
             message = route_assignment.unrouted_counter(key, placing[key], self.settings.assignment_forget_s, now)
-            await self.state_counters.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_counters, key.encode(), message, self.dead_letters.max_output_bytes)

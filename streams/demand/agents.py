@@ -25,7 +25,7 @@ from streams.demand import boardings, loads, od
 from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import FAILED, DeadLetters
+from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
 from topis import topics, wire
 from topis.settings import StreamSettings
 
@@ -66,7 +66,8 @@ class DemandAgents:
                 continue
             self.route_taps.save_if_due(route_id)
             for bucket, located in by_card_bucket(out[1]).items():
-                await self.located.send(key=bucket.encode(), value=wire.encode(located))
+                await self.dead_letters.send_out(self.located, bucket.encode(), wire.encode(located), received,
+                                                 "locate_taps")
 
     async def link_rides(self, stream):
         """Build each card's rides and journeys; count OD; pass rides on by route."""
@@ -81,7 +82,8 @@ class DemandAgents:
             self.cards.save_if_due(bucket)
             self.od_counts.save_if_due(bucket)
             for route_id, rides in by_route(out.rides).items():
-                await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
+                await self.dead_letters.send_out(self.rides, route_id.encode(), wire.encode(rides), received,
+                                                 "link_rides")
 
     def _link(self, bucket: str, events) -> od.CardStageOutput:
         """The card stage of one located batch: rides and journeys, the journeys counted into the OD."""
@@ -102,12 +104,12 @@ class DemandAgents:
 
     async def publish_planner_inputs(self) -> None:
         """Publish this worker's Squirrel load profiles, the rides that can no longer change, and its night OD."""
-        now = time.time()
+        now, limit = time.time(), self.dead_letters.max_output_bytes  # too big for one message: split or skipped
         for route_id, state in self.route_loads.items():
             profile = loads.squirrel_input(state, self.patterns, now)
-            await self.squirrel.send(key=route_id.encode(), value=wire.encode(profile))
+            await publish_bounded(self.squirrel, route_id.encode(), profile, limit)
         closing = [(state, self.od_counts.get(bucket)) for bucket, state in self.cards.items()]
         for route_id, rides in od.close_rides(closing, self.patterns):
-            await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
+            await publish_bounded(self.rides, route_id.encode(), rides, limit)
         night = od.night_input((counts for _, counts in self.od_counts.items()), now)
-        await self.owl.send(key=b"night", value=wire.encode(night))
+        await publish_bounded(self.owl, b"night", night, limit)

@@ -20,8 +20,8 @@ import faust
 
 from streams.live import state as livestate
 from streams.runtime.app import agent, topic
-from streams.runtime.decode import FAILED, DeadLetters
-from topis import topics, wire
+from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
+from topis import topics
 from topis.settings import StreamSettings
 
 
@@ -81,7 +81,8 @@ class LiveAgents:
         counters = [("taps", k, e) for k, e in list(self.taps_by_route.items())]
         counters += [("reads", k, e) for k, e in list(self.reads_by_camera.items())]
         counters += [("rejected", k, e) for k, e in self.dead_letters.entries()]
+        limit = self.dead_letters.max_output_bytes  # a route with thousands of vehicles: split, never a crash
         for key, message in livestate.vehicles_messages(list(self.vehicles_by_route.items()), time.time(), per_message):
-            await self.state_vehicles.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_vehicles, key.encode(), message, limit)
         for key, message in livestate.counters_messages(counters, per_message):
-            await self.state_counters.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_counters, key.encode(), message, limit)

@@ -139,6 +139,29 @@ def counted(entry: dict | None, offset: int, reasons: Counter, letters: int, rec
             "counted_at": offset}
 
 
+async def publish_bounded(channel: faust.TopicT, key: bytes, message: Any, max_bytes: int) -> int:
+    """Publish a read-model message (a timer's, not a message's); returns how many Kafka messages it took.
+
+    One larger than ``max_bytes`` (what the producer may send: a bigger one
+    raises and crashes the timer, and with it the worker) is split in halves
+    when it is a batch of several ``snapshots`` or ``events`` (whose readers
+    fold each part alike), else skipped with a warning; readers keep the
+    previous one.
+    """
+    value = wire.encode(message)
+    if len(value) <= max_bytes:
+        await channel.send(key=key, value=value)
+        return 1
+    parts = getattr(message, "snapshots", None) or getattr(message, "events", None)
+    if isinstance(parts, list) and len(parts) > 1:
+        half = len(parts) // 2
+        return sum([await publish_bounded(channel, key, type(message)(part), max_bytes)
+                    for part in (parts[:half], parts[half:])])
+    log.warning("%s: skipped a read-model message of %d bytes (key %r): more than one Kafka message may carry",
+                channel.get_topic_name(), len(value), key)
+    return 0
+
+
 def decode_value(value: bytes, kind: type[T]) -> tuple[T, None] | tuple[None, str]:
     """``(message, None)``, or ``(None, why not)`` when ``value`` is not a valid ``kind`` (structure only)."""
     try:
@@ -160,6 +183,8 @@ class DeadLetters:
         self.counts = app.Table("dead_letters_by_source", default=dict, partitions=topics.BUS_POSITIONS.partitions,
                                 key_type=str)
         self._logged: Counter = Counter()
+        #: largest output value an agent may send (the producer's request limit, less room for the record's framing)
+        self.max_output_bytes = int(app.conf.producer_max_request_size) - 16 * 1024
 
     def read(self, spec: topics.TopicSpec, event: faust.types.EventT, kind: Any = None) -> Received:
         """What of ``event`` (of topic ``spec``) may be used; for readers that do not own the topic."""
@@ -188,6 +213,19 @@ class DeadLetters:
             await self.send(processing_letter(received, agent, exc), received, Counter([validation.PROCESSING_ERROR]),
                             counter=f"/{agent}")
             return FAILED
+
+    async def send_out(self, channel: faust.TopicT, key: bytes, value: bytes, received: Received, agent: str) -> bool:
+        """Send what ``agent`` made of ``received`` on ``channel``; False, after dead-lettering the message, when it
+        is larger than the producer may send (the send would raise and crash the agent on every redelivery)."""
+        if len(value) <= self.max_output_bytes:
+            await channel.send(key=key, value=value)
+            return True
+        detail = f"{len(value):,} bytes for {channel.get_topic_name()} > {self.max_output_bytes:,}"
+        letter = DeadLetter(topic=received.topic, key=received.key, reason=validation.OUTPUT_TOO_LARGE, detail=detail,
+                            value=value_text(received.value), partition=received.partition, offset=received.offset,
+                            value_bytes=len(received.value or b""), agent=agent)
+        await self.send(letter, received, Counter([validation.OUTPUT_TOO_LARGE]), counter=f"/{agent}")
+        return False
 
     async def send(self, letter: DeadLetter, received: Received | None = None, reasons: Counter | None = None,
                    counter: str = "") -> None:

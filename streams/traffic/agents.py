@@ -48,4 +48,5 @@ class TrafficAgents:
                 continue
             self.probes.save_if_due(route_id)
             if out[1]:
-                await self.speeds.send(key=event.key, value=wire.encode(out[1]))
+                await self.dead_letters.send_out(self.speeds, event.key, wire.encode(out[1]), received,
+                                                 "measure_link_speeds")

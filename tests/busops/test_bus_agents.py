@@ -59,3 +59,26 @@ def test_fixes_with_no_route_are_placed_republished_and_counted(tmp_path, tiny_f
     assert (snap["kind"], snap["key"], snap["routed"], snap["unmatched"]) == ("unrouted", "", 8, 1)
     assert sum(snap["per_minute"].values()) == 1
 
+
+
+def test_a_fold_that_raises_dead_letters_its_message_and_the_route_goes_on(tmp_path, tiny_feed, monkeypatch):
+    real, calls = route_view.advance, []
+
+    def advance_failing_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("year 33658 is out of range")
+        return real(*args)
+
+    monkeypatch.setattr(route_view, "advance", advance_failing_once)
+    with stream_app(tmp_path) as (app, streams):
+        dead_letters = DeadLetters(app)
+        agents = BusAgents(app, streams, tiny_feed, dead_letters)
+        events, letters = capture(agents.events), capture(dead_letters.topic)
+        fixes = eastbound()
+        run_agent(app, TRACK, [(b"R1", wire.encode(PositionBatch(fixes[:4]))),
+                               (b"R1", wire.encode(PositionBatch(fixes[4:])))])
+    (letter,) = json_values(letters)
+    assert (letter["reason"], letter["agent"], letter["offset"]) == ("processing_error", "track_routes", 0)
+    assert letter["detail"] == "ValueError: year 33658 is out of range"
+    assert len(calls) == 2 and events  # the second batch was matched and published

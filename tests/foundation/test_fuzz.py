@@ -48,3 +48,11 @@ def test_drawn_messages_are_what_they_say():
             assert {r.reason for r in got.rows} <= set(fuzz.ROWS[spec.name])
     assert cases["valid"] > 600 and cases["rows"] > 400 and cases["mutation"] > 80
     assert {c for c in cases if c in fuzz.WHOLE} >= set(fuzz.WHOLE) - {"five_mb", "oversize"}
+
+
+@pytest.mark.parametrize("spec", INPUTS, ids=lambda s: s.name)
+def test_a_big_valid_batch_is_just_under_the_limit_and_valid(spec):
+    rng = random.Random(4)
+    made = fuzz.Fuzzer(rng, NOW).big(spec, "R1", valid(rng, spec))
+    assert 0.8 * v.Limits().max_value_bytes < len(made.value) <= v.Limits().max_value_bytes
+    assert not made.expected(LIMITS, NOW).rejected and made.rows > 1000

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 import msgspec
-from agent_fixtures import capture, json_values, run_agent, stream_app
+from agent_fixtures import capture, json_values, run, run_agent, stream_app
 
 from streams.runtime.decode import (
     FAILED,
@@ -134,3 +134,41 @@ def test_fold_dead_letters_a_raising_fold_and_counts_it(tmp_path):
     assert counts == {"bus.positions/0/probe": {"dead_letters": 1, "reasons": {"processing_error": 1},
                                                 "received_ts": counts["bus.positions/0/probe"]["received_ts"],
                                                 "counted_at": 0}}
+
+
+def test_an_output_too_large_to_send_dead_letters_its_input_instead(tmp_path):
+    with stream_app(tmp_path) as (app, streams):
+        dead_letters = DeadLetters(app)
+        out_topic = app.topic("probe-out")
+        letters, outputs = capture(dead_letters.topic), capture(out_topic)
+        dead_letters.max_output_bytes = 100
+        sent = []
+
+        async def agent_loop(stream):
+            async for event in stream.events():
+                received = dead_letters.read(topics.CARD_TAPS, event)
+                sent.append(await dead_letters.send_out(out_topic, b"k", event.value * 2, received, "probe"))
+
+        app.agent(app.topic("probe-in"), name="probe")(agent_loop)
+        run_agent(app, "probe", [(b"r", b"x" * 40), (b"r", b"x" * 60)])
+    assert sent == [True, False] and outputs == [(b"k", b"x" * 80)]
+    (letter,) = json_values(letters)
+    assert (letter["reason"], letter["agent"], letter["offset"]) == ("output_too_large", "probe", 1)
+    assert letter["detail"] == "120 bytes for probe-out > 100"
+
+
+def test_publish_bounded_splits_a_read_model_message_too_large_and_skips_a_snapshot_too_large(tmp_path):
+    from streams.runtime.decode import publish_bounded
+    from topis.schemas.state import RouteVehicles, VehiclesMessage
+
+    def route(name, n):
+        return RouteVehicles(name, NOW, [fix(f"{name}{i}") for i in range(n)], None)
+
+    with stream_app(tmp_path) as (app, streams):
+        out = app.topic("probe-out")
+        sent = capture(out)
+        message = VehiclesMessage([route("a", 2), route("b", 2), route("c", 2), route("huge", 40)])
+        limit = len(wire.encode(VehiclesMessage([route("a", 2), route("b", 2)]))) + 10
+        n = run(app, publish_bounded(out, b"a", message, limit))
+    got = [[s["route_id"] for s in m["snapshots"]] for m in json_values(sent)]
+    assert n == 2 and got == [["a", "b"], ["c"]]  # "huge" alone is still too large: skipped

@@ -4,7 +4,7 @@
 ``card.taps``, ``plate.reads``) and says what of it may be used:
 
 * **structural** faults reject the whole message: an empty value, one larger
-  than :attr:`Limits.max_value_bytes`, bytes that are not JSON, another schema
+  than :attr:`Limits.max_value_bytes` (input topics only), bytes that are not JSON, another schema
   or version in the ``schema`` tag, a field of the wrong type or missing, a
   number JSON cannot hold as a float (``1e400``);
 * **values out of range** reject only their row (event): the batch keeps its
@@ -62,6 +62,7 @@ UNKNOWN_SCHEMA = "unknown_schema"  #: the schema tag is missing, another message
 WRONG_TYPE = "wrong_type"  #: a field of the wrong type, a missing field, a null event
 NOT_FINITE = "not_finite"  #: a number JSON cannot carry as a float (1e400)
 PROCESSING_ERROR = "processing_error"  #: an agent's fold raised on the message (the detail names the exception)
+OUTPUT_TOO_LARGE = "output_too_large"  #: what an agent made of the message is more than one Kafka message may carry
 # -- reason codes: rows ---------------------------------------------------------------------------
 EMPTY_ID = "empty_id"
 LONG_ID = "long_id"
@@ -76,7 +77,7 @@ BAD_CONFIDENCE = "bad_confidence"
 
 #: every reason code the edge gives, messages first.
 REASONS = (EMPTY_VALUE, OVERSIZE, BAD_KEY, NOT_JSON, UNKNOWN_SCHEMA, WRONG_TYPE, NOT_FINITE, PROCESSING_ERROR,
-           EMPTY_ID, LONG_ID, BAD_TS, FUTURE_TS, BAD_POSITION, OUTSIDE_CITY, BAD_SPEED, BAD_HEADING, BAD_OCCUPANCY,
+           OUTPUT_TOO_LARGE, EMPTY_ID, LONG_ID, BAD_TS, FUTURE_TS, BAD_POSITION, OUTSIDE_CITY, BAD_SPEED, BAD_HEADING, BAD_OCCUPANCY,
            BAD_CONFIDENCE)
 #: longest detail text kept per reason
 MAX_DETAIL_CHARS = 200
@@ -153,7 +154,7 @@ def decode(value: bytes | None, kind: Any, limits: Limits) -> Checked:
     """``value`` decoded as ``kind`` (any topic's schema), or rejected whole with a structural reason."""
     if not value:
         return Checked(reason=EMPTY_VALUE, detail="empty value" if value is not None else "null value")
-    if len(value) > limits.max_value_bytes:
+    if len(value) > limits.max_value_bytes and kind in _ROW_CHECKS:  # internal topics: sized by their producers
         return Checked(reason=OVERSIZE, detail=f"{len(value):,} bytes > {limits.max_value_bytes:,}")
     try:
         # an input batch is read as any input batch: the union makes the schema tag required (msgspec lets a
