@@ -33,6 +33,9 @@ from topis.schemas.state import CountersMessage, CounterSnapshot, RouteVehicles,
 
 #: how many minutes of per-minute counts are kept.
 KEEP_MINUTES = 60
+#: most vehicles a route's entry keeps (the newest): no route runs this many buses, and an entry must fit in one
+#: Kafka message (its table's changelog) however many vehicle ids a feed invents
+MAX_VEHICLES = 1000
 
 
 def latest_positions(vehicles: dict[str, dict], fixes: Iterable[BusPosition]) -> dict[str, dict]:
@@ -100,12 +103,16 @@ def track(entry: dict | None, fixes: Iterable[BusPosition], received_ts: float, 
 
     The newest fix of each vehicle is kept (:func:`latest_positions`); a vehicle
     whose last fix is more than ``timeout_s`` older than the route's newest fix
-    (event time) leaves.
+    (event time) leaves, and beyond :data:`MAX_VEHICLES` the vehicles heard
+    from least recently leave.
     """
     entry = entry or empty_vehicles()
     vehicles = latest_positions(entry.get("vehicles", {}), fixes)
     newest_ts = max((v["ts"] for v in vehicles.values()), default=0.0)
-    return {**entry, "vehicles": drop_stale(vehicles, newest_ts, timeout_s), "received_ts": received_ts}
+    vehicles = drop_stale(vehicles, newest_ts, timeout_s)
+    if len(vehicles) > MAX_VEHICLES:
+        vehicles = dict(sorted(vehicles.items(), key=lambda kv: kv[1]["ts"])[-MAX_VEHICLES:])
+    return {**entry, "vehicles": vehicles, "received_ts": received_ts}
 
 
 def counted(entry: dict | None, event_ts: list[float], partition: int, offset: int,

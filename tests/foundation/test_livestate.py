@@ -51,6 +51,12 @@ def test_track_keeps_newest_fixes_and_drops_vehicles_silent_past_the_timeout():
     assert later["received_ts"] == 8.0
 
 
+def test_track_keeps_at_most_max_vehicles_the_newest(monkeypatch):
+    monkeypatch.setattr(livestate, "MAX_VEHICLES", 3)
+    entry = livestate.track(None, [fix(f"v{i}", 100 + i) for i in range(5)], received_ts=1.0, timeout_s=600)
+    assert set(entry["vehicles"]) == {"v2", "v3", "v4"}
+
+
 def test_count_batch_counts_each_key_of_a_message_once():
     events = [fix("a", 60.0), fix("b", 61.0), fix("a", 125.0)]
     out = livestate.count_batch({}, events, lambda f: f.vehicle_id, partition=1, offset=4, received_ts=9.0)
