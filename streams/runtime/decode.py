@@ -23,8 +23,11 @@ retried by a restart, not the message's fault.
 
 Dead letters of the input topics are counted, per source topic and partition,
 by reason, in the table ``dead_letters_by_source`` (:func:`counted`; one
-writer per entry, so a redelivered message is counted once), which the live
-agents publish on ``state.counters`` as kind ``rejected`` for the wall.
+writer per entry), which the live agents publish on ``state.counters`` as kind
+``rejected`` for the wall. A redelivered message (after a restart, or the stall
+guard's re-read) that was dead-lettered before is neither counted nor
+dead-lettered again, so each bad message gives one letter (at least once: a
+worker that dies between the letter and its count sends it again).
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ FAILED = object()
 #: a (topic, reason) is logged for its first letters, then once every this many
 LOG_EVERY = 1000
 _LOG_FIRST = 5
+
+
+def _is_input(topic_name: str) -> bool:
+    return any(topic_name == spec.name for spec in INPUTS)
 
 
 def key_text(key: bytes | None) -> str:
@@ -233,18 +240,31 @@ class DeadLetters:
 
         ``counter`` tells apart the writers of one source partition's counts (an
         agent's processing errors are counted apart from the owner's rejections).
+        A message of an input topic that was dead-lettered before (redelivered
+        after a restart or a re-read) gets no second letter.
         """
+        if received is not None and self.seen(received, counter):
+            return
         await self.topic.send(key=letter.topic.encode(), value=wire.encode(letter))
         self._log(letter)
-        if received is not None and any(received.topic == spec.name for spec in INPUTS):
+        if received is not None and _is_input(received.topic):
             self.count(received, reasons or Counter([letter.reason]), 1, counter)
+
+    def seen(self, received: Received, counter: str = "") -> bool:
+        """True when ``received`` (of an input topic) was dead-lettered and counted under ``counter`` before."""
+        if not _is_input(received.topic):
+            return False
+        entry = self.counts[f"{received.topic}/{received.partition}{counter}"]
+        return bool(entry) and received.offset <= entry["counted_at"]
 
     async def engine_letters(self, received: Received, letters: list[DeadLetter], counter: str) -> None:
         """Publish the letters a domain made of one message's events (e.g. reads the engine cannot use), counted once."""
+        if not letters or self.seen(received, counter):
+            return
         for letter in letters:
             await self.topic.send(key=letter.topic.encode(), value=wire.encode(letter))
             self._log(letter)
-        if letters and any(received.topic == spec.name for spec in INPUTS):
+        if _is_input(received.topic):
             self.count(received, Counter(letter.reason for letter in letters), len(letters), counter)
 
     def count(self, received: Received, reasons: Counter, letters: int, counter: str = "") -> None:

@@ -172,3 +172,26 @@ def test_publish_bounded_splits_a_read_model_message_too_large_and_skips_a_snaps
         n = run(app, publish_bounded(out, b"a", message, limit))
     got = [[s["route_id"] for s in m["snapshots"]] for m in json_values(sent)]
     assert n == 2 and got == [["a", "b"], ["c"]]  # "huge" alone is still too large: skipped
+
+
+def test_a_redelivered_bad_message_gets_no_second_letter(tmp_path):
+    with stream_app(tmp_path) as (app, streams):
+        dead_letters = DeadLetters(app)
+        letters = capture(dead_letters.topic)
+
+        async def owner(stream):
+            async for event in stream.events():
+                await dead_letters.take(topics.CARD_TAPS, event)
+
+        app.agent(app.topic("probe-in"), name="owner")(owner)
+
+        async def go():  # offsets 0, 1, then 0 and 1 again (a re-read from the committed offset), then 2
+            async with app.agents["owner"].test_context() as ctx:
+                for offset in (0, 1, 0, 1, 2):
+                    ctx.sent_offset = offset
+                    await ctx.put(key=b"r", value=b"garbage")
+
+        run(app, go())
+        counts = dict(dead_letters.entries())
+    assert [d["offset"] for d in json_values(letters)] == [0, 1, 2]
+    assert counts["card.taps/0"]["dead_letters"] == 3
