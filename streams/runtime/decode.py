@@ -19,7 +19,10 @@ message, that message is dead-lettered (``processing_error``, with the
 exception type and the agent) and the agent goes on with the next one; a
 crashed Faust agent would leave its message unacknowledged and its partition's
 commits stuck. Sending (Kafka) and store errors are not caught: those are
-retried by a restart, not the message's fault.
+retried by a restart, not the message's fault — except an output too large for
+one Kafka message, which no retry cures: :meth:`DeadLetters.send_out`
+dead-letters its input (``output_too_large``) instead, and
+:func:`publish_bounded` splits or skips a timer's read-model message.
 
 Dead letters of the input topics are counted, per source topic and partition,
 by reason, in the table ``dead_letters_by_source`` (:func:`counted`; one
@@ -46,6 +49,7 @@ from topis import topics, wire
 from topis.schemas import validation
 from topis.schemas.deadletter import MAX_ROWS, VALUE_PREFIX_BYTES, DeadLetter
 from topis.schemas.validation import Checked, Limits
+from topis.wire import key_text  # noqa: F401  (re-exported: agents import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +66,6 @@ _LOG_FIRST = 5
 
 def _is_input(topic_name: str) -> bool:
     return any(topic_name == spec.name for spec in INPUTS)
-
-
-def key_text(key: bytes | None) -> str:
-    """A message key as text; ``""`` for a message with no key; bytes that are not UTF-8 as ``\\xNN``."""
-    return (key or b"").decode(errors="backslashreplace")
 
 
 def value_text(value: bytes | None, limit: int = VALUE_PREFIX_BYTES) -> str:
