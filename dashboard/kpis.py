@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,6 +16,9 @@ FEED_INPUTS = {"positions": ("bus.positions",), "taps": ("card.taps",), "reads":
                "routes": ("bus.positions",), "link_speeds": ("bus.positions", "taxi.positions")}
 #: a worker report older than this (wall seconds) is from a worker that is gone
 WORKER_REPORT_FRESH_S = 30.0
+#: the input topics whose rejected messages the wall counts, and the short name the tile gives each.
+REJECTED_TOPICS = {topics.BUS_POSITIONS.name: "positions", topics.CARD_TAPS.name: "taps",
+                   topics.PLATE_READS.name: "reads", topics.TAXI_POSITIONS.name: "taxis"}
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,16 @@ class Kpis:
     taps_per_min: int  #: card taps in the last complete minute (event time)
     reads_per_min: int  #: plate reads in the last complete minute (event time)
     feed_age_s: dict[str, float | None]  #: wall seconds since each feed last reached the dashboard
-    dead_letters: int  #: rejected messages so far
+    dead_letters: int  #: rejected messages so far (dead letters of the input topics)
     clock_ts: float | None  #: newest event time seen (the simulated clock in the demo)
     #: per feed, the worst p99 of produce → processed lag of its inputs over the live workers, seconds
-    state_lag_s: dict[str, float | None] = None
+    state_lag_s: dict[str, float | None] = field(default_factory=dict)
     backlog_messages: int = 0  #: input messages the live workers have not committed
     components: tuple = ()  #: (name, state, since_ts, restarts) of each supervised process
+    #: input topic → dead letters so far (every input topic, 0 when none)
+    dead_letters_by_topic: dict[str, int] = field(default_factory=dict)
+    #: input topic → reason code → rejections (a whole message 1, each bad row of a batch 1)
+    rejected_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _last_complete_minute(counters: dict, kind: str) -> int:
@@ -86,6 +93,33 @@ def components(state: CityState) -> tuple:
     """(name, state, since_ts, restarts) of each component the supervisor watches."""
     status = state.supervisor or {}
     return tuple((c["name"], c["state"], c["since_ts"], c["restarts"]) for c in status.get("components", []))
+def rejected(state: CityState) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Dead letters per input topic, and rejections per topic and reason, from ``state.counters``.
+
+    Workers publish one ``rejected`` counter per source partition (and per agent
+    for processing errors); older workers counted per key in their ``taps`` /
+    ``reads`` counters and ``state.vehicles`` snapshots, which are added too.
+    """
+    letters = dict.fromkeys(REJECTED_TOPICS, 0)
+    reasons: dict[str, dict[str, int]] = {name: {} for name in REJECTED_TOPICS}
+    for (kind, _), snap in state.counters.items():
+        if kind == "rejected" and snap.get("source") in letters:
+            letters[snap["source"]] += snap.get("dead_letters", 0)
+            for reason, n in (snap.get("reasons") or {}).items():
+                reasons[snap["source"]][reason] = reasons[snap["source"]].get(reason, 0) + n
+        elif kind in ("taps", "reads"):
+            letters[topics.CARD_TAPS.name if kind == "taps" else topics.PLATE_READS.name] += snap.get("dead_letters", 0)
+    letters[topics.BUS_POSITIONS.name] += sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
+    return letters, reasons
+
+
+#: the rejected tile's label: its value lists the input topics' dead letters in this order
+REJECTED_LABEL = "rejected: " + " · ".join(REJECTED_TOPICS.values())
+
+
+def rejected_text(k: Kpis) -> str:
+    """The rejected tile's value: each input topic's dead letters, as its label orders them, e.g. ``"9 · 3 · 0"``."""
+    return " · ".join(f"{k.dead_letters_by_topic.get(name, 0):,}" for name in REJECTED_TOPICS)
 
 
 def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) -> Kpis:
@@ -96,8 +130,7 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
     counts = {s: int(per_code[k]) for k, s in enumerate(STATUSES)}
     judged = counts["on_headway"] + counts["bunched"] + counts["gapped"]
     lags, backlog = state_lags(state, now_wall_ts)
-    dead = sum(s.get("dead_letters", 0) for s in state.vehicles_by_route.values())
-    dead += sum(s.get("dead_letters", 0) for s in state.counters.values())
+    by_topic, reasons = rejected(state)
     return Kpis(
         buses_in_service=len(buses),
         status_counts=counts,
@@ -107,9 +140,11 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
         taps_per_min=_last_complete_minute(state.counters, "taps"),
         reads_per_min=_last_complete_minute(state.counters, "reads"),
         feed_age_s=feed_ages(state, now_wall_ts),
-        dead_letters=dead,
+        dead_letters=sum(by_topic.values()),
         clock_ts=clock,
         state_lag_s=lags,
         backlog_messages=backlog,
         components=components(state),
+        dead_letters_by_topic=by_topic,
+        rejected_reasons=reasons,
     )

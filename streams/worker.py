@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 from streams.runtime.app import TopisApp, new_app
+from topis.schemas.validation import Limits, area_around
 from topis.settings import BrokerSettings, CitySettings, EnforcementSettings, StreamSettings
 
 
@@ -43,15 +44,15 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
     app = new_app(broker, streams, **overrides)
     city = city or CitySettings()
     demo_city = functools.cache(lambda: _generate(city))  # generated at most once, and only if needed
-    dead_letters = DeadLetters(app)
+    feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
+    dead_letters = DeadLetters(app, input_limits(streams, feed))
     LiveAgents(app, streams, dead_letters)
     watch = CommitWatch(app, streams.commit_stuck_s, streams.commit_watch_every_s, streams.behind_limit_messages)
     app.topis_health = HealthReport(app, watch, streams.health_every_s)
-    feed = network_feed(streams, city) if (streams.bus_operations or streams.demand or streams.planning) else None
     if streams.bus_operations:
         from streams.bus.agents import BusAgents
 
-        BusAgents(app, streams, feed)
+        BusAgents(app, streams, feed, dead_letters)
     if streams.demand:
         from streams.demand.agents import DemandAgents
         from streams.demand.taps import RoutePatterns
@@ -65,8 +66,8 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
             from streams.traffic.mapmatch import network_from_city
 
             roads = network_from_city(demo_city())
-        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city), roads,
-                      dead_letters)
+        TrafficAgents(app, streams, patterns, road_network(feed if streams.gtfs_dir else None, demo_city),
+                      dead_letters, roads)
     if streams.planning:
         from streams.planning.agents import PlanningAgents
 
@@ -76,8 +77,15 @@ def build_app(broker: BrokerSettings, streams: StreamSettings, city: CitySetting
         from streams.enforcement.inputs import case_store, rule_book
 
         enforcement = enforcement or EnforcementSettings()
-        EnforcementAgents(app, rule_book(demo_city(), enforcement), case_store(streams, enforcement))
+        EnforcementAgents(app, rule_book(demo_city(), enforcement), case_store(streams, enforcement), dead_letters)
     return app
+
+
+def input_limits(streams: StreamSettings, feed=None) -> Limits:
+    """What the decode edge accepts: the settings' bounds, and the area of ``feed``'s stops when there is a feed."""
+    stops = list(feed.stops.values()) if feed is not None else []
+    area = area_around([s.lat for s in stops], [s.lon for s in stops], streams.city_margin_m) if stops else None
+    return Limits(max_value_bytes=streams.max_message_bytes, max_future_s=streams.max_future_s, area=area)
 
 
 def _generate(city: CitySettings):

@@ -199,6 +199,12 @@ class StreamSettings(_Section):
     #: route assignment forgets a vehicle silent for this long (event time)
     assignment_forget_s: float = Field(default=3600.0, gt=0)
     replan_check_every_s: float = Field(default=5.0, gt=0)  #: how often the planning timer looks for due plans
+    #: an input message larger than this is dead-lettered whole (``oversize``), bytes
+    max_message_bytes: int = Field(default=512 * 1024, ge=1024)
+    #: an event more than this after its message's timestamp is dead-lettered (``future_ts``), seconds
+    max_future_s: float = Field(default=366 * 86_400.0, gt=0)
+    #: a bus position farther than this outside the network's stops is dead-lettered (``outside_city``), metres
+    city_margin_m: float = Field(default=50_000.0, gt=0)
 
 
 class DashboardSettings(_Section):

@@ -47,8 +47,8 @@ def encode(message: Any) -> bytes:
 
 
 def key_text(key: bytes | None) -> str:
-    """A message key as text; ``""`` for a message with no key."""
-    return (key or b"").decode()
+    """A message key as text; ``""`` for a message with no key; bytes that are not UTF-8 as ``\\xNN``."""
+    return (key or b"").decode(errors="backslashreplace")
 
 
 @functools.cache

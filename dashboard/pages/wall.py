@@ -21,7 +21,7 @@ from dashboard.readmodel import STATUSES, CityState, fleet_arrays
 #: (id, label) of the KPI tiles; "kpi-buses" is what the foundation test reads.
 TILES = (("kpi-buses", "buses in service"), ("kpi-onheadway", "on headway"), ("kpi-bunching", "bunching alerts"),
          ("kpi-speed", "network speed"), ("kpi-taps", "card taps / min"), ("kpi-reads", "plate reads / min"),
-         ("kpi-cases", "open enforcement cases"), ("kpi-dead", "rejected messages"))
+         ("kpi-cases", "open enforcement cases"), ("kpi-dead", kpis.REJECTED_LABEL))
 PLAYBACK_MAX_MIN = 180
 
 
@@ -193,8 +193,9 @@ def register(app, desk: Desk) -> None:
         speed = "–" if k.network_speed_kph is None else f"{k.network_speed_kph:.1f} km/h"
         clock = "city clock –" if k.clock_ts is None else f"city clock {local_time(k.clock_ts, '%a %Y-%m-%d %H:%M:%S')} KST"
         return (f"{k.buses_in_service:,}", share, f"{k.bunching_events:,}", speed, f"{k.taps_per_min:,}",
-                f"{k.reads_per_min:,}", f"{open_cases:,}", f"{k.dead_letters:,}", clock,
-                components_line(k.components, k.backlog_messages), desk.read_model.error or "", [a[0] for a in ages], [a[1] for a in ages],
+                f"{k.reads_per_min:,}", f"{open_cases:,}", kpis.rejected_text(k), clock,
+                components_line(k.components, k.backlog_messages), desk.read_model.error or "",
+                [a[0] for a in ages], [a[1] for a in ages],
                 [f"{k.status_counts[s]:,}" for s in STATUSES])
 
     @app.callback(Output("wall-alerts", "children"), Input("tick", "n_intervals"))

@@ -25,7 +25,10 @@ resumes from its last checkpoint (at most that much learning is lost; buses
 re-match on their next fix).
 
 Bad messages on ``bus.positions`` and ``card.taps`` are dead-lettered and
-counted by the live agents (:mod:`streams.live.agents`); these agents skip them.
+counted by the live agents (:mod:`streams.live.agents`); these agents use what
+the edge kept (:meth:`streams.runtime.decode.DeadLetters.read`: the good rows
+of a batch). A fold that raises on a message dead-letters it
+(``processing_error``) and the agent goes on.
 """
 
 from __future__ import annotations
@@ -41,17 +44,17 @@ from streams.bus.pipeline import RouteState, observe_taps, route_model
 from streams.bus.predictions import PredictParams
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import decode_value, key_text
+from streams.runtime.decode import FAILED, DeadLetters, Received, publish_bounded
 from topis import topics, wire
-from topis.schemas.inputs import BusPosition, PositionBatch, TapBatch
+from topis.schemas.inputs import PositionBatch
 from topis.settings import StreamSettings
 
 
 class BusAgents:
     """Bus operations on ``app``: the per-route pipeline, route assignment, and the route read model."""
 
-    def __init__(self, app: faust.App, settings: StreamSettings, feed: Feed):
-        self.settings, self.feed = settings, feed
+    def __init__(self, app: faust.App, settings: StreamSettings, feed: Feed, dead_letters: DeadLetters):
+        self.settings, self.feed, self.dead_letters = settings, feed, dead_letters
         predict = PredictParams(repredict_every_s=settings.repredict_every_s)
         self.models = {route_id: route_model(feed, route_id, predict=predict) for route_id in feed.routes}
         self.index = route_assignment.route_index(feed)
@@ -76,41 +79,51 @@ class BusAgents:
     async def track_routes(self, stream):
         """Match every fix, emit arrivals, headways, alerts and predictions, per route."""
         async for event in stream.events():
-            key, value = event.key, event.value
-            route_id = key_text(key)
-            batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
+            received = self.dead_letters.read(topics.BUS_POSITIONS, event)  # what is bad: track_vehicles' to letter
+            route_id, batch = received.key, received.batch
             if batch is None or (route_id not in self.models and not batch.events):
                 continue
             if route_id not in self.models:  # no route, or one the feed does not know
-                await self._place_on_routes(route_id, batch.events)
+                await self._place_on_routes(received)
                 continue
             # far behind, predictions for the past help nobody: catch up on arrivals and headways first
             fresh = not event.message.timestamp or time.time() - event.message.timestamp <= self.settings.predict_max_lag_s
             self.skipped_predictions += not fresh
-            published, predictions = route_view.advance(self.routes.get(route_id), batch.events,
-                                                        self.models[route_id], predict=fresh)
+            out = await self.dead_letters.fold(received, "track_routes", route_view.advance, self.routes.get(route_id),
+                                               batch.events, self.models[route_id], fresh)
             self.changed.add(route_id)
+            if out is FAILED:
+                continue
+            published, predictions = out
             if published:
-                await self.events.send(key=key, value=wire.encode(published))
+                await self.dead_letters.send_out(self.events, event.key, wire.encode(published), received, "track_routes")
             if predictions:
-                await self.predictions.send(key=key, value=wire.encode(predictions))
+                await self.dead_letters.send_out(self.predictions, event.key, wire.encode(predictions), received,
+                                                 "track_routes")
             self.routes.save_if_due(route_id)  # in the event's partition
 
-    async def _place_on_routes(self, source_key: str, fixes: list[BusPosition]) -> None:
+    async def _place_on_routes(self, received: Received) -> None:
         """Give fixes with no known route their route; republish them keyed by it (same topic)."""
-        placed = route_assignment.place_fixes(self.feed, self.index, self.assigners.get(source_key), fixes)
+        source_key = received.key
+        placed = await self.dead_letters.fold(received, "track_routes", route_assignment.place_fixes, self.feed,
+                                              self.index, self.assigners.get(source_key), received.batch.events)
+        if placed is FAILED:
+            return
         for route_id, route_fixes in placed.items():
-            await self.positions.send(key=route_id.encode(), value=wire.encode(PositionBatch(route_fixes)))
+            await self.dead_letters.send_out(self.positions, route_id.encode(), wire.encode(PositionBatch(route_fixes)),
+                                             received, "track_routes")
         self.unrouted_changed.add(source_key)
         self.assigners.save_if_due(source_key)  # in the source key's partition
 
     async def learn_boardings(self, stream):
         """Fold card taps into each route's boarding rates (dwell in the predictions)."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
-            batch, _ = decode_value(value, TapBatch)  # a bad one: dead-lettered by count_taps
-            if batch is not None and route_id in self.models:
-                observe_taps(self.routes.get(route_id).pipeline, batch.events, self.models[route_id])
+        async for event in stream.events():
+            received = self.dead_letters.read(topics.CARD_TAPS, event)  # what is bad: count_taps' to letter
+            route_id = received.key
+            if received.batch is not None and route_id in self.models:
+                await self.dead_letters.fold(received, "learn_boardings", observe_taps,
+                                             self.routes.get(route_id).pipeline, received.batch.events,
+                                             self.models[route_id])
 
     async def publish_routes(self) -> None:
         """Publish the read model of this worker's routes and unrouted keys that changed since the last tick."""
@@ -120,7 +133,7 @@ class BusAgents:
         unrouted, self.unrouted_changed = [k for k in self.unrouted_changed if k in placing], set()
         for route_id in due:
             snapshot = route_view.snapshot(route_id, live[route_id], self.params, now)
-            await self.state_routes.send(key=route_id.encode(), value=wire.encode(snapshot))
+            await publish_bounded(self.state_routes, route_id.encode(), snapshot, self.dead_letters.max_output_bytes)
         for key in unrouted:
             message = route_assignment.unrouted_counter(key, placing[key], self.settings.assignment_forget_s, now)
-            await self.state_counters.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_counters, key.encode(), message, self.dead_letters.max_output_bytes)

@@ -8,9 +8,11 @@ publishes the optimizer's inputs: ``demand.squirrel`` (peak load by segment,
 per route) and ``demand.owl`` (night OD of this worker's card buckets; a
 consumer merges the workers' messages with :func:`streams.demand.od.merge`).
 
-Bad ``card.taps`` messages are dead-lettered and counted by the live agents;
+Bad ``card.taps`` messages (and bad rows of a batch) are dead-lettered and
+counted by the live agents, and ``locate_taps`` uses the rows the edge kept;
 ``link_rides`` and ``load_routes`` own (dead-letter) the bad messages of
-``card.located`` and ``card.rides``.
+``card.located`` and ``card.rides``. A stage whose fold raises on a message
+dead-letters it (``processing_error``) and goes on.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from streams.demand import boardings, loads, od
 from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import DeadLetters, decode_value, key_text
+from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
 from topis import topics, wire
-from topis.schemas.inputs import TapBatch
 from topis.settings import StreamSettings
 
 
@@ -54,47 +55,61 @@ class DemandAgents:
 
     async def locate_taps(self, stream):
         """Place each route's taps on its patterns and bus runs; pass them on by card bucket."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
-            batch, _ = decode_value(value, TapBatch)  # a bad one: dead-lettered by count_taps
-            if batch is None:
+        async for event in stream.events():
+            received = self.dead_letters.read(topics.CARD_TAPS, event)  # what is bad: count_taps' to letter
+            if received.batch is None:
                 continue
-            _, placed = boardings.advance(self.route_taps.get(route_id), batch.events, self.patterns)
+            route_id = received.key
+            out = await self.dead_letters.fold(received, "locate_taps", boardings.advance, self.route_taps.get(route_id),
+                                               received.batch.events, self.patterns)
+            if out is FAILED:
+                continue
             self.route_taps.save_if_due(route_id)
-            for bucket, out in by_card_bucket(placed).items():
-                await self.located.send(key=bucket.encode(), value=wire.encode(out))
+            for bucket, located in by_card_bucket(out[1]).items():
+                await self.dead_letters.send_out(self.located, bucket.encode(), wire.encode(located), received,
+                                                 "locate_taps")
 
     async def link_rides(self, stream):
         """Build each card's rides and journeys; count OD; pass rides on by route."""
-        async for key, value in stream.items():
-            bucket = key_text(key)
-            batch = await self.dead_letters.decode(topics.CARD_LOCATED, bucket, value)
-            if batch is None:
+        async for event in stream.events():
+            received = await self.dead_letters.take(topics.CARD_LOCATED, event)
+            if received.batch is None:
                 continue
-            _, out = od.advance(self.cards.get(bucket), batch.events, self.patterns)
-            od.accumulate(self.od_counts.get(bucket), out.journeys)
+            bucket = received.key
+            out = await self.dead_letters.fold(received, "link_rides", self._link, bucket, received.batch.events)
+            if out is FAILED:
+                continue
             self.cards.save_if_due(bucket)
             self.od_counts.save_if_due(bucket)
             for route_id, rides in by_route(out.rides).items():
-                await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
+                await self.dead_letters.send_out(self.rides, route_id.encode(), wire.encode(rides), received,
+                                                 "link_rides")
+
+    def _link(self, bucket: str, events) -> od.CardStageOutput:
+        """The card stage of one located batch: rides and journeys, the journeys counted into the OD."""
+        _, out = od.advance(self.cards.get(bucket), events, self.patterns)
+        od.accumulate(self.od_counts.get(bucket), out.journeys)
+        return out
 
     async def load_routes(self, stream):
         """Turn rides into loads on each bus and route segment."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
-            batch = await self.dead_letters.decode(topics.CARD_RIDES, route_id, value)
-            if batch is not None:
-                loads.advance(self.route_loads.get(route_id), batch.events, self.patterns)
-                self.route_loads.save_if_due(route_id)
+        async for event in stream.events():
+            received = await self.dead_letters.take(topics.CARD_RIDES, event)
+            if received.batch is None:
+                continue
+            out = await self.dead_letters.fold(received, "load_routes", loads.advance,
+                                               self.route_loads.get(received.key), received.batch.events, self.patterns)
+            if out is not FAILED:
+                self.route_loads.save_if_due(received.key)
 
     async def publish_planner_inputs(self) -> None:
         """Publish this worker's Squirrel load profiles, the rides that can no longer change, and its night OD."""
-        now = time.time()
+        now, limit = time.time(), self.dead_letters.max_output_bytes  # too big for one message: split or skipped
         for route_id, state in self.route_loads.items():
             profile = loads.squirrel_input(state, self.patterns, now)
-            await self.squirrel.send(key=route_id.encode(), value=wire.encode(profile))
+            await publish_bounded(self.squirrel, route_id.encode(), profile, limit)
         closing = [(state, self.od_counts.get(bucket)) for bucket, state in self.cards.items()]
         for route_id, rides in od.close_rides(closing, self.patterns):
-            await self.rides.send(key=route_id.encode(), value=wire.encode(rides))
+            await publish_bounded(self.rides, route_id.encode(), rides, limit)
         night = od.night_input((counts for _, counts in self.od_counts.items()), now)
-        await self.owl.send(key=b"night", value=wire.encode(night))
+        await publish_bounded(self.owl, b"night", night, limit)

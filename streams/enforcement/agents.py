@@ -17,8 +17,12 @@ meet in one partition and one engine; the camera otherwise).
 Watch-list hits go to ``enforcement.alerts`` with the plate masked (the full
 plate is in the store, for staff with the right role); reads the engine
 cannot use go to ``deadletter`` with their reason and only a keyed hash of the
-plate (:mod:`streams.enforcement.outcome`). Messages that are not valid batches
-are dead-lettered and counted by the live agents; ``detect_violations`` skips them.
+plate (:mod:`streams.enforcement.outcome`), with the source partition and
+offset, counted for the wall with the edge's rejections. Messages that are not
+valid batches, and bad rows of a batch, are dead-lettered and counted by the
+live agents; ``detect_violations`` uses the rows the edge kept. If the engine
+raises on a batch, the batch is dead-lettered (``processing_error``) and the
+working state rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -34,9 +38,8 @@ from enforcement import engine
 from enforcement.store import CaseStore
 from streams.enforcement.outcome import alert_message, dead_letter_message, zone_state
 from streams.runtime.app import agent, topic
-from streams.runtime.decode import decode_value, key_text
+from streams.runtime.decode import FAILED, DeadLetters
 from topis import topics, wire
-from topis.schemas.inputs import ReadBatch
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,9 @@ log = logging.getLogger(__name__)
 class EnforcementAgents:
     """The violation detector over the case store (built by the entry point), declared on ``app``."""
 
-    def __init__(self, app: faust.App, rules: engine.RuleBook, store: CaseStore):
-        self.rules, self.store = rules, store
+    def __init__(self, app: faust.App, rules: engine.RuleBook, store: CaseStore, dead_letters: DeadLetters):
+        self.rules, self.store, self.dead_letters = rules, store, dead_letters
         self.alerts = topic(app, topics.ENFORCEMENT_ALERTS)
-        self.dead_letters = topic(app, topics.DEAD_LETTERS)
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")  # one writer: ordered commits
         self.by_zone: dict[str, engine.EngineState] = {}  # working copies; pending reads live in the store
         self.saved: dict[str, engine.EngineState] = {}  # the store's pending reads, loaded once after (re)assignment
@@ -56,17 +58,22 @@ class EnforcementAgents:
 
     async def detect_violations(self, stream):
         """Turn reads into cases, alerts and dead letters; commit before moving on."""
-        async for key, value in stream.items():
-            batch, _ = decode_value(value, ReadBatch)  # a bad one: dead-lettered by count_reads
-            if batch is None:
+        async for event in stream.events():
+            received = self.dead_letters.read(topics.PLATE_READS, event)  # what is bad: count_reads' to letter
+            if received.batch is None:
                 continue
-            _, outcome = engine.process(await self.engine_state(key_text(key)), batch.events)
+            state = await self.engine_state(received.key)
+            out = await self.dead_letters.fold(received, "detect_violations", engine.process, state,
+                                               received.batch.events)
+            if out is FAILED:
+                self.by_zone.clear()  # the working state may be half-way through the batch: rebuild from the store
+                continue
+            _, outcome = out
             await self.commit(outcome)
             for alert in outcome.alerts:
                 await self.alerts.send(key=alert.camera_id.encode(), value=wire.encode(alert_message(alert)))
-            for letter in outcome.dead_letters:
-                await self.dead_letters.send(key=topics.PLATE_READS.name.encode(),
-                                             value=wire.encode(dead_letter_message(letter)))
+            await self.dead_letters.engine_letters(received, [dead_letter_message(d, received)
+                                                              for d in outcome.dead_letters], "/detect_violations")
 
     async def engine_state(self, zone: str) -> engine.EngineState:
         """The working engine state of a rule zone (cut from the store's pending reads the first time)."""

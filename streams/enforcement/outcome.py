@@ -11,11 +11,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from enforcement import engine
 from enforcement.privacy import mask_plate
 from topis import topics
 from topis.schemas.deadletter import DeadLetter
 from topis.schemas.enforcement import WatchAlert
+
+if TYPE_CHECKING:
+    from streams.runtime.decode import Received
 
 
 def zone_state(saved: engine.EngineState, zone: str, rules: engine.RuleBook) -> engine.EngineState:
@@ -37,7 +42,8 @@ def alert_message(alert: engine.Alert) -> WatchAlert:
                       alert.lat, alert.lon, alert.ts, alert.confidence)
 
 
-def dead_letter_message(letter: engine.DeadLetter) -> DeadLetter:
-    """The topic form of a read the engine could not use (keyed by ``plate.reads``)."""
+def dead_letter_message(letter: engine.DeadLetter, source: Received | None = None) -> DeadLetter:
+    """The topic form of a read the engine could not use (keyed by ``plate.reads``), from message ``source``."""
+    where = dict(partition=source.partition, offset=source.offset) if source is not None else {}
     return DeadLetter(topic=topics.PLATE_READS.name, key=letter.camera_id, reason=letter.reason,
-                      detail=letter.detail, read_id=letter.read_id, ts=letter.ts, plate_hash=letter.plate_hash)
+                      detail=letter.detail, read_id=letter.read_id, ts=letter.ts, plate_hash=letter.plate_hash, **where)

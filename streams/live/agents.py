@@ -6,8 +6,10 @@ events and moves with it when workers are added. A timer publishes the read
 model (``state.vehicles``, ``state.counters``) that the dashboard reads.
 
 These agents own the input topics' bad messages (:mod:`streams.runtime.decode`):
-a message that is not a valid batch goes to the ``deadletter`` topic with its
-reason and is counted in its key's entry; the agent keeps running.
+what of a message is rejected (all of it, or its bad rows) goes to the
+``deadletter`` topic with its reason and source offset and is counted per
+source partition and reason; the agent keeps running. The counts are published
+with the other counters (kind ``rejected``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import faust
 
 from streams.live import state as livestate
 from streams.runtime.app import agent, topic
-from streams.runtime.decode import DeadLetters, dead_letter, decode_value, key_text
-from topis import topics, wire
+from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
+from topis import topics
 from topis.settings import StreamSettings
 
 
@@ -40,41 +42,37 @@ class LiveAgents:
         agent(app, topic(app, topics.PLATE_READS), self.count_reads)
         app.timer(settings.snapshot_interval_s)(self.publish_read_model)
 
-    async def _decoded(self, source: topics.TopicSpec, key: str, value: bytes, table: faust.Table, empty: dict):
-        """The batch, or None after dead-lettering it and counting the dead letter in ``table[key]``."""
-        batch, reason = decode_value(value, source.value)
-        if reason is not None:
-            table[key] = livestate.with_dead_letter(table[key], empty)
-            await self.dead_letters.send(dead_letter(source.name, key, value, reason))
-        return batch
-
     async def track_vehicles(self, stream):
         """Keep the latest position of every vehicle, per route."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
-            batch = await self._decoded(topics.BUS_POSITIONS, route_id, value, self.vehicles_by_route,
-                                        livestate.empty_vehicles())
-            if batch is not None:
-                self.vehicles_by_route[route_id] = livestate.track(
-                    self.vehicles_by_route[route_id], batch.events, time.time(), self.settings.vehicle_timeout_s)
+        async for event in stream.events():
+            received = await self.dead_letters.take(topics.BUS_POSITIONS, event)
+            if received.batch is None:
+                continue
+            entry = await self.dead_letters.fold(received, "track_vehicles", livestate.track,
+                                                 self.vehicles_by_route[received.key], received.batch.events,
+                                                 time.time(), self.settings.vehicle_timeout_s)
+            if entry is not FAILED:
+                self.vehicles_by_route[received.key] = entry
 
     async def count_taps(self, stream):
         """Count card taps per route per minute."""
-        await self._count_events(stream, topics.CARD_TAPS, self.taps_by_route, by=lambda tap: tap.route_id)
+        await self._count_events(stream, topics.CARD_TAPS, self.taps_by_route, "count_taps", by=lambda tap: tap.route_id)
 
     async def count_reads(self, stream):
         """Count plate reads per camera per minute."""
-        await self._count_events(stream, topics.PLATE_READS, self.reads_by_camera, by=lambda read: read.camera_id)
+        await self._count_events(stream, topics.PLATE_READS, self.reads_by_camera, "count_reads",
+                                 by=lambda read: read.camera_id)
 
-    async def _count_events(self, stream, source: topics.TopicSpec, table: faust.Table, by) -> None:
+    async def _count_events(self, stream, source: topics.TopicSpec, table: faust.Table, name: str, by) -> None:
         async for event in stream.events():
-            batch = await self._decoded(source, key_text(event.key), event.value, table, livestate.empty_counter())
-            if batch is None:
+            received = await self.dead_letters.take(source, event)
+            if received.batch is None:
                 continue
-            for counted_key, events in livestate.group_by(batch.events, by).items():
-                entry = livestate.counted(table[counted_key], [e.ts for e in events], event.message.partition,
-                                          event.message.offset, time.time())
-                if entry is not None:  # None: a redelivered message, counted once already
+            held = {k: table[k] for k in {by(e) for e in received.batch.events}}
+            entries = await self.dead_letters.fold(received, name, livestate.count_batch, held, received.batch.events,
+                                                   by, received.partition, received.offset, time.time())
+            if entries is not FAILED:
+                for counted_key, entry in entries.items():
                     table[counted_key] = entry
 
     async def publish_read_model(self) -> None:
@@ -82,7 +80,9 @@ class LiveAgents:
         per_message = self.settings.read_model_chunk_snapshots
         counters = [("taps", k, e) for k, e in list(self.taps_by_route.items())]
         counters += [("reads", k, e) for k, e in list(self.reads_by_camera.items())]
+        counters += [("rejected", k, e) for k, e in self.dead_letters.entries()]
+        limit = self.dead_letters.max_output_bytes  # a route with thousands of vehicles: split, never a crash
         for key, message in livestate.vehicles_messages(list(self.vehicles_by_route.items()), time.time(), per_message):
-            await self.state_vehicles.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_vehicles, key.encode(), message, limit)
         for key, message in livestate.counters_messages(counters, per_message):
-            await self.state_counters.send(key=key.encode(), value=wire.encode(message))
+            await publish_bounded(self.state_counters, key.encode(), message, limit)

@@ -14,6 +14,10 @@ The agents keep one *entry* per key in a Faust table (plain JSON):
 * a counter: ``{"per_minute", "last_event_ts", "received_ts", "dead_letters", "counted_at"}``
   (see :func:`counted`).
 
+``dead_letters`` in these entries stays 0: rejected messages are counted per
+source partition and reason by :class:`streams.runtime.decode.DeadLetters`
+and published beside these counters (kind ``rejected``).
+
 ``received_ts`` is wall clock (when the key's last valid message arrived); every
 other time is event time.
 """
@@ -29,6 +33,9 @@ from topis.schemas.state import CountersMessage, CounterSnapshot, RouteVehicles,
 
 #: how many minutes of per-minute counts are kept.
 KEEP_MINUTES = 60
+#: most vehicles a route's entry keeps (the newest): no route runs this many buses, and an entry must fit in one
+#: Kafka message (its table's changelog) however many vehicle ids a feed invents
+MAX_VEHICLES = 1000
 
 
 def latest_positions(vehicles: dict[str, dict], fixes: Iterable[BusPosition]) -> dict[str, dict]:
@@ -96,12 +103,16 @@ def track(entry: dict | None, fixes: Iterable[BusPosition], received_ts: float, 
 
     The newest fix of each vehicle is kept (:func:`latest_positions`); a vehicle
     whose last fix is more than ``timeout_s`` older than the route's newest fix
-    (event time) leaves.
+    (event time) leaves, and beyond :data:`MAX_VEHICLES` the vehicles heard
+    from least recently leave.
     """
     entry = entry or empty_vehicles()
     vehicles = latest_positions(entry.get("vehicles", {}), fixes)
     newest_ts = max((v["ts"] for v in vehicles.values()), default=0.0)
-    return {**entry, "vehicles": drop_stale(vehicles, newest_ts, timeout_s), "received_ts": received_ts}
+    vehicles = drop_stale(vehicles, newest_ts, timeout_s)
+    if len(vehicles) > MAX_VEHICLES:
+        vehicles = dict(sorted(vehicles.items(), key=lambda kv: kv[1]["ts"])[-MAX_VEHICLES:])
+    return {**entry, "vehicles": vehicles, "received_ts": received_ts}
 
 
 def counted(entry: dict | None, event_ts: list[float], partition: int, offset: int,
@@ -120,10 +131,20 @@ def counted(entry: dict | None, event_ts: list[float], partition: int, offset: i
             "received_ts": received_ts, "counted_at": [partition, offset]}
 
 
-def with_dead_letter(entry: dict | None, empty: dict) -> dict:
-    """``entry`` (``empty`` when there is none yet) with one more message rejected to the dead letters."""
-    entry = entry or empty
-    return {**entry, "dead_letters": entry.get("dead_letters", 0) + 1}
+def count_batch(held: dict[str, dict], events: list, by, partition: int, offset: int,
+                received_ts: float) -> dict[str, dict]:
+    """The counters of one message's events, grouped by ``by(event)``: the new entries of the keys that changed.
+
+    ``held`` maps each key of the batch to its current entry (``{}`` or None
+    when new). A key whose counter took in this message before (a redelivery)
+    is left out (:func:`counted`).
+    """
+    out = {}
+    for key, grouped in group_by(events, by).items():
+        entry = counted(held.get(key) or None, [e.ts for e in grouped], partition, offset, received_ts)
+        if entry is not None:
+            out[key] = entry
+    return out
 
 
 # --- read model --------------------------------------------------------------------------------
@@ -136,7 +157,14 @@ def vehicles_snapshot(route_id: str, entry: dict, published_ts: float) -> RouteV
 
 
 def counter_snapshot(kind: str, key: str, entry: dict) -> CounterSnapshot:
-    """The ``state.counters`` snapshot of one counter's entry (kind = 'taps' or 'reads')."""
+    """The ``state.counters`` snapshot of one counter's entry (kind = 'taps', 'reads' or 'rejected').
+
+    A ``rejected`` entry is one source partition's dead letters
+    (:func:`streams.runtime.decode.counted`), keyed ``topic/partition[/agent]``.
+    """
+    if kind == "rejected":
+        return CounterSnapshot(kind, key, {}, None, entry["received_ts"], entry["dead_letters"],
+                               source=key.split("/", 1)[0], reasons=dict(entry["reasons"]))
     return CounterSnapshot(kind, key, entry["per_minute"], entry["last_event_ts"], entry["received_ts"],
                            entry["dead_letters"])
 

@@ -7,10 +7,15 @@ per key in this worker and writes it to the table (its changelog) at most every
 ``every_s`` — always from the agent handling that key, so the write lands in
 the key's own partition. After a rebalance the working copies are dropped and
 each key resumes from its last checkpoint.
+
+A checkpoint larger than one Kafka message may carry (a route flooded with
+thousands of vehicle ids) is not written — the send would crash the worker —
+and a warning says so: that key then resumes from its older checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -21,6 +26,8 @@ import msgspec
 from topis import wire
 
 S = TypeVar("S")
+
+log = logging.getLogger(__name__)
 
 class Checkpointed(Generic[S]):
     """Working copies of ``state_type`` by key, checkpointed to table ``name`` at most every ``every_s``.
@@ -36,6 +43,7 @@ class Checkpointed(Generic[S]):
         self._every_s = every_s
         self._live: dict[str, S] = {}
         self._saved_at: dict[str, float] = {}
+        self.max_bytes = int(app.conf.producer_max_request_size) - 16 * 1024  #: largest checkpoint written
         app.on_partitions_revoked.connect(self._forget)
 
     async def _forget(self, sender, revoked, **kwargs) -> None:
@@ -52,7 +60,12 @@ class Checkpointed(Generic[S]):
     def save_if_due(self, key: str) -> None:
         """Checkpoint ``key`` if its last checkpoint is older than ``every_s`` (call from its agent)."""
         if time.monotonic() - self._saved_at.get(key, 0.0) > self._every_s:
-            self.table[key] = wire.encode(self._live[key]).decode()
+            value = wire.encode(self._live[key])
+            if len(value) <= self.max_bytes:
+                self.table[key] = value.decode()
+            else:
+                log.warning("%s[%r]: checkpoint of %d bytes not written (more than one Kafka message may carry)",
+                            self.table.name, key, len(value))
             self._saved_at[key] = time.monotonic()
 
     def items(self) -> Iterator[tuple[str, S]]:

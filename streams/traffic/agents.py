@@ -3,12 +3,14 @@
 ``measure_link_speeds`` (by route) maps bus fixes to road links and publishes
 closed 5-minute bins on ``traffic.link_speeds``; each route's partition
 publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
-Bad ``bus.positions`` messages are dead-lettered and counted by the live agents.
+Bad ``bus.positions`` messages are dead-lettered and counted by the live agents;
+this agent uses the rows the edge kept, and dead-letters a batch its fold raises on.
 
 ``measure_taxi_speeds`` (by probe cell) map-matches taxi fixes
 (:mod:`streams.traffic.taxi_speeds`) and publishes their closed bins on the
 same topic with ``source="taxi"``, keyed ``taxi:<cell>``. It needs a road
-graph: the demo city's (a real city's road network is not read yet).
+graph: the demo city's (a real city's road network is not read yet). It owns
+``taxi.positions``: a bad message is dead-lettered there.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ import faust
 from streams.demand.taps import RoutePatterns
 from streams.runtime.app import agent, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import DeadLetters, decode_value, key_text
+from streams.runtime.decode import FAILED, DeadLetters
 from streams.traffic import linkspeeds, mapmatch, taxi_speeds
 from topis import topics, wire
-from topis.schemas.inputs import PositionBatch
 from topis.settings import StreamSettings
 
 
@@ -29,7 +30,7 @@ class TrafficAgents:
     """The link-speed agent and its per-route probe state, declared on ``app``."""
 
     def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, net: linkspeeds.LinkNetwork,
-                 roads: mapmatch.MatchNetwork | None = None, dead_letters: DeadLetters | None = None):
+                 dead_letters: DeadLetters, roads: mapmatch.MatchNetwork | None = None):
         self.net, self.roads, self.dead_letters = net, roads, dead_letters
         self.known_routes = {p.route_id for p in patterns.patterns}
         self.speeds = topic(app, topics.LINK_SPEEDS)
@@ -38,7 +39,7 @@ class TrafficAgents:
                                    every_s=settings.checkpoint_every_s)
         agent(app, topic(app, topics.BUS_POSITIONS), self.measure_link_speeds)
         self.cells: dict[str, taxi_speeds.CellState] = {}  #: probe cell -> matcher state (this worker's cells)
-        if roads is not None and dead_letters is not None:
+        if roads is not None:
             app.on_partitions_revoked.connect(self._forget_cells)
             agent(app, topic(app, topics.TAXI_POSITIONS), self.measure_taxi_speeds)
 
@@ -48,26 +49,32 @@ class TrafficAgents:
 
     async def measure_link_speeds(self, stream):
         """Space-mean speed of buses per road link per 5 minutes."""
-        async for key, value in stream.items():
-            route_id = key_text(key)
+        async for event in stream.events():
+            received = self.dead_letters.read(topics.BUS_POSITIONS, event)  # what is bad: track_vehicles' to letter
+            route_id = received.key
             if route_id not in self.known_routes:
                 continue  # the bus agents place these fixes on a route and republish them keyed by it
-            batch, _ = decode_value(value, PositionBatch)  # a bad one: dead-lettered by track_vehicles
-            if batch is None:
+            if received.batch is None:
                 continue
-            _, closed = linkspeeds.advance(self.probes.get(route_id), batch.events, self.net)
+            out = await self.dead_letters.fold(received, "measure_link_speeds", linkspeeds.advance,
+                                               self.probes.get(route_id), received.batch.events, self.net)
+            if out is FAILED:
+                continue
             self.probes.save_if_due(route_id)
-            if closed:
-                await self.speeds.send(key=key, value=wire.encode(closed))
+            if out[1]:
+                await self.dead_letters.send_out(self.speeds, event.key, wire.encode(out[1]), received,
+                                                 "measure_link_speeds")
 
     async def measure_taxi_speeds(self, stream):
         """Map-match taxi fixes per probe cell; publish each closed 5-minute bin of their link speeds."""
-        async for key, value in stream.items():
-            cell = key_text(key)
-            batch = await self.dead_letters.decode(topics.TAXI_POSITIONS, cell, value)
-            if batch is None:
+        async for event in stream.events():
+            received = await self.dead_letters.take(topics.TAXI_POSITIONS, event)
+            if received.batch is None:
                 continue
+            cell = received.key
             state = self.cells.setdefault(cell, taxi_speeds.CellState())
-            closed = taxi_speeds.advance(state, batch.arrays(), self.roads)
-            if closed:
-                await self.speeds.send(key=f"taxi:{cell}".encode(), value=wire.encode(closed))
+            closed = await self.dead_letters.fold(received, "measure_taxi_speeds", taxi_speeds.advance, state,
+                                                  received.batch.arrays(), self.roads)
+            if closed is not FAILED and closed:
+                await self.dead_letters.send_out(self.speeds, f"taxi:{cell}".encode(), wire.encode(closed), received,
+                                                 "measure_taxi_speeds")

@@ -8,6 +8,7 @@ from busops_fixtures import at, fix
 from streams.bus import route_view
 from streams.bus.agents import BusAgents
 from streams.bus.pipeline import RouteState, route_model
+from streams.runtime.decode import DeadLetters
 from topis import wire
 from topis.schemas.bus import MatchedPosition, Prediction
 from topis.schemas.inputs import PositionBatch
@@ -32,7 +33,7 @@ def test_advance_runs_the_pipeline_and_folds_the_view(tiny_feed):
 
 def test_track_routes_publishes_events_predictions_and_the_route_view(tmp_path, tiny_feed):
     with stream_app(tmp_path) as (app, streams):
-        agents = BusAgents(app, streams, tiny_feed)
+        agents = BusAgents(app, streams, tiny_feed, DeadLetters(app))
         events, predictions, routes = capture(agents.events), capture(agents.predictions), capture(agents.state_routes)
         run_agent(app, TRACK, [(b"R1", wire.encode(PositionBatch(eastbound()))), (b"R1", b"garbage")])
         run(app, agents.publish_routes())
@@ -48,7 +49,7 @@ def test_track_routes_publishes_events_predictions_and_the_route_view(tmp_path, 
 def test_fixes_with_no_route_are_placed_republished_and_counted(tmp_path, tiny_feed):
     sent = [*eastbound(route=""), fix(500.0, at(8, 1), vehicle="v2", route="", y_m=2000.0)]
     with stream_app(tmp_path) as (app, streams):
-        agents = BusAgents(app, streams, tiny_feed)
+        agents = BusAgents(app, streams, tiny_feed, DeadLetters(app))
         placed, counters = capture(agents.positions), capture(agents.state_counters)
         run_agent(app, TRACK, [(b"", wire.encode(PositionBatch(sent)))])
         run(app, agents.publish_routes())
@@ -58,3 +59,26 @@ def test_fixes_with_no_route_are_placed_republished_and_counted(tmp_path, tiny_f
     assert (snap["kind"], snap["key"], snap["routed"], snap["unmatched"]) == ("unrouted", "", 8, 1)
     assert sum(snap["per_minute"].values()) == 1
 
+
+
+def test_a_fold_that_raises_dead_letters_its_message_and_the_route_goes_on(tmp_path, tiny_feed, monkeypatch):
+    real, calls = route_view.advance, []
+
+    def advance_failing_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("year 33658 is out of range")
+        return real(*args)
+
+    monkeypatch.setattr(route_view, "advance", advance_failing_once)
+    with stream_app(tmp_path) as (app, streams):
+        dead_letters = DeadLetters(app)
+        agents = BusAgents(app, streams, tiny_feed, dead_letters)
+        events, letters = capture(agents.events), capture(dead_letters.topic)
+        fixes = eastbound()
+        run_agent(app, TRACK, [(b"R1", wire.encode(PositionBatch(fixes[:4]))),
+                               (b"R1", wire.encode(PositionBatch(fixes[4:])))])
+    (letter,) = json_values(letters)
+    assert (letter["reason"], letter["agent"], letter["offset"]) == ("processing_error", "track_routes", 0)
+    assert letter["detail"] == "ValueError: year 33658 is out of range"
+    assert len(calls) == 2 and events  # the second batch was matched and published

@@ -205,3 +205,19 @@ def test_state_routes_bytes_keep_marey_raw_until_a_page_asks():
     assert len(state.bus_alerts) == 1
     rm.feed(topics.STATE_ROUTES.name, route_snapshot())  # a decoded message replaces the raw one
     assert "marey" in rm.state().route("R1")
+
+
+def test_the_rejected_tile_counts_dead_letters_per_input_topic():
+    state = fed(wall_ts=1000.0)  # an old worker's per-key count: 2 on a bus.positions route
+    for key, source, letters, reasons in (("bus.positions/0", "bus.positions", 3, {"not_json": 2, "bad_ts": 4}),
+                                          ("bus.positions/5", "bus.positions", 1, {"oversize": 1}),
+                                          ("bus.positions/5/track_routes", "bus.positions", 1, {"processing_error": 1}),
+                                          ("plate.reads/2", "plate.reads", 2, {"empty_id": 2})):
+        state.apply("state.counters", {"snapshots": [{"kind": "rejected", "key": key, "per_minute": {},
+                                                      "last_event_ts": None, "received_ts": 999.0,
+                                                      "dead_letters": letters, "source": source, "reasons": reasons}]},
+                    1000.0)
+    k = kpis.compute(state, now_wall_ts=1010.0)
+    assert k.dead_letters_by_topic == {"bus.positions": 7, "card.taps": 0, "plate.reads": 2} and k.dead_letters == 9
+    assert k.rejected_reasons["bus.positions"] == {"not_json": 2, "bad_ts": 4, "oversize": 1, "processing_error": 1}
+    assert kpis.rejected_text(k) == "7 · 0 · 2" and kpis.REJECTED_LABEL == "rejected: positions · taps · reads"

@@ -273,6 +273,7 @@ def test_measure_link_speeds_agent_publishes_the_closed_bins_of_known_routes(tmp
     from agent_fixtures import capture, run_agent, stream_app
 
     from streams.demand.taps import Pattern, RoutePatterns
+    from streams.runtime.decode import DeadLetters
     from streams.traffic.agents import TrafficAgents
     from topis import wire
     from topis.schemas.inputs import PositionBatch
@@ -280,7 +281,8 @@ def test_measure_link_speeds_agent_publishes_the_closed_bins_of_known_routes(tmp
 
     fixes = sorted(toy_fixes(), key=lambda f: f.ts) + [fix("v1", T + 800, on_l2(0.9))]  # watermark past bin T
     with stream_app(tmp_path) as (app, streams):
-        agents = TrafficAgents(app, streams, RoutePatterns((Pattern("R", 0, ("S1",)),), {"S1": (37.5, 127.0)}), net())
+        agents = TrafficAgents(app, streams, RoutePatterns((Pattern("R", 0, ("S1",)),), {"S1": (37.5, 127.0)}), net(),
+                               DeadLetters(app))
         sent = capture(agents.speeds)
         run_agent(app, "streams.traffic.agents.measure_link_speeds",
                   [(b"X", wire.encode(PositionBatch(fixes))), (b"R", b"garbage"), (b"R", wire.encode(PositionBatch(fixes)))])

@@ -51,11 +51,18 @@ def test_track_keeps_newest_fixes_and_drops_vehicles_silent_past_the_timeout():
     assert later["received_ts"] == 8.0
 
 
-def test_track_after_a_dead_letter_keeps_the_count():
-    entry = livestate.with_dead_letter(None, livestate.empty_vehicles())
-    assert entry == {"vehicles": {}, "dead_letters": 1}
-    entry = livestate.track(entry, [fix("a", 1)], received_ts=2.0, timeout_s=60)
-    assert entry["dead_letters"] == 1 and set(entry["vehicles"]) == {"a"}
+def test_track_keeps_at_most_max_vehicles_the_newest(monkeypatch):
+    monkeypatch.setattr(livestate, "MAX_VEHICLES", 3)
+    entry = livestate.track(None, [fix(f"v{i}", 100 + i) for i in range(5)], received_ts=1.0, timeout_s=600)
+    assert set(entry["vehicles"]) == {"v2", "v3", "v4"}
+
+
+def test_count_batch_counts_each_key_of_a_message_once():
+    events = [fix("a", 60.0), fix("b", 61.0), fix("a", 125.0)]
+    out = livestate.count_batch({}, events, lambda f: f.vehicle_id, partition=1, offset=4, received_ts=9.0)
+    assert {k: e["per_minute"] for k, e in out.items()} == {"a": {"60": 1, "120": 1}, "b": {"60": 1}}
+    again = livestate.count_batch(out, events, lambda f: f.vehicle_id, partition=1, offset=4, received_ts=9.5)
+    assert again == {}  # redelivered: nothing changes
 
 
 def test_counted_takes_a_message_once():
@@ -88,11 +95,14 @@ def test_counters_messages_are_the_read_model_json():
     from topis import wire
 
     taps = livestate.counted(None, [60.0], 0, 0, received_ts=4.0)
-    dead = livestate.with_dead_letter(None, livestate.empty_counter())
-    messages = livestate.counters_messages([("taps", "r1", taps), ("reads", "cam", dead)], per_message=50)
+    rejected = {"dead_letters": 3, "reasons": {"not_json": 1, "bad_ts": 4}, "received_ts": 5.0, "counted_at": 9}
+    messages = livestate.counters_messages([("taps", "r1", taps), ("reads", "cam", livestate.empty_counter()),
+                                            ("rejected", "card.taps/2", rejected)], per_message=50)
     assert [key for key, _ in messages] == ["r1"]
     assert msgspec.json.decode(wire.encode(messages[0][1])) == {"snapshots": [
         {"kind": "taps", "key": "r1", "per_minute": {"60": 1}, "last_event_ts": 60.0, "received_ts": 4.0,
          "dead_letters": 0},
         {"kind": "reads", "key": "cam", "per_minute": {}, "last_event_ts": None, "received_ts": None,
-         "dead_letters": 1}]}
+         "dead_letters": 0},
+        {"kind": "rejected", "key": "card.taps/2", "per_minute": {}, "last_event_ts": None, "received_ts": 5.0,
+         "dead_letters": 3, "source": "card.taps", "reasons": {"not_json": 1, "bad_ts": 4}}]}

@@ -70,7 +70,7 @@ def test_the_taxi_agent_publishes_closed_bins_keyed_by_cell_and_dead_letters_gar
         letters = DeadLetters(app)
         dead = capture(letters.topic)
         agents = TrafficAgents(app, streams, RoutePatterns((Pattern("R", 0, ("S1",)),), {"S1": (37.5, 127.0)}),
-                               road_network(None, city), roads, letters)
+                               road_network(None, city), letters, roads)
         sent = capture(agents.speeds)
         run_agent(app, "streams.traffic.agents.measure_taxi_speeds", messages)
     expected, state = [], taxi_speeds.CellState()

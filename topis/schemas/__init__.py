@@ -12,7 +12,8 @@ module                  messages                                                
 :mod:`.traffic`         link speeds per 5-minute bin                               traffic.link_speeds
 :mod:`.enforcement`     watch-list hits                                            enforcement.alerts
 :mod:`.plans`           plan requests and proposals                                plans.requests, plans.proposed
-:mod:`.deadletter`      rejected messages with their reason                        deadletter
+:mod:`.deadletter`      rejected messages with their reason and source offset      deadletter
+:mod:`.validation`      what an input message must be: checks and reason codes     bus.positions, card.taps, plate.reads
 ======================  =========================================================  ==============
 
 Conventions

@@ -29,7 +29,7 @@ class RouteVehicles(msgspec.Struct):
     published_ts: float  #: when the worker published this, wall epoch seconds
     vehicles: list[BusPosition]  #: newest fix of each vehicle heard within the vehicle timeout
     received_ts: float | None  #: when the route's last valid batch arrived, wall epoch seconds
-    dead_letters: int  #: messages of this key rejected to ``deadletter`` so far
+    dead_letters: int = 0  #: kept for old readers: 0 (rejections are counted in state.counters, kind "rejected")
 
 
 class VehiclesMessage(msgspec.Struct):
@@ -39,16 +39,22 @@ class VehiclesMessage(msgspec.Struct):
 
 
 class CounterSnapshot(msgspec.Struct):
-    """Events per minute of one route (taps), camera (reads) or source key (fixes with no route)."""
+    """Events per minute of one route (taps), camera (reads) or source key (fixes with no route);
+    or the rejected messages of one input-topic partition (kind ``rejected``)."""
 
-    kind: Literal["taps", "reads", "unrouted"]  #: what is counted
-    key: str  #: what is counted under: route_id, camera_id, or the source key of unrouted fixes
-    per_minute: dict[str, int]  #: minute start (epoch seconds, as text) → events, the last hour
+    kind: Literal["taps", "reads", "unrouted", "rejected"]  #: what is counted
+    #: what is counted under: route_id, camera_id, the source key of unrouted fixes, or for rejected
+    #: ``topic/partition`` (``topic/partition/agent`` for an agent's processing errors and engine rejections)
+    key: str
+    per_minute: dict[str, int]  #: minute start (epoch seconds, as text) → events, the last hour (rejected: empty)
     last_event_ts: float | None  #: newest event time counted, epoch seconds
     received_ts: float | None  #: when the last counted message arrived, wall epoch seconds
-    dead_letters: int  #: messages of this key rejected to ``deadletter`` so far
+    dead_letters: int  #: rejected: messages dead-lettered so far; other kinds 0 (kept for old readers)
     routed: int | msgspec.UnsetType = msgspec.UNSET  #: unrouted only: fixes given a route
     unmatched: int | msgspec.UnsetType = msgspec.UNSET  #: unrouted only: fixes no route fits
+    source: str | msgspec.UnsetType = msgspec.UNSET  #: rejected only: the source topic
+    #: rejected only: reason code → rejections (a whole message counts 1, a batch's bad rows 1 each)
+    reasons: dict[str, int] | msgspec.UnsetType = msgspec.UNSET
 
 
 class CountersMessage(msgspec.Struct):
