@@ -218,6 +218,7 @@ class Supervisor:
         if keep:
             snap_path = self._run_recycle("save", ",".join(self.broker.servers), self.group, self.group,
                                           str(self.broker.log_path.parent / "recycle.snapshot"))
+        phases_s["read"], t0 = time.monotonic() - t0, time.monotonic()
         for child in readers:
             child.freeze()
         try:
