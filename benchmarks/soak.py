@@ -115,7 +115,7 @@ def bytes_per_topic(servers: list[str]) -> dict[str, tuple[int, int]]:
 
     from topis.recycle import read_to_end
 
-    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False, check_crcs=False,
                              fetch_max_wait_ms=100, max_partition_fetch_bytes=16 << 20)
     sizes: dict[str, list[int]] = {}
     try:
