@@ -32,6 +32,15 @@ letters (reads it cannot use), the rejections by reason; whether the worker
 is alive and how many agent crashes its log shows; throughput.
 
     .venv/bin/python -m benchmarks.fuzz --messages 100000
+
+Measured (2 CPUs shared with another test run, demo city scale 1.0, seed 1,
+commit 9da7ac3): 100,006 messages (54,111 positions, 32,128 taps, 13,767
+reads; 39,873 sent valid), 59,240 dead-lettered (59.2 %: 29,213 whole, 30,027
+with bad rows), 40,766 accepted whole; 0 missing, wrong, duplicate or
+unexpected letters; 0 processing errors; 2 outputs too large (the big valid
+batches' predictions); 40 letters of the enforcement engine; worker alive, 0
+agent crashes. 94 messages/s fuzzed against 76 messages/s for the valid
+baseline in the same run (the whole worker: matching, demand, enforcement).
     .venv/bin/python -m benchmarks.fuzz --messages 3000 --baseline 0 --scale 0.5 --steps 20    # quick
 """
 
