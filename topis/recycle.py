@@ -64,20 +64,27 @@ class Snapshot:
         return sum(len(r.key or b"") + len(r.value or b"") for r in self.records)
 
 
+#: tables whose entries remember source offsets (to count a redelivered message once): after a recycle the
+#: offsets start again from 0, so their old entries would take every new message for a redelivery. They are
+#: not kept; their counts start afresh (the wall's per-minute and rejected counts, for the current minutes).
+OFFSET_TABLES = ("taps_per_minute_by_route", "reads_per_minute_by_camera", "dead_letters_by_source")
+
+
 def keep_policy(topic: str, app_id: str) -> str:
     """How ``topic`` is compacted: "latest" per key, "backlog" (uncommitted only), "tail" or "drop".
 
     Registered topics say it themselves (:attr:`topis.topics.TopicSpec.keep`);
     Faust's table changelogs (``<app_id>-<table>-changelog``) keep the latest
-    value per key, as Kafka's compaction would; Faust's other internal topics
-    (the assignor's leader topic) are dropped.
+    value per key, as Kafka's compaction would, except :data:`OFFSET_TABLES`;
+    Faust's other internal topics (the assignor's leader topic) are dropped.
     """
     try:
         return topics.by_name(topic).keep
     except KeyError:
         pass
     if topic.startswith(f"{app_id}-") and topic.endswith("-changelog"):
-        return "latest"
+        table = topic.removeprefix(f"{app_id}-").removesuffix("-changelog")
+        return "drop" if table in OFFSET_TABLES else "latest"
     return "drop"
 
 
