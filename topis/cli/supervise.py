@@ -247,8 +247,13 @@ class Supervisor:
 
         For "save" that is the snapshot file's path; for "restore" what was written back.
         """
-        result = subprocess.run([sys.executable, "-m", "topis.recycle", *args], capture_output=True, text=True,
-                                env=self.env, timeout=900)
+        try:
+            result = subprocess.run([sys.executable, "-m", "topis.recycle", *args], capture_output=True, text=True,
+                                    env=self.env, timeout=900)
+        except subprocess.TimeoutExpired:
+            log.error("recycle %s took over 15 min and was stopped; the broker restarts %s", args[0],
+                      "empty" if args[0] == "save" else "with part of it")
+            return None
         if result.returncode != 0:
             log.error("recycle %s failed (code %d); the broker restarts %s: %s", args[0], result.returncode,
                       "empty" if args[0] == "save" else "with part of it", result.stderr[-2000:])
