@@ -218,6 +218,7 @@ def test_the_rejected_tile_counts_dead_letters_per_input_topic():
                                                       "dead_letters": letters, "source": source, "reasons": reasons}]},
                     1000.0)
     k = kpis.compute(state, now_wall_ts=1010.0)
-    assert k.dead_letters_by_topic == {"bus.positions": 7, "card.taps": 0, "plate.reads": 2} and k.dead_letters == 9
+    assert k.dead_letters_by_topic == {"bus.positions": 7, "card.taps": 0, "plate.reads": 2, "taxi.positions": 0}
+    assert k.dead_letters == 9
     assert k.rejected_reasons["bus.positions"] == {"not_json": 2, "bad_ts": 4, "oversize": 1, "processing_error": 1}
-    assert kpis.rejected_text(k) == "7 · 0 · 2" and kpis.REJECTED_LABEL == "rejected: positions · taps · reads"
+    assert kpis.rejected_text(k) == "7 · 0 · 2 · 0" and kpis.REJECTED_LABEL == "rejected: positions · taps · reads · taxis"

@@ -113,7 +113,7 @@ def test_a_killed_broker_is_replaced_and_the_workers_and_simulator_reconnect(tmp
         wait_until_answers(servers, 60)  # a client made while the port refuses leaks its socket (kafka-python)
         consumer = None
         healthy = fed = None
-        while time.time() - t0 < 90 and not (healthy and fed):
+        while time.time() - t0 < 180 and not (healthy and fed):
             try:
                 if consumer is None:
                     consumer = KafkaConsumer(topics.STATE_HEALTH.name, topics.BUS_POSITIONS.name,
@@ -130,7 +130,9 @@ def test_a_killed_broker_is_replaced_and_the_workers_and_simulator_reconnect(tmp
         if consumer is not None:
             consumer.close()
         assert fed is not None and fed < 30, f"simulator back after {fed} s\n{up.output[-3000:]}"
-        assert healthy is not None and healthy < 60, f"a worker reported after {healthy} s\n{up.output[-3000:]}"
+        # a new worker boots (city, feed, kernels) before it reports: ~30 s on a quiet 2-core box, 85 s seen
+        # under CI with other load; the bound catches a worker that never comes back
+        assert healthy is not None and healthy < 150, f"a worker reported after {healthy} s\n{up.output[-3000:]}"
         assert up.wall_answers()
         print(f"after the broker was killed: simulator publishing again in {fed:.1f} s, "
               f"a worker reporting in {healthy:.1f} s")
