@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> None:
                       flush=True)
             time.sleep(args.sample_s)
         if servers and up.poll() is None:
-            since_s = time.time() - (reader.supervisor.components[0].since_ts if reader and reader.supervisor
-                                     else time.time() - (time.monotonic() - t0))
+            # the broker's contents are since its last (re)start, which the supervisor reports
+            status = reader.supervisor if reader else None
+            since_s = time.time() - status.components[0].since_ts if status else time.monotonic() - t0
             sizes = {t: (n, b, b / max(since_s, 1) * 60) for t, (n, b) in bytes_per_topic(servers).items()}
     finally:
         crashed = up.poll() is not None

@@ -69,7 +69,6 @@ class BusAgents:
                                       lambda key: route_assignment.AssignmentState(), every_s=every_s)
         self.routes = Checkpointed(app, "bus_state_by_route", n, route_view.LiveRoute,
                                    lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=every_s)
-        self.skipped_predictions = 0  #: batches matched without predictions because the worker was behind
         self.changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
         self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
         agent(app, self.positions, self.track_routes)
@@ -88,7 +87,6 @@ class BusAgents:
                 continue
             # far behind, predictions for the past help nobody: catch up on arrivals and headways first
             fresh = not event.message.timestamp or time.time() - event.message.timestamp <= self.settings.predict_max_lag_s
-            self.skipped_predictions += not fresh
             out = await self.dead_letters.fold(received, "track_routes", route_view.advance, self.routes.get(route_id),
                                                batch.events, self.models[route_id], fresh)
             self.changed.add(route_id)

@@ -423,6 +423,7 @@ class LivePlanner:
         #: taxi probe bins (messages keyed taxi:<cell>): (link, bin, cell) -> bin; a link across a cell edge
         #: has a partial bin from each cell, and the sums add up
         self.taxi_bins: dict[tuple[str, float, str], dict] = {}
+        self._trimmed_since = float("-inf")  #: window start the held bins were last trimmed to
         self.clock_ts: float | None = None  #: city clock from the newest link-speed bin
         self.next_due: dict[str, float] = {k: 0.0 for k in KINDS}
         self.first_input_ts: float | None = None  #: wall time the first demand input arrived
@@ -451,22 +452,25 @@ class LivePlanner:
 
         ``route_id`` is the message key: a route for bus probes, ``taxi:<cell>`` for taxi probes.
         """
-        if route_id.startswith("taxi:"):
-            for b in bins:
-                self.taxi_bins[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)), route_id)] = b
-        else:
-            held = self.bins.setdefault(route_id, {})
-            for b in bins:
-                held[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)))] = b
         for b in bins:
             end = float(b.get("bin_start_ts", 0.0)) + BIN_S
             self.clock_ts = end if self.clock_ts is None else max(self.clock_ts, end)
         since = (self.clock_ts or 0.0) - SPEED_WINDOW_S
-        for held in self.bins.values():
-            for key in [k for k in held if k[1] < since]:
-                del held[key]
-        for key in [k for k in self.taxi_bins if k[1] < since]:
-            del self.taxi_bins[key]
+        fresh = [b for b in bins if float(b.get("bin_start_ts", 0.0)) >= since]
+        if route_id.startswith("taxi:"):
+            for b in fresh:
+                self.taxi_bins[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)), route_id)] = b
+        else:
+            held = self.bins.setdefault(route_id, {})
+            for b in fresh:
+                held[(str(b.get("link_id")), float(b.get("bin_start_ts", 0.0)))] = b
+        if since > self._trimmed_since:  # the window moved (once a bin): drop what fell out of it, everywhere
+            self._trimmed_since = since
+            for held in self.bins.values():
+                for key in [k for k in held if k[1] < since]:
+                    del held[key]
+            for key in [k for k in self.taxi_bins if k[1] < since]:
+                del self.taxi_bins[key]
 
     def route_speeds(self) -> dict[str, float | None]:
         """Each route's space-mean speed over its links: its buses' bins and the taxis' bins on the same links."""

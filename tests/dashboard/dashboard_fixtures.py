@@ -160,3 +160,31 @@ def press(driver, key):
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(driver).send_keys(key).perform()
+
+
+#: staff of the browser tests, one per role: name -> (role, password)
+STAFF = {"kim": ("enforcement", "kim-password"), "cho": ("controller", "cho-password"),
+         "park": ("planner", "park-password")}
+
+
+def desk_site(folder, mini_geojson, proj, **desk):
+    """The app on a live server with made-up cases, :data:`STAFF` and a fed read model (no demo users).
+
+    Returns ``(server, read_model, cases, records)``; stop the server and close the records after.
+    """
+    from dashboard.app import build_app
+    from dashboard.readmodel import ReadModel
+    from dashboard.store import DeskStore
+    from enforcement.store import CaseStore
+    from topis.settings import DashboardSettings, DeskSettings
+
+    cases = CaseStore(f"sqlite:///{folder / 'cases.sqlite'}")
+    make_cases(cases)
+    records = DeskStore(cases.url)
+    for name, (role, password) in STAFF.items():
+        records.add_user(name, role, password)
+    rm = ReadModel()
+    feed_city(rm)
+    app = build_app(DashboardSettings(refresh_ms=500), mini_geojson, proj, rm, cases=cases, records=records,
+                    desk_settings=DeskSettings(demo_users=False, **desk))
+    return LiveServer(app), rm, cases, records

@@ -7,34 +7,17 @@ real SQLite stores in a temporary folder; screenshots go to artifacts/.
 from __future__ import annotations
 
 import pytest
-from dashboard_fixtures import BUSES_JS, LiveServer, feed_city, make_cases, press, text_of, wait_for
+from dashboard_fixtures import BUSES_JS, STAFF, desk_site, feed_city, press, text_of, wait_for
 from selenium.webdriver.common.by import By
-
-from dashboard.app import build_app
-from dashboard.readmodel import ReadModel
-from dashboard.store import DeskStore
-from enforcement.store import CaseStore
-from topis.settings import DashboardSettings, DeskSettings
 
 pytestmark = pytest.mark.integration
 
-USERS = {"kim": ("enforcement", "kim-password"), "cho": ("controller", "cho-password"),
-         "park": ("planner", "park-password")}
+USERS = STAFF
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, mini_geojson, proj):
-    folder = tmp_path_factory.mktemp("desk")
-    cases = CaseStore(f"sqlite:///{folder / 'cases.sqlite'}")
-    make_cases(cases)
-    records = DeskStore(cases.url)
-    for name, (role, password) in USERS.items():
-        records.add_user(name, role, password)
-    rm = ReadModel()
-    feed_city(rm)
-    app = build_app(DashboardSettings(refresh_ms=500), mini_geojson, proj, rm, cases=cases, records=records,
-                    desk_settings=DeskSettings(demo_users=False))
-    server = LiveServer(app)
+    server, rm, cases, records = desk_site(tmp_path_factory.mktemp("desk"), mini_geojson, proj)
     yield server.url, rm, cases, records
     server.stop()
     records.close()

@@ -11,19 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from dashboard_fixtures import BUSES_JS, LiveServer, feed_city, make_cases, press, text_of, wait_for
+from dashboard_fixtures import BUSES_JS, STAFF, desk_site, press, text_of, wait_for
 from selenium.webdriver.common.by import By
-
-from dashboard.app import build_app
-from dashboard.readmodel import ReadModel
-from dashboard.store import DeskStore
-from enforcement.store import CaseStore
-from topis.settings import DashboardSettings, DeskSettings
 
 pytestmark = pytest.mark.integration
 
-USERS = {"kim": ("enforcement", "kim-password"), "cho": ("controller", "cho-password"),
-         "park": ("planner", "park-password")}
+USERS = STAFF
 PLATE_STEMS = ("34나", "12가", "22사", "11바")
 WATCH_CSP = """window.__csp = [];
 document.addEventListener('securitypolicyviolation',
@@ -42,17 +35,8 @@ def serve(tmp_path_factory, mini_geojson, proj):
     started = []
 
     def start(**desk) -> str:
-        folder = tmp_path_factory.mktemp("secure")
-        cases = CaseStore(f"sqlite:///{folder / 'cases.sqlite'}")
-        make_cases(cases)
-        records = DeskStore(cases.url)
-        for name, (role, password) in USERS.items():
-            records.add_user(name, role, password)
-        rm = ReadModel()
-        feed_city(rm)
-        app = build_app(DashboardSettings(refresh_ms=500), mini_geojson, proj, rm, cases=cases, records=records,
-                        desk_settings=DeskSettings(demo_users=False, **desk))
-        started.append(LiveServer(app))
+        server, *_ = desk_site(tmp_path_factory.mktemp("secure"), mini_geojson, proj, **desk)
+        started.append(server)
         return started[-1].url
 
     yield start

@@ -13,7 +13,7 @@ def planner():
     from streams.planning.live import LivePlanner
 
     planner = LivePlanner.__new__(LivePlanner)
-    planner.bins, planner.taxi_bins, planner.clock_ts = {}, {}, None
+    planner.bins, planner.taxi_bins, planner.clock_ts, planner._trimmed_since = {}, {}, None, float("-inf")
     return planner
 
 
