@@ -1,0 +1,143 @@
+"""What each agent's pure step costs at a city's scale, outside Faust: the compute floor of a worker.
+
+Simulates the city (default: Seoul, 18.5) for ``--warm-up-s`` + ``--sim-seconds``
+and runs the recorded batches, keyed as they are published, through the same pure functions
+the agents call per message — decode, bus pipeline, bus link speeds, taxi map
+matching, live vehicles, tap placement, card stage, loads, enforcement — in one
+process, one after the other. The warm-up (every bus's first match, each route's
+timetable index, the rule book's indexes) is run but not timed. Prints seconds and events/s per stage and their
+sum: a worker cannot go faster than ``events / sum``; ``stream_throughput``'s
+``total`` against this floor is what Faust, the broker and the outputs cost.
+
+    .venv/bin/python -m benchmarks.stage_costs [--scale 18.5] [--sim-seconds 120] [--warm-up-s 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+from benchmarks.stream_throughput import CITY_SEED, simulate
+
+
+def _timed(costs: dict, name: str, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    costs[name] += time.perf_counter() - t0
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=18.5)
+    parser.add_argument("--sim-seconds", type=float, default=120.0, help="simulated seconds timed")
+    parser.add_argument("--warm-up-s", type=float, default=60.0, help="simulated seconds run first, not timed")
+    args = parser.parse_args()
+
+    from enforcement import engine
+    from streams.bus import route_view
+    from streams.bus.network import network_feed
+    from streams.bus.pipeline import RouteState, observe_taps, route_model
+    from streams.demand import boardings, loads, od
+    from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
+    from streams.enforcement.inputs import rule_book
+    from streams.enforcement.outcome import zone_state
+    from streams.live import state as livestate
+    from streams.traffic import linkspeeds, mapmatch, taxi_speeds
+    from topis import topics, wire
+    from topis.schemas.inputs import PositionBatch, ReadBatch, TapBatch
+    from topis.settings import CitySettings, EnforcementSettings, StreamSettings
+    from topis.sim.feeder import reads_by_key
+
+    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds)
+    warm_up_steps = int(args.warm_up_s / 5.0)  # simulate() steps 5 s
+    settings = CitySettings(seed=CITY_SEED, scale=args.scale)
+    streams = StreamSettings()
+    t0 = time.perf_counter()
+    feed = network_feed(streams, settings)
+    patterns = RoutePatterns.from_feed(feed)
+    models = {r: route_model(feed, r) for r in feed.routes}
+    bus_net = linkspeeds.road_network(None, lambda: city)
+    roads = mapmatch.network_from_city(city)
+    rules = rule_book(city, EnforcementSettings())
+    boot_s = time.perf_counter() - t0
+    section_of = {c.camera_id: c.section_id for c in city.cameras}
+
+    # encode as the publisher does, so decoding is measured too
+    messages = []
+    for step, out in enumerate(outputs):
+        if step == warm_up_steps:
+            messages.append(("start timing", "", b""))
+        for key, fixes in out.positions.items():
+            messages.append(("bus", key, wire.encode(PositionBatch(fixes))))
+        for key, taps in out.taps.items():
+            messages.append(("tap", key, wire.encode(TapBatch(taps))))
+        for key, reads in reads_by_key(out.reads, section_of).items():
+            messages.append(("read", key, wire.encode(ReadBatch(reads))))
+        for key, batch in out.taxis.items():
+            messages.append(("taxi", key, wire.encode(batch)))
+    kinds = {"bus": topics.BUS_POSITIONS.value, "tap": topics.CARD_TAPS.value, "read": topics.PLATE_READS.value,
+             "taxi": topics.TAXI_POSITIONS.value}
+
+    costs: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    live_routes: dict = {}
+    link_states: dict = {}
+    vehicles: dict = {}
+    tap_states: dict = {}
+    cards: dict = {}
+    od_counts: dict = {}
+    route_loads: dict = {}
+    cells: dict = {}
+    zones: dict = {}
+    saved = engine.new_state(rules)
+    for kind, key, raw in messages:
+        if kind == "start timing":
+            costs.clear()
+            counts.clear()
+            continue
+        batch = _timed(costs, f"decode {kind}", wire.decode, raw, kinds[kind])
+        n = len(batch) if kind == "taxi" else len(batch.events)
+        counts[kind] += n
+        if kind == "bus" and key in models:
+            live = live_routes.setdefault(key, route_view.LiveRoute(RouteState(key)))
+            _timed(costs, "bus pipeline (track_routes)", route_view.advance, live, batch.events, models[key])
+            _timed(costs, "bus link speeds", linkspeeds.advance, link_states.setdefault(key, linkspeeds.LinkSpeedState()),
+                   batch.events, bus_net)
+            vehicles[key] = _timed(costs, "live vehicles", livestate.track, vehicles.get(key), batch.events,
+                                   time.time(), streams.vehicle_timeout_s)
+        elif kind == "taxi":
+            _timed(costs, "taxi map matching + bins", taxi_speeds.advance,
+                   cells.setdefault(key, taxi_speeds.CellState()), batch.arrays(), roads)
+        elif kind == "tap" and key in models:
+            _timed(costs, "taps: boarding rates", observe_taps, live_routes.setdefault(
+                key, route_view.LiveRoute(RouteState(key))).pipeline, batch.events, models[key])
+            _, located = _timed(costs, "taps: locate", boardings.advance,
+                                tap_states.setdefault(key, boardings.RouteTapState(key)), batch.events, patterns)
+            for bucket, lt in by_card_bucket(located).items():
+                _, card_out = _timed(costs, "taps: card stage + OD", od.advance,
+                                     cards.setdefault(bucket, od.CardLinkState()), lt.events, patterns)
+                _timed(costs, "taps: card stage + OD", od.accumulate, od_counts.setdefault(bucket, od.ODCounts()),
+                       card_out.journeys)
+                for route_id, rides in by_route(card_out.rides).items():
+                    _timed(costs, "taps: loads", loads.advance, route_loads.setdefault(route_id, loads.RouteLoadState(route_id)),
+                           rides.events, patterns)
+        elif kind == "read":
+            state = zones.get(key) or zones.setdefault(key, zone_state(saved, key, rules))
+            _timed(costs, "enforcement rules", engine.process, state, batch.events)
+
+    events = sum(counts.values())
+    total_s = sum(costs.values())
+    print(f"\nstage costs, scale {args.scale}, {args.sim_seconds:.0f} simulated s; boot (feed, networks, rules) "
+          f"{boot_s:.1f} s")
+    print("  events: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    width = max(len(k) for k in costs)
+    for name, s in sorted(costs.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<{width}}  {s:7.2f} s  {s / total_s:6.1%}")
+    print(f"  {'sum':<{width}}  {total_s:7.2f} s  = {args.sim_seconds / total_s:.1f} simulated s per s")
+    print(f"\ncompute floor {events / total_s:,.0f} events/s".replace(",", ""))
+
+
+if __name__ == "__main__":
+    main()
