@@ -161,8 +161,13 @@ class RuleBook:
 
     @cached_property
     def one_off(self) -> dict[str, list[str]]:
-        """Registry plates by one-character wildcard, built on the first low-confidence unknown plate."""
+        """Registry plates by one-character wildcard, built on the first low-confidence unknown plate
+        (or by :meth:`warm`)."""
         return R.one_off_index(self.registry)
+
+    def warm(self) -> None:
+        """Build the lazy indexes now (a long-running worker does it at boot, not on its first reads)."""
+        _ = self.one_off, self.tz, self.hmac_key
 
 
 @dataclass

@@ -190,6 +190,8 @@ class StreamSettings(_Section):
     #: that is behind catches up on arrivals and headways, which count everything, before it predicts again
     predict_max_lag_s: float = Field(default=60.0, gt=0)
     health_every_s: float = Field(default=5.0, gt=0)  #: how often a worker publishes its lag on state.health
+    #: a worker's producer waits this long to fill a batch per partition (0 = one request per send), seconds
+    producer_linger_s: float = Field(default=0.01, ge=0, le=1.0)
     #: a vehicle not heard from for this long (event time) leaves the live positions
     vehicle_timeout_s: float = Field(default=600.0, gt=0)
     #: snapshots per read-model message (~50 routes of ~20 buses ≈ 150 kB)

@@ -46,19 +46,36 @@ def stop_key(direction_id: int | None, stop_id: str) -> str:
 
 
 class ScheduleIndex:
-    """Scheduled arrivals per direction × stop on one service day, to look up timetable headways."""
+    """Scheduled arrivals per direction × stop on one service day, to look up timetable headways.
+
+    The order of the day's arrivals depends only on which trips run; :meth:`pattern`
+    builds that once (for a day type) and :meth:`on_day` places it on a service day.
+    """
 
     def __init__(self, trips, day_ts: float):
+        pattern = ScheduleIndex.pattern(trips)
+        self.times, self.position = _on_day(pattern, day_ts), pattern.position
+
+    @staticmethod
+    def pattern(trips) -> SchedulePattern:
+        """The arrivals of ``trips`` in order at each stop, in seconds of the service day."""
         rows: dict[str, list[tuple[float, str]]] = {}
         for trip in trips:
             for sid, arr in zip(trip.stop_ids, trip.arrival_s):
-                rows.setdefault(stop_key(trip.direction_id, sid), []).append((day_ts + float(arr), trip.trip_id))
-        self.times: dict[str, np.ndarray] = {}
-        self.position: dict[str, dict[str, int]] = {}  #: key → trip id → rank in the day's arrivals
+                rows.setdefault(stop_key(trip.direction_id, sid), []).append((float(arr), trip.trip_id))
+        offsets_s, position = {}, {}
         for key, r in rows.items():
             r.sort()
-            self.times[key] = np.array([t for t, _ in r])
-            self.position[key] = {tid: i for i, (_, tid) in enumerate(r)}
+            offsets_s[key] = np.array([t for t, _ in r])
+            position[key] = {tid: i for i, (_, tid) in enumerate(r)}
+        return SchedulePattern(offsets_s, position)
+
+    @classmethod
+    def on_day(cls, pattern: SchedulePattern, day_ts: float) -> ScheduleIndex:
+        """The index of ``pattern`` on the service day starting at ``day_ts`` (epoch seconds)."""
+        idx = cls.__new__(cls)
+        idx.times, idx.position = _on_day(pattern, day_ts), pattern.position
+        return idx
 
     def scheduled_headway_s(self, key: str, trip_id: str) -> float | None:
         """This trip's scheduled arrival minus the previous scheduled trip's, at a stop."""
@@ -74,6 +91,18 @@ class ScheduleIndex:
             return None
         i = int(np.searchsorted(t, after_ts, side="right"))
         return float(t[i]) if i < len(t) else None
+
+
+@dataclass(frozen=True)
+class SchedulePattern:
+    """A day type's scheduled arrivals per direction × stop: seconds of the service day, in order."""
+
+    offsets_s: dict[str, np.ndarray]  #: key → sorted arrival offsets from the day's start
+    position: dict[str, dict[str, int]]  #: key → trip id → rank in the day's arrivals
+
+
+def _on_day(pattern: SchedulePattern, day_ts: float) -> dict[str, np.ndarray]:
+    return {key: day_ts + offsets for key, offsets in pattern.offsets_s.items()}
 
 
 def even_spacing_hold_s(now_ts: float, leader_ts: float, follower_ts: list[float], max_hold_s: float) -> float:

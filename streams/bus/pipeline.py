@@ -28,6 +28,7 @@ from streams.bus.headways import (
     HeadwayParams,
     HeadwayState,
     ScheduleIndex,
+    SchedulePattern,
     observe_arrival,
     observe_departure,
     stop_key,
@@ -77,17 +78,29 @@ class RouteModel:
     predict: PredictParams = PredictParams()
     headway: HeadwayParams = HeadwayParams()
     _schedules: dict[float, ScheduleIndex] = field(default_factory=dict, repr=False)
+    _patterns: dict[frozenset[str], SchedulePattern] = field(default_factory=dict, repr=False)
 
     def schedule(self, day_ts: float) -> ScheduleIndex:
-        """Timetable index of the route on the service day starting at ``day_ts`` (cached)."""
+        """Timetable index of the route on the service day starting at ``day_ts`` (cached: the
+        arrivals' order once per set of services running, the latest few days placed on their day)."""
         idx = self._schedules.get(day_ts)
         if idx is None:
             day = dt.datetime.fromtimestamp(day_ts + 43_200, self.feed.tz).date()
             active = self.feed.calendar.active(day)
             trips = [self.feed.trips[t] for t in self.feed.trips_by_route.get(self.route_id, ())
                      if self.feed.trips[t].service_id in active]
-            idx = self._schedules[day_ts] = ScheduleIndex(trips, day_ts)
+            services = frozenset(t.service_id for t in trips)
+            pattern = self._patterns.get(services)
+            if pattern is None:
+                pattern = self._patterns[services] = ScheduleIndex.pattern(trips)
+            idx = self._schedules[day_ts] = ScheduleIndex.on_day(pattern, day_ts)
+            for old in sorted(self._schedules)[:-SCHEDULE_DAYS_KEPT]:  # a worker runs for weeks
+                del self._schedules[old]
         return idx
+
+
+#: service days whose timetable index a route keeps (yesterday's late trips, today, tomorrow's early ones)
+SCHEDULE_DAYS_KEPT = 4
 
 
 def default_control_stops(feed: Feed, route_id: str) -> frozenset[str]:

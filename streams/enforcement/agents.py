@@ -49,6 +49,7 @@ class EnforcementAgents:
 
     def __init__(self, app: faust.App, rules: engine.RuleBook, store: CaseStore, dead_letters: DeadLetters):
         self.rules, self.store, self.dead_letters = rules, store, dead_letters
+        rules.warm()  # the misread index (seconds at Seoul scale) is built at boot, not on the first read
         self.alerts = topic(app, topics.ENFORCEMENT_ALERTS)
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="case-store")  # one writer: ordered commits
         self.by_zone: dict[str, engine.EngineState] = {}  # working copies; pending reads live in the store

@@ -63,8 +63,7 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
     Example:
         topis worker --broker kafka://127.0.0.1:9092
     """
-    import faust
-
+    from streams.runtime.app import QuietWorker
     from streams.worker import build_app
 
     config = Settings.load(broker=external_broker(broker_url))
@@ -72,7 +71,7 @@ def worker(broker_url: str | None, gtfs_dir: Path | None, loglevel: str) -> None
     if gtfs_dir:
         streams = streams.model_copy(update={"gtfs_dir": gtfs_dir})
     app = build_app(config.broker, streams, config.city, config.enforcement)
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 @click.command()
