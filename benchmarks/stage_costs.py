@@ -82,6 +82,9 @@ def main() -> None:
 
     costs: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
+    outputs_n: dict[str, int] = defaultdict(int)
+    sends: dict[str, int] = defaultdict(int)  # Kafka messages the agents would send
+    messages_in: dict[str, int] = defaultdict(int)
     live_routes: dict = {}
     link_states: dict = {}
     vehicles: dict = {}
@@ -96,31 +99,44 @@ def main() -> None:
         if kind == "start timing":
             costs.clear()
             counts.clear()
+            outputs_n.clear()
+            sends.clear()
+            messages_in.clear()
             continue
         batch = _timed(costs, f"decode {kind}", wire.decode, raw, kinds[kind])
         n = len(batch) if kind == "taxi" else len(batch.events)
         counts[kind] += n
+        messages_in[kind] += 1
         if kind == "bus" and key in models:
             live = live_routes.setdefault(key, route_view.LiveRoute(RouteState(key)))
-            _timed(costs, "bus pipeline (track_routes)", route_view.advance, live, batch.events, models[key])
-            _timed(costs, "bus link speeds", linkspeeds.advance, link_states.setdefault(key, linkspeeds.LinkSpeedState()),
-                   batch.events, bus_net)
+            published, predictions = _timed(costs, "bus pipeline (track_routes)", route_view.advance, live,
+                                            batch.events, models[key])
+            _, speeds = _timed(costs, "bus link speeds", linkspeeds.advance,
+                               link_states.setdefault(key, linkspeeds.LinkSpeedState()), batch.events, bus_net)
+            for topic, out in (("bus.events", published), ("bus.predictions", predictions),
+                               ("traffic.link_speeds (bus)", speeds)):
+                outputs_n[topic] += len(out)
+                sends[topic] += bool(out)
             vehicles[key] = _timed(costs, "live vehicles", livestate.track, vehicles.get(key), batch.events,
                                    time.time(), streams.vehicle_timeout_s)
         elif kind == "taxi":
-            _timed(costs, "taxi map matching + bins", taxi_speeds.advance,
-                   cells.setdefault(key, taxi_speeds.CellState()), batch.arrays(), roads)
+            closed = _timed(costs, "taxi map matching + bins", taxi_speeds.advance,
+                            cells.setdefault(key, taxi_speeds.CellState()), batch.arrays(), roads)
+            outputs_n["traffic.link_speeds (taxi)"] += len(closed)
+            sends["traffic.link_speeds (taxi)"] += bool(closed)
         elif kind == "tap" and key in models:
             _timed(costs, "taps: boarding rates", observe_taps, live_routes.setdefault(
                 key, route_view.LiveRoute(RouteState(key))).pipeline, batch.events, models[key])
             _, located = _timed(costs, "taps: locate", boardings.advance,
                                 tap_states.setdefault(key, boardings.RouteTapState(key)), batch.events, patterns)
             for bucket, lt in by_card_bucket(located).items():
+                sends["card.located"] += 1
                 _, card_out = _timed(costs, "taps: card stage + OD", od.advance,
                                      cards.setdefault(bucket, od.CardLinkState()), lt.events, patterns)
                 _timed(costs, "taps: card stage + OD", od.accumulate, od_counts.setdefault(bucket, od.ODCounts()),
                        card_out.journeys)
                 for route_id, rides in by_route(card_out.rides).items():
+                    sends["card.rides"] += 1
                     _timed(costs, "taps: loads", loads.advance, route_loads.setdefault(route_id, loads.RouteLoadState(route_id)),
                            rides.events, patterns)
         elif kind == "read":
@@ -132,6 +148,9 @@ def main() -> None:
     print(f"\nstage costs, scale {args.scale}, {args.sim_seconds:.0f} simulated s; boot (feed, networks, rules) "
           f"{boot_s:.1f} s")
     print("  events: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print("  input messages: " + ", ".join(f"{k} {v:,}" for k, v in messages_in.items()))
+    print("  outputs: " + ", ".join(f"{k} {v:,} in {sends[k]:,} messages" for k, v in outputs_n.items()))
+    print("  other messages sent: " + ", ".join(f"{k} {v:,}" for k, v in sends.items() if k not in outputs_n))
     width = max(len(k) for k in costs)
     for name, s in sorted(costs.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<{width}}  {s:7.2f} s  {s / total_s:6.1%}")

@@ -17,6 +17,7 @@ Topics and what is kept:
 * ``state.health`` — the supervisor's status of every component, and each
   worker's newest report (backlog and state lag per topic);
 * ``bus.predictions`` — each vehicle's newest round of arrival predictions
+  (:class:`topis.schemas.bus.PredictionRound`)
   (what the open feed's TripUpdates and stop arrivals serve, see
   :meth:`ReadModel.open_feed_state`).
 
@@ -40,7 +41,7 @@ import numpy as np
 
 from streams.bus.gtfs_rt import OpenFeedState
 from topis import topics
-from topis.schemas.bus import Prediction
+from topis.schemas.bus import Prediction, PredictionRound
 from topis.schemas.inputs import BusPosition
 from topis.schemas.state import STATUSES
 
@@ -125,7 +126,7 @@ class _RouteHead(msgspec.Struct):
 
 
 _decode_route_head = msgspec.json.Decoder(_RouteHead).decode
-_decode_predictions = msgspec.json.Decoder(list[Prediction]).decode
+_decode_predictions = msgspec.json.Decoder(list[PredictionRound]).decode
 
 
 def decode_message(topic: str, value: bytes) -> tuple[object, bytes | None]:
@@ -239,21 +240,19 @@ class CityState:
             return snap
         return {**snap, "marey": msgspec.json.decode(raw).get("marey", {})}
 
-    def _add_predictions(self, predictions: list) -> None:
+    def _add_predictions(self, rounds: list) -> None:
         """Keep each vehicle's newest round (a message carries the rounds of a batch of fixes, oldest first)."""
-        rounds: dict[str, list[Prediction]] = {}
-        for p in predictions:
-            if isinstance(p, dict):
-                p = msgspec.convert(p, Prediction)
-            held = rounds.get(p.vehicle_id)
-            if held is None or p.made_at_ts > held[0].made_at_ts:
-                rounds[p.vehicle_id] = [p]
-            elif p.made_at_ts == held[0].made_at_ts:
-                held.append(p)
-        for vehicle_id, preds in rounds.items():
+        newest: dict[str, PredictionRound] = {}
+        for r in rounds:
+            if isinstance(r, dict):
+                r = msgspec.convert(r, PredictionRound)
+            held = newest.get(r.vehicle_id)
+            if held is None or r.made_at_ts >= held.made_at_ts:
+                newest[r.vehicle_id] = r
+        for vehicle_id, r in newest.items():
             held = self.predictions_by_vehicle.get(vehicle_id)
-            if held is None or preds[0].made_at_ts >= held[0].made_at_ts:
-                self.predictions_by_vehicle[vehicle_id] = preds
+            if r.stop_ids and (held is None or r.made_at_ts >= held[0].made_at_ts):
+                self.predictions_by_vehicle[vehicle_id] = r.predictions()
 
     def _forget_predictions(self, clock_ts: float) -> None:
         old = [v for v, preds in self.predictions_by_vehicle.items() if clock_ts - preds[0].made_at_ts > PREDICTIONS_KEEP_S]

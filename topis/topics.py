@@ -53,7 +53,7 @@ TAXI_POSITIONS = TopicSpec(
 )
 #: arrivals, departures, headways, bunching/gapping alerts with holding advice
 BUS_EVENTS = TopicSpec("bus.events", 8, "route_id", list[bus.BusEvent], 24 * HOUR_MS, keep="tail")
-BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Prediction], 6 * HOUR_MS, keep="drop")
+BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.PredictionRound], 6 * HOUR_MS, keep="drop")
 #: a route's buses with status, Marey points, alerts, headways, next arrivals
 STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS, keep="drop")
 CARD_LOCATED = TopicSpec(

@@ -5,7 +5,8 @@ pipeline, then the route's view). Its outputs:
 
 * ``bus.events`` — arrivals, departures, headway observations, bunching and
   gapping alerts with holding advice (JSON list of tagged events per message);
-* ``bus.predictions`` — every arrival prediction made (JSON list per message);
+* ``bus.predictions`` — every arrival prediction made, one round per bus and fix
+  (:class:`topis.schemas.bus.PredictionRound`, a JSON list per message);
 * ``state.routes`` — the read model of each route for the dashboard, once a
   second (vehicles with status, Marey points, alerts, headways, next arrivals);
 * ``bus.positions`` again, for fixes that came with no route (key "") or a

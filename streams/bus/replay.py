@@ -33,7 +33,7 @@ import msgspec
 from streams.bus import route_assignment
 from streams.bus.gtfs import Feed
 from topis import topics, wire
-from topis.schemas.bus import Prediction
+from topis.schemas.bus import Prediction, PredictionRound, predictions_of
 from topis.schemas.inputs import BusPosition, PositionBatch
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ BATCH_FIXES = 50
 #: the replay is over when the worker has committed everything and no prediction came for this long, s.
 QUIET_S = 5.0
 
-_decode_predictions = msgspec.json.Decoder(list[Prediction]).decode
+_decode_rounds = msgspec.json.Decoder(list[PredictionRound]).decode
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def collect_predictions(consumer, done, quiet_s: float = QUIET_S,
         polled = consumer.poll(timeout_ms=100)
         for records in polled.values():
             for record in records:
-                out.extend(_decode_predictions(record.value))
+                out.extend(predictions_of(_decode_rounds(record.value)))
         if polled:
             last_new = last_arrival = time.monotonic()
         elif done() and time.monotonic() - last_new > quiet_s:

@@ -25,6 +25,8 @@ from topis.schemas.bus import (
     HeadwayObservation,
     MatchedPosition,
     Prediction,
+    PredictionRound,
+    rounds_of,
 )
 from topis.schemas.inputs import BusPosition
 from topis.schemas.state import BusStatus, RouteBus, RouteSnapshot
@@ -142,11 +144,12 @@ def snapshot(route_id: str, live: LiveRoute, params: HeadwayParams, published_ts
     )
 
 
-def emitted(events: list) -> tuple[list[BusEvent], list[Prediction]]:
-    """Split events into those for ``bus.events`` (arrivals, departures, headways, alerts) and predictions."""
+def emitted(events: list) -> tuple[list[BusEvent], list[PredictionRound]]:
+    """Split events into those for ``bus.events`` (arrivals, departures, headways, alerts) and the
+    predictions for ``bus.predictions``, as rounds."""
     predictions = [e for e in events if isinstance(e, Prediction)]
     published = [e for e in events if not isinstance(e, (Prediction, MatchedPosition))]
-    return published, predictions
+    return published, rounds_of(predictions)
 
 
 def blocks_of(fixes: list[BusPosition]) -> dict[str, str] | None:
@@ -156,13 +159,13 @@ def blocks_of(fixes: list[BusPosition]) -> dict[str, str] | None:
 
 
 def advance(live: LiveRoute, fixes: list[BusPosition], model: RouteModel,
-            predict: bool = True) -> tuple[list[BusEvent], list[Prediction]]:
+            predict: bool = True) -> tuple[list[BusEvent], list[PredictionRound]]:
     """Run one batch of a route's fixes through the pipeline and the view (``live`` updated in place).
 
     ``predict=False`` leaves out the arrival predictions (see :func:`streams.bus.pipeline.advance`).
 
-    Returns what to publish: the events for ``bus.events`` and the predictions
-    for ``bus.predictions`` (see :func:`emitted`).
+    Returns what to publish: the events for ``bus.events`` and the prediction
+    rounds for ``bus.predictions`` (see :func:`emitted`).
     """
     _, events = advance_pipeline(live.pipeline, fixes, model, blocks_of(fixes), predict)
     fold(live.view, fixes, events)

@@ -10,7 +10,7 @@ from streams.bus.agents import BusAgents
 from streams.bus.pipeline import RouteState, route_model
 from streams.runtime.decode import DeadLetters
 from topis import wire
-from topis.schemas.bus import MatchedPosition, Prediction
+from topis.schemas.bus import MatchedPosition, PredictionRound, predictions_of
 from topis.schemas.inputs import PositionBatch
 
 TRACK = "streams.bus.agents.track_routes"
@@ -40,7 +40,7 @@ def test_track_routes_publishes_events_predictions_and_the_route_view(tmp_path, 
         run(app, agents.publish_routes())  # nothing changed since: nothing published
     assert {key for key, _ in events + predictions} == {b"R1"}
     assert {e["schema"] for m in json_values(events) for e in m} >= {"stop.arrival/1", "stop.departure/1"}
-    assert {p.trip_id for _, v in predictions for p in wire.decode(v, list[Prediction])} == {"E1"}
+    assert {p.trip_id for _, v in predictions for p in predictions_of(wire.decode(v, list[PredictionRound]))} == {"E1"}
     ((key, _),) = routes
     (snapshot,) = json_values(routes)
     assert key == b"R1" and [(v["vehicle_id"], v["trip_id"]) for v in snapshot["vehicles"]] == [("v1", "E1")]

@@ -55,7 +55,7 @@ def test_fixes_without_route_are_placed_matched_and_counted(fresh_broker, tiny_d
 def _collect(servers, deadline_s: float):
     from kafka import KafkaConsumer
 
-    from topis.schemas.bus import Prediction
+    from topis.schemas.bus import PredictionRound, predictions_of
 
     consumer = KafkaConsumer(topics.BUS_POSITIONS.name, topics.BUS_PREDICTIONS.name, topics.STATE_COUNTERS.name,
                              bootstrap_servers=servers, auto_offset_reset="earliest", fetch_max_wait_ms=100,
@@ -69,7 +69,7 @@ def _collect(servers, deadline_s: float):
                     if tp.topic == topics.BUS_POSITIONS.name and r.key == b"R1":
                         placed.extend(wire.decode(r.value, PositionBatch).events)
                     elif tp.topic == topics.BUS_PREDICTIONS.name:
-                        predictions.extend(msgspec.json.decode(r.value, type=list[Prediction]))
+                        predictions.extend(predictions_of(msgspec.json.decode(r.value, type=list[PredictionRound])))
                     elif tp.topic == topics.STATE_COUNTERS.name:
                         for snap in json.loads(r.value)["snapshots"]:
                             if snap["kind"] == "unrouted" and snap["key"] == "":

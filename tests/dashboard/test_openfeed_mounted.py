@@ -12,7 +12,7 @@ from dashboard.readmodel import PREDICTIONS_KEEP_S, CityState, ReadModel, feed_p
 from dashboard.store import DeskStore
 from enforcement.store import CaseStore
 from topis import topics
-from topis.schemas.bus import Prediction
+from topis.schemas.bus import Prediction, rounds_of
 from topis.schemas.inputs import BusPosition
 from topis.settings import DashboardSettings, DeskSettings
 
@@ -28,8 +28,8 @@ def matched(vid, ts, lat, lon, trip) -> dict:
 
 
 def predictions(vid, route, trip, made, stops) -> bytes:
-    """A bus.predictions message as on the topic: ``stops`` = [(stop_id, seq, arrival_ts)]."""
-    return msgspec.json.encode([Prediction(vid, route, trip, s, q, made, a) for s, q, a in stops])
+    """A bus.predictions message as on the topic (one round): ``stops`` = [(stop_id, seq, arrival_ts)]."""
+    return msgspec.json.encode(rounds_of([Prediction(vid, route, trip, s, q, made, a) for s, q, a in stops]))
 
 
 def feed(rm: ReadModel) -> None:

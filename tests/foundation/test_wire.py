@@ -56,3 +56,15 @@ def test_a_wire_error_is_a_msgspec_decode_error():
 
     with pytest.raises(msgspec.DecodeError):
         wire.decode(b"garbage", PositionBatch)
+
+
+def test_prediction_rounds_carry_every_field_of_the_predictions():
+    from topis.schemas.bus import Prediction, PredictionRound, predictions_of, rounds_of
+
+    preds = [Prediction("v1", "r", "t1", "s1", 1, 10.0, 70.0), Prediction("v1", "r", "t1", "s2", 2, 10.0, 130.0),
+             Prediction("v2", "r", "t2", "s1", 1, 10.0, 90.0), Prediction("v1", "r", "t1", "s2", 2, 20.0, 125.0)]
+    rounds = rounds_of(preds)
+    assert [(r.vehicle_id, r.made_at_ts, r.stop_ids) for r in rounds] == [
+        ("v1", 10.0, ["s1", "s2"]), ("v2", 10.0, ["s1"]), ("v1", 20.0, ["s2"])]
+    assert predictions_of(wire.decode(wire.encode(rounds), list[PredictionRound])) == preds
+    assert len(wire.encode(rounds)) < len(wire.encode(preds))

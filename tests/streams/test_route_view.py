@@ -81,12 +81,12 @@ def test_snapshot_is_json_ready_and_next_arrivals_sorted():
     assert as_json["next_arrivals"] == {"0|s2": [["b", 300.0], ["a", 400.0]]}
 
 
-def test_emitted_splits_predictions_and_drops_matched_positions():
-    from topis.schemas.bus import Prediction
+def test_emitted_splits_predictions_into_rounds_and_drops_matched_positions():
+    from topis.schemas.bus import Prediction, predictions_of
 
     p = Prediction("a", "r", "t", "s", 1, 0.0, 60.0)
-    published, predictions = route_view.emitted([matched("a", 1, 1), headway("a", 1.0), p])
-    assert predictions == [p] and len(published) == 1
+    published, rounds = route_view.emitted([matched("a", 1, 1), headway("a", 1.0), p])
+    assert predictions_of(rounds) == [p] and len(published) == 1
 
 
 def test_blocks_of_fixes_that_say_their_block():

@@ -1,8 +1,9 @@
 """What the bus pipeline says: matched fixes, stop arrivals and departures, headways, alerts, predictions.
 
 ``bus.events`` carries a JSON list of :data:`BusEvent` (each tagged with its
-``schema``) per message, ``bus.predictions`` a list of :class:`Prediction`;
-both are keyed by route. :class:`MatchedPosition` stays inside the worker (the
+``schema``) per message, ``bus.predictions`` a list of :class:`PredictionRound`
+(one bus's predictions made at one fix, as columns: a seventh of the bytes of
+as many :class:`Prediction` objects, the same fields); both are keyed by route. :class:`MatchedPosition` stays inside the worker (the
 route view folds it into ``state.routes``) but shares the vocabulary.
 """
 
@@ -103,6 +104,42 @@ class Prediction(msgspec.Struct, frozen=True, tag="bus.prediction/1", tag_field=
     stop_sequence: int  #: GTFS stop_sequence of the stop in the trip
     made_at_ts: float  #: when the prediction was made (the fix time), epoch seconds UTC
     predicted_arrival_ts: float  #: predicted arrival, epoch seconds UTC
+
+
+class PredictionRound(msgspec.Struct, frozen=True, tag="bus.prediction_round/1", tag_field="schema"):
+    """The predictions one bus's fix made: its trip's stops ahead, as columns (one per stop)."""
+
+    vehicle_id: str  #: fleet number
+    route_id: str  #: route of the trip
+    trip_id: str  #: GTFS trip
+    made_at_ts: float  #: when the predictions were made (the fix time), epoch seconds UTC
+    stop_ids: list[str]  #: GTFS stops, in trip order
+    stop_sequences: list[int]  #: GTFS stop_sequence of each
+    predicted_arrival_ts: list[float]  #: predicted arrival at each, epoch seconds UTC
+
+    def predictions(self) -> list[Prediction]:
+        """The round as one :class:`Prediction` per stop."""
+        return [Prediction(self.vehicle_id, self.route_id, self.trip_id, stop, seq, self.made_at_ts, ts)
+                for stop, seq, ts in zip(self.stop_ids, self.stop_sequences, self.predicted_arrival_ts)]
+
+
+def rounds_of(predictions: list[Prediction]) -> list[PredictionRound]:
+    """Predictions grouped into rounds: each run of the same vehicle, trip and time made, in order."""
+    rounds: list[PredictionRound] = []
+    for p in predictions:
+        last = rounds[-1] if rounds else None
+        if last is None or (p.vehicle_id, p.trip_id, p.made_at_ts) != (last.vehicle_id, last.trip_id, last.made_at_ts):
+            last = PredictionRound(p.vehicle_id, p.route_id, p.trip_id, p.made_at_ts, [], [], [])
+            rounds.append(last)
+        last.stop_ids.append(p.stop_id)
+        last.stop_sequences.append(p.stop_sequence)
+        last.predicted_arrival_ts.append(p.predicted_arrival_ts)
+    return rounds
+
+
+def predictions_of(rounds: list[PredictionRound]) -> list[Prediction]:
+    """Every prediction of ``rounds``, in order (the inverse of :func:`rounds_of`)."""
+    return [p for r in rounds for p in r.predictions()]
 
 
 #: one event on ``bus.events``.
