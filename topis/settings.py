@@ -190,6 +190,9 @@ class StreamSettings(_Section):
     #: that is behind catches up on arrivals and headways, which count everything, before it predicts again
     predict_max_lag_s: float = Field(default=60.0, gt=0)
     health_every_s: float = Field(default=5.0, gt=0)  #: how often a worker publishes its lag on state.health
+    #: the tap stage takes up to this many card.taps messages at once, or what came within tap_batch_s
+    tap_batch_messages: int = Field(default=200, ge=1)
+    tap_batch_s: float = Field(default=0.5, gt=0)
     #: a worker's producer waits this long to fill a batch per partition (0 = one request per send), seconds
     producer_linger_s: float = Field(default=0.01, ge=0, le=1.0)
     #: a vehicle not heard from for this long (event time) leaves the live positions

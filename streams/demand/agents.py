@@ -23,7 +23,7 @@ import faust
 
 from streams.demand import boardings, loads, od
 from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
-from streams.runtime.app import agent, topic
+from streams.runtime.app import agent, each_current, topic
 from streams.runtime.checkpoint import Checkpointed
 from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
 from topis import topics, wire
@@ -34,7 +34,7 @@ class DemandAgents:
     """The three demand stages and the planner-input timer, declared on ``app``."""
 
     def __init__(self, app: faust.App, settings: StreamSettings, patterns: RoutePatterns, dead_letters: DeadLetters):
-        self.patterns, self.dead_letters = patterns, dead_letters
+        self.settings, self.patterns, self.dead_letters = settings, patterns, dead_letters
         self.located = topic(app, topics.CARD_LOCATED)
         self.rides = topic(app, topics.CARD_RIDES)
         self.squirrel = topic(app, topics.DEMAND_SQUIRREL)
@@ -54,20 +54,29 @@ class DemandAgents:
         app.timer(settings.aggregate_interval_s)(self.publish_planner_inputs)
 
     async def locate_taps(self, stream):
-        """Place each route's taps on its patterns and bus runs; pass them on by card bucket."""
-        async for event in stream.events():
-            received = self.dead_letters.read(topics.CARD_TAPS, event)  # what is bad: count_taps' to letter
-            if received.batch is None:
-                continue
-            route_id = received.key
-            out = await self.dead_letters.fold(received, "locate_taps", boardings.advance, self.route_taps.get(route_id),
-                                               received.batch.events, self.patterns)
-            if out is FAILED:
-                continue
-            self.route_taps.save_if_due(route_id)
-            for bucket, located in by_card_bucket(out[1]).items():
-                await self.dead_letters.send_out(self.located, bucket.encode(), wire.encode(located), received,
-                                                 "locate_taps")
+        """Place each route's taps on its patterns and bus runs; pass them on by card bucket.
+
+        Messages are taken a batch at a time (up to ``tap_batch_messages``, or what came within
+        ``tap_batch_s``) and their located taps sent on as one message per card bucket: a route's
+        message holds a few taps, and one message per bucket per route message would be nearly
+        one per tap. The batch's messages are acknowledged once its outputs are sent.
+        """
+        async for events in stream.take_events(self.settings.tap_batch_messages, self.settings.tap_batch_s):
+            located, last = [], None
+            for event in each_current(stream, events):
+                received = self.dead_letters.read(topics.CARD_TAPS, event)  # what is bad: count_taps' to letter
+                if received.batch is None:
+                    continue
+                route_id = received.key
+                out = await self.dead_letters.fold(received, "locate_taps", boardings.advance,
+                                                   self.route_taps.get(route_id), received.batch.events, self.patterns)
+                if out is FAILED:
+                    continue
+                self.route_taps.save_if_due(route_id)
+                located.extend(out[1])
+                last = received
+            for bucket, batch in by_card_bucket(located).items():
+                await self.dead_letters.send_out(self.located, bucket.encode(), wire.encode(batch), last, "locate_taps")
 
     async def link_rides(self, stream):
         """Build each card's rides and journeys; count OD; pass rides on by route."""

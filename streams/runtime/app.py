@@ -17,12 +17,13 @@ skipped messages when a worker (re)started on a backlog (see its docstring).
 :meth:`_TunedConsumer._seek` runs a seek on the consumer thread that owns the
 aiokafka consumer (Faust calls it from the main thread, racing the fetcher).
 :mod:`streams.runtime.commit_watch` reports a worker that falls behind and
-catches a commit that is really stuck.
+catches a commit that is really stuck. :func:`each_current` makes each event of
+a batch current in turn, so that an agent taking batches can write its tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -135,6 +136,19 @@ def agent(app: faust.App, channel: faust.TopicT, loop: Callable) -> faust.types.
     The agent is named ``<module>.<method>``, e.g. ``streams.live.agents.track_vehicles``.
     """
     return app.agent(channel, name=f"{loop.__module__}.{loop.__name__}")(loop)
+
+
+def each_current(stream: faust.StreamT, events: list) -> Iterator:
+    """Each event of a ``stream.take_events()`` batch in turn, made the stream's current event.
+
+    Faust writes a table key to the changelog partition of the current event and
+    refuses a write with none ("Cannot modify table key from outside of stream
+    iteration"); in a batch there is none until this sets it (``Stream._set_current_event``,
+    faust-streaming 0.15, pinned).
+    """
+    for event in events:
+        stream._set_current_event(event)
+        yield event
 
 
 def topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:

@@ -36,8 +36,8 @@ def test_taps_become_rides_loads_and_planner_inputs(tmp_path):
         run_agent(app, AGENT + "link_rides", [*located, (b"c000", b"{}")])
         run_agent(app, AGENT + "load_routes", rides)
         run(app, agents.publish_planner_inputs())
-    assert [(r.card_hash, r.alight_method) for _, v in rides for r in wire.decode(v, RideBatch).events] == [
-        ("c2", "tap"), ("c1", "tap")]
+    assert sorted((r.card_hash, r.alight_method) for _, v in rides for r in wire.decode(v, RideBatch).events) == [
+        ("c1", "tap"), ("c2", "tap")]
     ((key, value),) = squirrel
     profile = wire.decode(value, SquirrelInput)
     assert key == b"A" and profile.rides == 2 and profile.inferred_alighting_share == 0.0
@@ -46,3 +46,17 @@ def test_taps_become_rides_loads_and_planner_inputs(tmp_path):
     assert [k for k, _ in owl] == [b"night"] and wire.decode(owl[0][1], OwlInput).journeys == 0  # 08:00 is not night
     # the garbage tap batch is the live agents' to dead-letter; the bad located batch is link_rides'
     assert [(m["topic"], m["key"]) for m in json_values(letters)] == [("card.located", "c000")]
+
+
+def test_a_batch_of_tap_messages_goes_on_as_one_message_per_card_bucket(tmp_path):
+    from streams.demand.taps import CARD_BUCKETS
+    from topis.schemas.demand import LocatedTapBatch
+
+    messages = [(b"A", wire.encode(TapBatch([tap(f"card{i}", "on", "A1", T0 + i)]))) for i in range(60)]
+    with stream_app(tmp_path) as (app, streams):
+        agents = DemandAgents(app, streams, PATTERNS, DeadLetters(app))
+        located = capture(agents.located)
+        run_agent(app, AGENT + "locate_taps", messages)
+    cards = [lt.tap.card_hash for _, v in located for lt in wire.decode(v, LocatedTapBatch).events]
+    assert sorted(cards) == sorted(f"card{i}" for i in range(60))  # every tap, once
+    assert len(located) < 60 and len(located) <= 2 * CARD_BUCKETS  # not one message per tap
