@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import msgspec
 import numpy as np
@@ -92,7 +94,22 @@ class LinkNetwork:
 
     def to_xy(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
         """Local metres (east, north) of WGS84 points."""
-        return Projection(self.lat0, self.lon0).to_xy(np.asarray(lat, float), np.asarray(lon, float))
+        return self.projection.to_xy(np.asarray(lat, float), np.asarray(lon, float))
+
+    @cached_property
+    def projection(self) -> Projection:
+        """The projection of :meth:`to_xy`."""
+        return Projection(self.lat0, self.lon0)
+
+    @cached_property
+    def scale_list(self) -> list[float]:
+        """``scale`` as Python floats (per-fix reads without numpy scalars)."""
+        return self.scale.tolist()
+
+    @cached_property
+    def ends_list(self) -> list[tuple[int, int, float]]:
+        """``(start_node, end_node, length_m)`` of each link as Python numbers (per-pair reads)."""
+        return list(zip(self.start_node.tolist(), self.end_node.tolist(), self.length_m.tolist()))
 
 
 def build_network(links: Sequence[Link], stops_lat_lon: Iterable[tuple[float, float]] = (), node_snap_m: float = 1.0) -> LinkNetwork:
@@ -201,46 +218,74 @@ def map_fixes(
     at that point is closest to the fix's ``heading_deg`` (clockwise from
     north), or to the lowest link index where the heading is NaN or absent.
 
+    The batches are small (one message), so after the vectorised shapely calls the
+    candidates are picked in plain Python, and bearings are computed only for ties.
+
     Returns
     -------
     (link index int64, along_m float64)
         ``-1`` and NaN for points further than ``max_snap_m`` from every link.
     """
     n = len(x_m)
-    link = np.full(n, -1, dtype=np.int64)
-    along = np.full(n, np.nan)
     if n == 0:
-        return link, along
-    pts = shapely.points(x_m, y_m)
+        return np.full(0, -1, dtype=np.int64), np.full(0, np.nan)
+    pts = shapely.points(np.column_stack((x_m, y_m)))
     pt_idx, ln_idx = net.tree.query(pts, predicate="dwithin", distance=max_snap_m)
-    if len(pt_idx) == 0:
-        return link, along
-    dist = shapely.distance(pts[pt_idx], net.lines[ln_idx])
-    best = np.full(n, np.inf)
-    np.minimum.at(best, pt_idx, dist)
-    keep = dist <= best[pt_idx] + tie_m
-    pt_idx, ln_idx, dist = pt_idx[keep], ln_idx[keep], dist[keep]
-    pos = shapely.line_locate_point(net.lines[ln_idx], pts[pt_idx])
-    cost = ln_idx.astype(float) * 1e-9  # lowest index wins among equals
-    if heading_deg is not None:
-        head = np.asarray(heading_deg, dtype=float)[pt_idx]
-        diff = _angle_diff_deg(_line_bearing_deg(net.lines[ln_idx], pos), head)
-        cost = cost + np.where(np.isnan(diff), 0.0, diff)
-    order = np.lexsort((cost, pt_idx))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pt_idx[order][1:] != pt_idx[order][:-1]
-    sel = order[first]
-    link[pt_idx[sel]] = ln_idx[sel]
-    along[pt_idx[sel]] = pos[sel] * net.scale[ln_idx[sel]]
-    return link, along
+    row_lines, row_pts = net.lines[ln_idx], pts[pt_idx]
+    dist_m = shapely.distance(row_pts, row_lines).tolist()
+    pos_m = shapely.line_locate_point(row_lines, row_pts).tolist()
+    link_of_row = ln_idx.tolist()
+    rows_of: dict[int, list[int]] = {}  # point -> its candidate rows (query order)
+    for r, p in enumerate(pt_idx.tolist()):
+        rows_of.setdefault(p, []).append(r)
+    for p, rows in rows_of.items():
+        if len(rows) > 1:  # keep the ties: rows within tie_m of the nearest
+            nearest_m = min(dist_m[r] for r in rows)
+            rows_of[p] = [r for r in rows if dist_m[r] <= nearest_m + tie_m]
+    off_heading = _tie_heading_diff_deg(rows_of, heading_deg, row_lines, pos_m)
+    link, along = [-1] * n, [math.nan] * n
+    scale = net.scale_list
+    for p, rows in rows_of.items():
+        best = rows[0]
+        if len(rows) > 1:  # lowest cost wins, the first row among equals (as a stable sort would)
+            best_cost = math.inf
+            for r in rows:
+                cost = link_of_row[r] * 1e-9 + off_heading.get(r, 0.0)  # lowest index wins among equals
+                if cost < best_cost:
+                    best, best_cost = r, cost
+        link[p] = link_of_row[best]
+        along[p] = pos_m[best] * scale[link[p]]
+    return np.array(link, dtype=np.int64), np.array(along, dtype=float)
+
+
+def _tie_heading_diff_deg(rows_of: dict[int, list[int]], heading_deg, row_lines: np.ndarray, pos_m: list[float]) -> dict[int, float]:
+    """Row -> how far its link's direction is from its fix's heading (degrees), for rows of tied points.
+
+    Only points with a heading and more than one candidate need the bearing; rows
+    whose difference is NaN are left out (they cost nothing, as if the heading were absent).
+    """
+    if heading_deg is None:
+        return {}
+    head = np.asarray(heading_deg, dtype=float).tolist()
+    rows, heads = [], []
+    for p, rs in rows_of.items():
+        if len(rs) > 1 and not math.isnan(head[p]):
+            rows += rs
+            heads += [head[p]] * len(rs)
+    if not rows:
+        return {}
+    diff = _angle_diff_deg(_line_bearing_deg(row_lines[rows], np.array([pos_m[r] for r in rows])), np.array(heads)).tolist()
+    return {r: d for r, d in zip(rows, diff) if not math.isnan(d)}
 
 
 def _line_bearing_deg(lines: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
-    """Bearing (clockwise from north) of each line at distance ``pos_m`` along it."""
+    """Bearing (clockwise from north) of each line at distance ``pos_m`` along it: from 1 m before to 1 m after."""
     length = shapely.length(lines)
-    a = shapely.line_interpolate_point(lines, np.clip(pos_m - 1.0, 0.0, length))
-    b = shapely.line_interpolate_point(lines, np.clip(pos_m + 1.0, 0.0, length))
-    return np.degrees(np.arctan2(shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a))) % 360.0
+    ends = shapely.line_interpolate_point(np.concatenate([lines, lines]),
+                                          np.concatenate([np.clip(pos_m - 1.0, 0.0, length), np.clip(pos_m + 1.0, 0.0, length)]))
+    xy = shapely.get_coordinates(ends)
+    a, b = xy[: len(lines)], xy[len(lines):]
+    return np.degrees(np.arctan2(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])) % 360.0
 
 
 def _angle_diff_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -253,6 +298,7 @@ def pair_distances(net: LinkNetwork, l1: np.ndarray, s1: np.ndarray, l2: np.ndar
 
     Same link: ``|s2 - s1|``, all on the first link. Adjacent links: through the
     shared end node (the shortest if they share both). Otherwise NaN.
+    :func:`_pair_distance` is the same for one pair.
 
     Returns
     -------
@@ -273,6 +319,21 @@ def pair_distances(net: LinkNetwork, l1: np.ndarray, s1: np.ndarray, l2: np.ndar
         better = cand & ~(part1 + part2 >= dist)  # NaN-safe: true where dist is NaN or larger
         dist[better] = part1[better] + part2[better]
         first[better] = part1[better]
+    return dist, first
+
+
+def _pair_distance(net: LinkNetwork, l1: int, s1: float, l2: int, s2: float) -> tuple[float, float]:
+    """:func:`pair_distances` of one pair of mapped fixes (same arithmetic, same order)."""
+    if l1 == l2:
+        return abs(s2 - s1), abs(s2 - s1)
+    dist = first = math.nan
+    ends1, ends2 = net.ends_list[l1], net.ends_list[l2]  # (start node, end node, length_m)
+    for end1, end2 in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        if ends1[end1] == ends2[end2]:
+            part1 = s1 if end1 == 0 else ends1[2] - s1
+            part2 = s2 if end2 == 0 else ends2[2] - s2
+            if not part1 + part2 >= dist:  # NaN-safe: true where dist is NaN or larger
+                dist, first = part1 + part2, part1
     return dist, first
 
 
@@ -300,11 +361,14 @@ def advance(
     state: LinkSpeedState, positions: Iterable[BusPosition], net: LinkNetwork, rules: SpeedRules = SpeedRules()
 ) -> tuple[LinkSpeedState, list[LinkSpeed]]:
     """Fold a batch of fixes into the state; return the bins the watermark closed."""
-    fixes = sorted(positions, key=lambda p: (p.vehicle_id, p.ts))
+    fixes = sorted(positions, key=_vehicle_then_ts)
     if fixes:
-        _fold(state, fixes, net, rules)
-        state.watermark_ts = max(state.watermark_ts, max(p.ts for p in fixes) - rules.lateness_s)
+        latest_ts = _fold(state, fixes, net, rules)
+        state.watermark_ts = max(state.watermark_ts, latest_ts - rules.lateness_s)
     return state, _emit(state, net, rules, state.watermark_ts)
+
+
+_vehicle_then_ts = operator.attrgetter("vehicle_id", "ts")
 
 
 def flush(state: LinkSpeedState, net: LinkNetwork, rules: SpeedRules = SpeedRules()) -> list[LinkSpeed]:
@@ -318,28 +382,37 @@ def link_speeds(positions: Iterable[BusPosition], net: LinkNetwork, rules: Speed
     return sorted(out + flush(state, net, rules), key=lambda s: (s.bin_start_ts, s.link_id))
 
 
-def _fold(state: LinkSpeedState, fixes: list[BusPosition], net: LinkNetwork, rules: SpeedRules) -> None:
-    veh = [p.vehicle_id for p in fixes]
-    ts = np.array([p.ts for p in fixes])
-    x, y = net.to_xy([p.lat for p in fixes], [p.lon for p in fixes])
-    heading = np.array([np.nan if p.heading_deg is None else p.heading_deg for p in fixes])
-    speed = np.array([-1.0 if p.speed_kph is None else p.speed_kph for p in fixes])
+#: a fix as the pair filter reads it: (ts, x_m, y_m, link, along_m, speed_kph); speed -1 when not reported
+_Row = tuple[float, float, float, int, float, float]
+
+
+def _fold(state: LinkSpeedState, fixes: list[BusPosition], net: LinkNetwork, rules: SpeedRules) -> float:
+    """Map the fixes (sorted by vehicle, then time), pair each with its vehicle's previous fix, keep the last.
+
+    Returns the latest fix time of the batch.
+    """
+    cols = np.array([(p.ts, p.lat, p.lon, math.nan if p.heading_deg is None else p.heading_deg,
+                      -1.0 if p.speed_kph is None else p.speed_kph) for p in fixes])
+    ts, lat, lon, heading, speed = cols.T
+    x, y = net.to_xy(lat, lon)
     link, along = map_fixes(net, x, y, rules.max_snap_m, heading)
+    rows: list[_Row] = list(zip(ts.tolist(), x.tolist(), y.tolist(), link.tolist(), along.tolist(), speed.tolist()))
+    veh = [p.vehicle_id for p in fixes]
     # previous fix of each fix: the one before it in the batch, or the state's last fix
-    prev = [state.last_fix.get(v) if i == 0 or veh[i - 1] != v else None for i, v in enumerate(veh)]
-    has_prev = np.array([i > 0 and veh[i - 1] == v or prev[i] is not None for i, v in enumerate(veh)])
-    p_ts, p_x, p_y, p_l, p_s, p_v = (np.roll(a, 1) for a in (ts, x, y, link, along, speed))
-    for i, f in enumerate(prev):
-        if f is not None:
-            p_ts[i], p_x[i], p_y[i], p_l[i], p_s[i], p_v[i] = f.ts, f.x_m, f.y_m, f.link, f.along_m, f.speed_kph
+    pairs: list[tuple[str, _Row, _Row]] = []
     for i, v in enumerate(veh):
-        old = state.last_fix.get(v)
-        if (i + 1 == len(veh) or veh[i + 1] != v) and (old is None or ts[i] >= old.ts):
-            s_m = float(along[i]) if link[i] >= 0 else 0.0  # keeps the state JSON-safe (no NaN)
-            state.last_fix[v] = _Fix(float(ts[i]), float(x[i]), float(y[i]), int(link[i]), s_m, float(speed[i]))
-    i = np.flatnonzero(has_prev)
-    _pairs(state, [veh[k] for k in i], (p_ts[i], p_x[i], p_y[i], p_l[i], p_s[i], p_v[i]),
-           (ts[i], x[i], y[i], link[i], along[i], speed[i]), net, rules)
+        if i > 0 and veh[i - 1] == v:
+            pairs.append((v, rows[i - 1], rows[i]))
+        elif (f := state.last_fix.get(v)) is not None:
+            pairs.append((v, (f.ts, f.x_m, f.y_m, f.link, f.along_m, f.speed_kph), rows[i]))
+    for i, v in enumerate(veh):
+        if i + 1 == len(veh) or veh[i + 1] != v:
+            old = state.last_fix.get(v)
+            t, xi, yi, li, si, vi = rows[i]
+            if old is None or t >= old.ts:
+                state.last_fix[v] = _Fix(t, xi, yi, li, si if li >= 0 else 0.0, vi)  # 0.0: JSON-safe (no NaN)
+    _pairs(state, pairs, net, rules)
+    return max(p.ts for p in fixes)
 
 
 def _drop(state: LinkSpeedState, reason: str, n: int) -> None:
@@ -347,52 +420,65 @@ def _drop(state: LinkSpeedState, reason: str, n: int) -> None:
         state.pairs_dropped[reason] = state.pairs_dropped.get(reason, 0) + int(n)
 
 
-def _pairs(state, veh, first_fix, second_fix, net, rules) -> None:
-    t1, x1, y1, l1, s1, v1 = first_fix
-    t2, x2, y2, l2, s2, v2 = second_fix
-    dt = t2 - t1
-    ok = (l1 >= 0) & (l2 >= 0)
-    _drop(state, "unmapped", np.sum(~ok))
-    bad_dt = ok & ((dt <= 0) | (dt > rules.max_gap_s))
-    _drop(state, "time_gap", np.sum(bad_dt))
-    ok &= ~bad_dt
-    dist, first = pair_distances(net, np.where(ok, l1, 0), s1, np.where(ok, l2, 0), s2)
-    far = ok & np.isnan(dist)
-    _drop(state, "not_adjacent", np.sum(far))
-    ok &= ~far
-    jump_m = np.hypot(x2 - x1, y2 - y1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fast = ok & ((dist / dt * 3.6 > rules.max_speed_kph) | (jump_m > dist + 2 * rules.max_snap_m))
-    _drop(state, "teleport", np.sum(fast))
-    ok &= ~fast
-    frozen = ok & (x1 == x2) & (y1 == y2)
-    _drop(state, "frozen_position", np.sum(frozen))
-    ok &= ~frozen
-    slow1 = (v1 >= 0) & (v1 < rules.dwell_speed_kph)
-    slow2 = (v2 >= 0) & (v2 < rules.dwell_speed_kph)
-    still = dist < rules.dwell_move_m
-    cand = np.flatnonzero(ok & (still | slow1 | slow2))
-    near1 = _near_stop(net, x1[cand], y1[cand], rules)
-    near2 = _near_stop(net, x2[cand], y2[cand], rules)
-    dwell = np.zeros(len(ok), dtype=bool)
-    dwell[cand] = (near1 & (slow1[cand] | still[cand])) | (near2 & (slow2[cand] | still[cand]))
-    _drop(state, "dwell_at_stop", np.sum(dwell))
-    ok &= ~dwell
-    state.pairs_used += int(ok.sum())
-    for i in np.flatnonzero(ok):
-        d, d1, tt = float(dist[i]), float(first[i]), float(dt[i])
+#: the reasons a pair is discarded, in the order they are tested (and counted)
+_REASONS = ("unmapped", "time_gap", "not_adjacent", "teleport", "frozen_position", "dwell_at_stop")
+
+
+def _pairs(state: LinkSpeedState, pairs: list[tuple[str, _Row, _Row]], net: LinkNetwork, rules: SpeedRules) -> None:
+    """Filter the fix pairs (the first failed test is the reason counted) and add the kept ones to their bins."""
+    dropped = dict.fromkeys(_REASONS, 0)
+    max_gap_s, max_speed_kph, max_jump_extra_m = rules.max_gap_s, rules.max_speed_kph, 2 * rules.max_snap_m
+    mapped = []  # (vehicle, first fix, second fix, dist_m, dist_on_first_m)
+    for v, a, b in pairs:
+        if a[3] < 0 or b[3] < 0:
+            dropped["unmapped"] += 1
+        elif (dt := b[0] - a[0]) <= 0 or dt > max_gap_s:
+            dropped["time_gap"] += 1
+        elif math.isnan((d := _pair_distance(net, a[3], a[4], b[3], b[4]))[0]):
+            dropped["not_adjacent"] += 1
+        else:
+            mapped.append((v, a, b, *d))
+    jump_m = np.hypot([b[1] - a[1] for _, a, b, _, _ in mapped], [b[2] - a[2] for _, a, b, _, _ in mapped]).tolist()
+    moving = []  # the mapped pairs that may count, and whether each might be dwell at a stop
+    dwell_move_m, dwell_speed_kph = rules.dwell_move_m, rules.dwell_speed_kph
+    for (v, a, b, dist, first), jump in zip(mapped, jump_m):
+        if dist / (b[0] - a[0]) * 3.6 > max_speed_kph or jump > dist + max_jump_extra_m:
+            dropped["teleport"] += 1
+        elif a[1] == b[1] and a[2] == b[2]:
+            dropped["frozen_position"] += 1
+        else:
+            still = dist < dwell_move_m
+            slow1 = still or 0 <= a[5] < dwell_speed_kph  # would be dwell if the first fix is near a stop
+            slow2 = still or 0 <= b[5] < dwell_speed_kph
+            moving.append((v, a, b, dist, first, slow1, slow2))
+    # dwell: a fix near a stop that is slow, or either fix near a stop when the pair hardly moved
+    ends = [(a, b) for _, a, b, _, _, slow1, slow2 in moving if slow1 or slow2]
+    near = iter(_near_stop(net, [f[1] for ab in ends for f in ab], [f[2] for ab in ends for f in ab], rules))
+    kept = []
+    for v, a, b, dist, first, slow1, slow2 in moving:
+        near1, near2 = (next(near), next(near)) if slow1 or slow2 else (False, False)
+        if near1 and slow1 or near2 and slow2:
+            dropped["dwell_at_stop"] += 1
+        else:
+            kept.append((v, a, b, dist, first))
+    for reason, n in dropped.items():
+        _drop(state, reason, n)
+    state.pairs_used += len(kept)
+    for v, a, b, d, d1 in kept:
+        tt = b[0] - a[0]
         t_first = tt * d1 / d if d > 0 else tt
-        _add(state, int(l1[i]), float(t1[i]) + t_first / 2, d1, t_first, veh[i], rules)
-        if l2[i] != l1[i]:
-            _add(state, int(l2[i]), float(t1[i]) + t_first + (tt - t_first) / 2, d - d1, tt - t_first, veh[i], rules)
+        _add(state, a[3], a[0] + t_first / 2, d1, t_first, v, rules)
+        if b[3] != a[3]:
+            _add(state, b[3], a[0] + t_first + (tt - t_first) / 2, d - d1, tt - t_first, v, rules)
 
 
-def _near_stop(net: LinkNetwork, x: np.ndarray, y: np.ndarray, rules: SpeedRules) -> np.ndarray:
-    """Whether each point is within ``stop_radius_m`` of a bus stop."""
-    near = np.zeros(len(x), dtype=bool)
-    if len(x):
-        pt_idx, _ = net.stop_tree.query(shapely.points(x, y), predicate="dwithin", distance=rules.stop_radius_m)
-        near[pt_idx] = True
+def _near_stop(net: LinkNetwork, x_m: list[float], y_m: list[float], rules: SpeedRules) -> list[bool]:
+    """Whether each point is within ``stop_radius_m`` of a bus stop (no query without points or stops)."""
+    near = [False] * len(x_m)
+    if x_m and len(net.stop_tree):
+        pt_idx, _ = net.stop_tree.query(shapely.points(x_m, y_m), predicate="dwithin", distance=rules.stop_radius_m)
+        for i in pt_idx.tolist():
+            near[i] = True
     return near
 
 
@@ -406,15 +492,22 @@ def _add(state: LinkSpeedState, link: int, mid_ts: float, dist_m: float, time_s:
 
 
 def _emit(state: LinkSpeedState, net: LinkNetwork, rules: SpeedRules, watermark_ts: float) -> list[LinkSpeed]:
-    out = []
-    for link in sorted(state.open_bins):
-        bins = state.open_bins[link]
-        for start in sorted(b for b in bins if b + rules.bin_s <= watermark_ts):
-            d, t, *vehicles = bins.pop(start)
-            if t > 0:
-                out.append(LinkSpeed(net.link_ids[link], float(start), d / t * 3.6, len(vehicles), d, t))
+    """Pop the bins that end by ``watermark_ts`` (sorted by link, then start) and the links left without bins."""
+    closing, emptied = [], []
+    for link, bins in state.open_bins.items():
+        closing += [(link, start) for start in bins if start + rules.bin_s <= watermark_ts]
         if not bins:
-            del state.open_bins[link]
+            emptied.append(link)
+    out = []
+    for link, start in sorted(closing):
+        bins = state.open_bins[link]
+        d, t, *vehicles = bins.pop(start)
+        if t > 0:
+            out.append(LinkSpeed(net.link_ids[link], float(start), d / t * 3.6, len(vehicles), d, t))
+        if not bins:
+            emptied.append(link)
+    for link in emptied:
+        del state.open_bins[link]
     return out
 
 
