@@ -57,6 +57,10 @@ class Checkpointed(Generic[S]):
             self._live[key] = self._decode(saved) if saved else self._new(key)
         return self._live[key]
 
+    def put(self, key: str, state: S) -> None:
+        """Replace the working state of ``key`` (for folds that return a new state)."""
+        self._live[key] = state
+
     def save_if_due(self, key: str) -> None:
         """Checkpoint ``key`` if its last checkpoint is older than ``every_s`` (call from its agent)."""
         if time.monotonic() - self._saved_at.get(key, 0.0) > self._every_s:

@@ -31,7 +31,7 @@ def test_track_vehicles_keeps_the_newest_fix_and_dead_letters_a_bad_batch_once(t
         agents, letters = declare(app, streams)
         run_agent(app, TRACK, [(b"r1", positions("r1", ("a", 10), ("b", 20))), (b"r1", BAD),
                                (b"r1", positions("r1", ("a", 5), ("b", 30)))])
-        entry = agents.vehicles_by_route["r1"]
+        entry = agents.vehicles_by_route.get("r1")
         counts = dict(agents.dead_letters.entries())
     assert {v: p["ts"] - T0 for v, p in entry["vehicles"].items()} == {"a": 10, "b": 30}
     (letter,) = json_values(letters)
@@ -45,7 +45,7 @@ def test_a_bad_first_message_does_not_stop_the_route(tmp_path):
     with stream_app(tmp_path) as (app, streams):
         agents, letters = declare(app, streams)
         run_agent(app, TRACK, [(b"R-bad", BAD), (b"R-bad", positions("", ("a", 1)))])
-        entry = agents.vehicles_by_route["R-bad"]
+        entry = agents.vehicles_by_route.get("R-bad")
     assert set(entry["vehicles"]) == {"a"} and len(letters) == 1
 
 
@@ -55,7 +55,7 @@ def test_bad_rows_are_dead_lettered_and_the_good_rows_of_the_batch_kept(tmp_path
     with stream_app(tmp_path) as (app, streams):
         agents, letters = declare(app, streams)
         run_agent(app, TRACK, [(b"r1", wire.encode(batch)), (b"\xff", positions("r1", ("z", 1)))])
-        entry = agents.vehicles_by_route["r1"]
+        entry = agents.vehicles_by_route.get("r1")
         counts = dict(agents.dead_letters.entries())
     assert set(entry["vehicles"]) == {"a"}
     rows, key = json_values(letters)
