@@ -34,7 +34,7 @@ from topis import topics, wire
 from topis.broker import free_port
 from topis.schemas.health import SupervisorStatus, WorkerHealth
 
-INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name)
+INPUTS = (topics.BUS_POSITIONS.name, topics.CARD_TAPS.name, topics.PLATE_READS.name, topics.TAXI_POSITIONS.name)
 
 
 def hog() -> None:

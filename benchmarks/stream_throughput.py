@@ -23,11 +23,12 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 from topis import topics
-from topis.broker import acked_end_offsets, running_broker, wait_until_committed
+from topis.broker import acked_end_offsets, group_lag, running_broker
 from topis.publish import Publisher
 from topis.settings import BrokerSettings, SimSettings
 from topis.sim.feeder import start_ts
@@ -92,6 +93,22 @@ def raw_limit(servers: list[str], at_least: int) -> tuple[int, int, float]:
         consumer.close()
 
 
+def _drain(admin, group: str, end: dict, workers: list, logs: list, timeout_s: float = 900.0) -> float:
+    """Seconds until the workers' group has committed ``end``; a worker that exits first fails the run,
+    with the last lines of its log."""
+    t0 = time.monotonic()
+    while group_lag(admin, group, end):
+        dead = [i for i, w in enumerate(workers) if w.poll() is not None]
+        if dead:
+            with open(logs[dead[0]].name) as f:
+                tail = "".join(f.readlines()[-30:])
+            raise ChildProcessError(f"worker {dead[0]} exited with code {workers[dead[0]].returncode}:\n{tail}")
+        if time.monotonic() - t0 > timeout_s:
+            raise TimeoutError(f"{group} still behind by {group_lag(admin, group, end)} messages after {timeout_s:.0f} s")
+        time.sleep(0.25)
+    return time.monotonic() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=18.5)
@@ -114,17 +131,19 @@ def main() -> None:
         # the workers match buses against the same demo city (its GTFS export is cached in .topis/)
         env = {**os.environ, "TOPIS_BROKER": broker.url, "TOPIS_STREAMS_APP_ID": group,
                "TOPIS_CITY_SEED": str(CITY_SEED), "TOPIS_CITY_SCALE": str(args.scale)}
-        workers = [subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(args.workers)]
+        logs = [tempfile.NamedTemporaryFile("w+", prefix=f"topis-bench-worker-{i}-", suffix=".log", delete=False)
+                for i in range(args.workers)]
+        workers = [subprocess.Popen([sys.executable, "-m", "topis", "worker"], env=env, stdout=log, stderr=log)
+                   for log in logs]
         admin = KafkaAdminClient(bootstrap_servers=servers)
         end: dict = {}
         section_of = {c.camera_id: c.section_id for c in city.cameras}
         try:
             publish(servers, outputs[:2], end, section_of)  # warm-up: group joined, feed loaded, tables ready
-            wait_until_committed(admin, group, end, timeout_s=900)
+            _drain(admin, group, end, workers, logs)
             msgs, events, pub_s = publish(servers, outputs, end, section_of)
             rows.append(("publish (kafka-python)", f"{events / pub_s:,.0f} events/s", f"{msgs / pub_s:,.0f} messages/s"))
-            drain_s = pub_s + wait_until_committed(admin, group, end, timeout_s=900)
+            drain_s = pub_s + _drain(admin, group, end, workers, logs)
             rows.append((f"Faust worker x{args.workers}", f"{events / drain_s:,.0f} events/s",
                          f"{msgs / drain_s:,.0f} messages/s; {events:,} events in {drain_s:.1f} s "
                          f"(publish + drain; offsets committed every 2.8 s)"))

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from streams.bus._kernels import project_window
 from topis.geo import Projection
 
 log = logging.getLogger(__name__)
@@ -469,20 +470,11 @@ def project_to_shape(shape: Shape, x_m: float, y_m: float, lo_m: float = 0.0,
     dist_m, offset_m
         Distance along the shape of the nearest point, and the point's distance from it.
     """
-    lo_i = max(int(np.searchsorted(shape.cum_m, lo_m, side="right")) - 1, 0)
-    hi_i = min(int(np.searchsorted(shape.cum_m, hi_m, side="left")), len(shape.cum_m) - 1)
-    raw, off = project_all(shape, x_m, y_m, lo_i, hi_i)
-    along = np.clip(raw, lo_m, hi_m)
-    clipped = along != raw
-    if clipped.any():  # the window cut a segment: measure from the window's end instead
-        px = np.interp(along[clipped], shape.cum_m, shape.x_m)
-        py = np.interp(along[clipped], shape.cum_m, shape.y_m)
-        off = off.copy()
-        off[clipped] = np.hypot(x_m - px, y_m - py)
-    if len(off) == 0:
+    dist, off, found = project_window(shape.x_m, shape.y_m, shape.cum_m, float(x_m), float(y_m), float(lo_m),
+                                      float(hi_m))
+    if not found:
         return float(min(max(lo_m, 0.0), shape.length_m)), math.inf
-    k = int(np.argmin(off))
-    return float(along[k]), float(off[k])
+    return float(dist), float(off)
 
 
 def project_all(shape: Shape, x_m: float, y_m: float, first: int = 0,
