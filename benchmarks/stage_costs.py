@@ -113,10 +113,11 @@ def main() -> None:
                                             batch.events, models[key])
             _, speeds = _timed(costs, "bus link speeds", linkspeeds.advance,
                                link_states.setdefault(key, linkspeeds.LinkSpeedState()), batch.events, bus_net)
-            for topic, out in (("bus.events", published), ("bus.predictions", predictions),
+            for topic, out in (("bus.events", published), ("bus.predictions (rounds)", predictions),
                                ("traffic.link_speeds (bus)", speeds)):
                 outputs_n[topic] += len(out)
                 sends[topic] += bool(out)
+            outputs_n["predictions in the rounds"] += sum(len(r.stop_ids) for r in predictions)
             vehicles[key] = _timed(costs, "live vehicles", livestate.track, vehicles.get(key), batch.events,
                                    time.time(), streams.vehicle_timeout_s)
         elif kind == "taxi":
@@ -149,8 +150,10 @@ def main() -> None:
           f"{boot_s:.1f} s")
     print("  events: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print("  input messages: " + ", ".join(f"{k} {v:,}" for k, v in messages_in.items()))
-    print("  outputs: " + ", ".join(f"{k} {v:,} in {sends[k]:,} messages" for k, v in outputs_n.items()))
-    print("  other messages sent: " + ", ".join(f"{k} {v:,}" for k, v in sends.items() if k not in outputs_n))
+    print("  outputs: " + ", ".join(f"{k} {v:,}" + (f" in {sends[k]:,} messages" if k in sends else "")
+                                    for k, v in outputs_n.items()))
+    print("  other messages sent: " + ", ".join(f"{k} {v:,}" for k, v in sends.items() if k not in outputs_n)
+          + " (the agent batches tap messages: fewer located messages than here, one per input message)")
     width = max(len(k) for k in costs)
     for name, s in sorted(costs.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<{width}}  {s:7.2f} s  {s / total_s:6.1%}")
