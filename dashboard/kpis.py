@@ -36,6 +36,7 @@ class Kpis:
     #: per feed, the worst p99 of produce → processed lag of its inputs over the live workers, seconds
     state_lag_s: dict[str, float | None] = field(default_factory=dict)
     backlog_messages: int = 0  #: input messages the live workers have not committed
+    agent_crashes: dict[str, int] = field(default_factory=dict)  #: agent -> crashes in the live workers
     components: tuple = ()  #: (name, state, since_ts, restarts) of each supervised process
     #: input topic → dead letters so far (every input topic, 0 when none)
     dead_letters_by_topic: dict[str, int] = field(default_factory=dict)
@@ -87,6 +88,17 @@ def state_lags(state: CityState, now_wall_ts: float) -> tuple[dict[str, float | 
     backlog = sum(n for w in live for t, n in w.get("lag_messages", {}).items()
                   if any(t in inputs for inputs in FEED_INPUTS.values()))
     return lags, backlog
+
+
+def agent_crashes(state: CityState, now_wall_ts: float) -> dict[str, int]:
+    """Agent (short name) -> crashes reported by the live workers since they started."""
+    out: dict[str, int] = {}
+    for w in state.workers.values():
+        if now_wall_ts - float(w.get("published_ts", 0)) <= WORKER_REPORT_FRESH_S:
+            for name, n in (w.get("agent_crashes") or {}).items():
+                short = name.rsplit(".", 1)[-1]
+                out[short] = out.get(short, 0) + int(n)
+    return out
 
 
 def components(state: CityState) -> tuple:
@@ -144,6 +156,7 @@ def compute(state: CityState, now_wall_ts: float, stale_after_s: float = 120.0) 
         clock_ts=clock,
         state_lag_s=lags,
         backlog_messages=backlog,
+        agent_crashes=agent_crashes(state, now_wall_ts),
         components=components(state),
         dead_letters_by_topic=by_topic,
         rejected_reasons=reasons,

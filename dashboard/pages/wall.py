@@ -102,13 +102,16 @@ def _fmt_age(age_s: float | None, stale_after_s: float, lag_s: float | None = No
     return text, {"color": color}
 
 
-def components_line(parts: tuple, backlog_messages: int) -> str:
-    """The supervisor's view in one line: whatever is not up, since when; the workers' backlog."""
+def components_line(parts: tuple, backlog_messages: int, agent_crashes: dict[str, int] | None = None) -> str:
+    """The supervisor's view in one line: whatever is not up, since when; the workers' backlog; agents
+    that crashed (and were started again) in the running workers."""
     down = [f"{name} {state} since {local_time(since_ts, '%H:%M:%S')} ({restarts} restarts)"
             for name, state, since_ts, restarts in parts if state != "up"]
     text = " · ".join(down) or (f"all {len(parts)} components up" if parts else "")
     if backlog_messages:
         text += f" · workers behind by {backlog_messages:,} messages"
+    for name, n in sorted((agent_crashes or {}).items()):
+        text += f" · agent {name} crashed {n}×"
     return text
 
 
@@ -194,7 +197,7 @@ def register(app, desk: Desk) -> None:
         clock = "city clock –" if k.clock_ts is None else f"city clock {local_time(k.clock_ts, '%a %Y-%m-%d %H:%M:%S')} KST"
         return (f"{k.buses_in_service:,}", share, f"{k.bunching_events:,}", speed, f"{k.taps_per_min:,}",
                 f"{k.reads_per_min:,}", f"{open_cases:,}", kpis.rejected_text(k), clock,
-                components_line(k.components, k.backlog_messages), desk.read_model.error or "",
+                components_line(k.components, k.backlog_messages, k.agent_crashes), desk.read_model.error or "",
                 [a[0] for a in ages], [a[1] for a in ages],
                 [f"{k.status_counts[s]:,}" for s in STATUSES])
 

@@ -61,7 +61,7 @@ class HealthReport:
     """Publishes this worker's :class:`WorkerHealth` every ``every_s`` on ``state.health``."""
 
     def __init__(self, app: faust.App, watch: CommitWatch, every_s: float = 5.0):
-        self.watch = watch
+        self.app, self.watch = app, watch
         self.worker_id = f"worker:{socket.gethostname()}:{os.getpid()}"
         self.started_ts = time.time()
         self.lag = StateLag({s.name for s in topics.ALL})
@@ -71,7 +71,8 @@ class HealthReport:
 
     def health(self) -> WorkerHealth:
         return WorkerHealth(self.worker_id, time.time(), self.started_ts, dict(self.watch.lags),
-                            dict(self.lag.newest_ts), self.watch.rereads, self.lag.p99_s())
+                            dict(self.lag.newest_ts), self.watch.rereads, self.lag.p99_s(),
+                            dict(getattr(self.app, "topis_agent_crashes", {})))
 
     async def publish_health(self) -> None:
         await self.topic.send(key=self.worker_id.encode(), value=wire.encode(self.health()))

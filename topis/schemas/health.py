@@ -49,6 +49,7 @@ class WorkerHealth(msgspec.Struct, tag="worker.health/1"):
     rereads: int = 0  #: partitions read again by the commit watch (0 in normal operation)
     #: topic -> 99th percentile of produce-to-processed lag over the last messages, seconds
     state_lag_p99_s: dict[str, float] = {}
+    agent_crashes: dict[str, int] = {}  #: agent -> times it crashed and was started again (0 in normal operation)
 
 
 Health = SupervisorStatus | WorkerHealth
