@@ -34,7 +34,15 @@ from streams.bus.headways import (
     stop_key,
 )
 from streams.bus.matching import MatchParams, VehicleState, find_trip, match_fix
-from streams.bus.predictions import PredictParams, TravelTimes, learn_dwell, learn_segment, learn_taps, predict_trip
+from streams.bus.predictions import (
+    PredictParams,
+    StopPattern,
+    TravelTimes,
+    learn_dwell,
+    learn_segment,
+    learn_taps,
+    predict_trip,
+)
 from topis.schemas.bus import (
     BunchingAlert,
     GappingAlert,
@@ -78,7 +86,12 @@ class RouteModel:
     predict: PredictParams = PredictParams()
     headway: HeadwayParams = HeadwayParams()
     _schedules: dict[float, ScheduleIndex] = field(default_factory=dict, repr=False)
-    _patterns: dict[frozenset[str], SchedulePattern] = field(default_factory=dict, repr=False)
+    _day_types: dict[frozenset[str], SchedulePattern] = field(default_factory=dict, repr=False)
+    _patterns: dict[tuple, StopPattern] = field(default_factory=dict, repr=False)
+    #: trip id → its stop pattern, the latest trips only
+    _pattern_of: dict[str, StopPattern] = field(default_factory=dict, repr=False)
+    #: trip id → (the day's timetable index, scheduled headway at each stop), the latest trips only
+    _headways: dict[str, tuple[ScheduleIndex, list[float | None]]] = field(default_factory=dict, repr=False)
 
     def schedule(self, day_ts: float) -> ScheduleIndex:
         """Timetable index of the route on the service day starting at ``day_ts`` (cached: the
@@ -90,13 +103,49 @@ class RouteModel:
             trips = [self.feed.trips[t] for t in self.feed.trips_by_route.get(self.route_id, ())
                      if self.feed.trips[t].service_id in active]
             services = frozenset(t.service_id for t in trips)
-            pattern = self._patterns.get(services)
+            pattern = self._day_types.get(services)
             if pattern is None:
-                pattern = self._patterns[services] = ScheduleIndex.pattern(trips)
+                pattern = self._day_types[services] = ScheduleIndex.pattern(trips)
             idx = self._schedules[day_ts] = ScheduleIndex.on_day(pattern, day_ts)
             for old in sorted(self._schedules)[:-SCHEDULE_DAYS_KEPT]:  # a worker runs for weeks
                 del self._schedules[old]
         return idx
+
+    def stop_pattern(self, trip) -> StopPattern:
+        """The lookup keys of a trip's stops, shared by the route's trips that stop alike (cached)."""
+        pattern = self._pattern_of.get(trip.trip_id)
+        if pattern is None:
+            key = (trip.direction_id, trip.stop_ids)
+            pattern = self._patterns.get(key)
+            if pattern is None:
+                pattern = self._patterns[key] = StopPattern(trip.direction_id, trip.stop_ids)
+            _keep_latest(self._pattern_of, trip.trip_id, pattern)
+        return pattern
+
+    def scheduled_headways(self, trip, day_ts: float) -> list[float | None]:
+        """The trip's scheduled headway at each of its stops on the service day at ``day_ts``
+        (:meth:`ScheduleIndex.scheduled_headway_s`), kept for the :data:`TRIPS_KEPT` latest trips."""
+        idx = self.schedule(day_ts)
+        kept = self._headways.get(trip.trip_id)
+        if kept is not None and kept[0] is idx:
+            return kept[1]
+        keys = self.stop_pattern(trip).stop_keys
+        headways = [idx.scheduled_headway_s(key, trip.trip_id) for key in keys]
+        _keep_latest(self._headways, trip.trip_id, (idx, headways))
+        return headways
+
+
+#: trips per route whose stop pattern and scheduled headways are kept (far more than run on a route at once)
+TRIPS_KEPT = 256
+
+
+def _keep_latest(kept: dict, key, value) -> None:
+    """Store ``value`` under ``key``, dropping the longest kept beyond :data:`TRIPS_KEPT` (trips start in
+    time order, so those are the trips done)."""
+    kept.pop(key, None)
+    kept[key] = value
+    if len(kept) > TRIPS_KEPT:
+        del kept[next(iter(kept))]
 
 
 #: service days whose timetable index a route keeps (yesterday's late trips, today, tomorrow's early ones)
@@ -239,40 +288,56 @@ def _predict(state: RouteState, vs: VehicleState, now_ts: float, model: RouteMod
         state.predicted_at.pop(vs.vehicle_id, None)
         return []
     trip = model.feed.trips[vs.trip_id]
-    leader, sched_h = _others_at_stops(state, vs, trip, now_ts, model)
+    pattern = model.stop_pattern(trip)
+    leader, sched_h = _others_at_stops(state, vs, trip, pattern, now_ts, model)
     preds = predict_trip(trip, vs.day_ts, vs.vehicle_id, vs.dist_m, vs.next_arrival, vs.next_departure > 0,
                          vs.recent, now_ts, state.travel, _hour(model.feed, now_ts), model.predict,
-                         leader, sched_h, vs.arrival_ts_by_index.get(vs.next_arrival - 1))
-    state.predicted[vs.vehicle_id] = {stop_key(trip.direction_id, p.stop_id): p.predicted_arrival_ts
-                                      for p in preds}
+                         leader, sched_h, vs.arrival_ts_by_index.get(vs.next_arrival - 1), pattern)
+    # the predictions are for consecutive stops from next_arrival on
+    keys = pattern.stop_keys[vs.next_arrival:vs.next_arrival + len(preds)]
+    state.predicted[vs.vehicle_id] = dict(zip(keys, [p.predicted_arrival_ts for p in preds]))
     state.predicted_at[vs.vehicle_id] = now_ts
     return preds
 
 
-def _others_at_stops(state: RouteState, vs: VehicleState, trip, now_ts: float, model: RouteModel):
-    """Other buses' arrivals (last actual, latest predicted) at the stops ahead that have a learned dwell."""
+def _others_at_stops(state: RouteState, vs: VehicleState, trip, pattern: StopPattern, now_ts: float,
+                     model: RouteModel):
+    """Other buses' arrivals (last actual, latest predicted) at the stops ahead that have a learned dwell
+    and a scheduled headway."""
     leader: dict[int, list[float]] = {}
     sched_h: dict[int, float] = {}
-    if model.predict.method != "topis" or not (state.travel.dwell_s or state.travel.boardings_per_s):
+    dwell, rates = state.travel.dwell_s, state.travel.boardings_per_s
+    if model.predict.method != "topis" or not (dwell or rates):
         return leader, sched_h
-    stale = [v for v, t in state.predicted_at.items() if now_ts - t > model.predict.stale_after_s]
-    for v in stale:  # buses that stopped reporting
-        state.predicted.pop(v, None)
-        state.predicted_at.pop(v, None)
+    _forget_stale_predictions(state, now_ts, model.predict.stale_after_s)
+    stops = trip.stop_ids
+    end = min(len(stops), vs.next_arrival + model.predict.bus_ahead_stops)
+    ahead = [j for j in range(vs.next_arrival, end) if stops[j] in dwell or stops[j] in rates]
+    if not ahead:
+        return leader, sched_h
+    headways = model.scheduled_headways(trip, vs.day_ts)
     others = [p for v, p in state.predicted.items() if v != vs.vehicle_id]
-    sched = model.schedule(vs.day_ts)
-    for j in range(vs.next_arrival, min(len(trip.stop_ids), vs.next_arrival + model.predict.bus_ahead_stops)):
-        if trip.stop_ids[j] not in state.travel.dwell_s and trip.stop_ids[j] not in state.travel.boardings_per_s:
+    last_arrival = state.headways.last_arrival
+    for j in ahead:
+        if not headways[j]:
             continue
-        key = stop_key(trip.direction_id, trip.stop_ids[j])
+        key = pattern.stop_keys[j]
         times = [p[key] for p in others if key in p]
-        last = state.headways.last_arrival.get(key)
+        last = last_arrival.get(key)
         if last is not None and last[1] != vs.vehicle_id:
             times.append(last[0])
-        h = sched.scheduled_headway_s(key, trip.trip_id) if times else None
-        if h:
-            leader[j], sched_h[j] = times, h
+        if times:
+            leader[j], sched_h[j] = times, headways[j]
     return leader, sched_h
+
+
+def _forget_stale_predictions(state: RouteState, now_ts: float, stale_after_s: float) -> None:
+    """Drop the predictions of buses that stopped reporting (none made within ``stale_after_s``)."""
+    if not state.predicted_at or now_ts - min(state.predicted_at.values()) <= stale_after_s:
+        return  # the oldest is fresh, so all are
+    for v in [v for v, t in state.predicted_at.items() if now_ts - t > stale_after_s]:
+        state.predicted.pop(v, None)
+        state.predicted_at.pop(v, None)
 
 
 def observe_taps(state: RouteState, taps: list[CardTap], model: RouteModel) -> RouteState:

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Literal
 
 import msgspec
 import numpy as np
 
+from streams.bus.headways import stop_key
 from topis.schemas.bus import Prediction
 
 
@@ -261,23 +263,103 @@ def segment_time(tt: TravelTimes, key: str, hour: int, scheduled_s: float, now_t
     return mean, error
 
 
-def segment_times(trip, tt: TravelTimes, now_ts: float, hour: int,
-                  params: PredictParams, first: int = 0, pace: float = 1.0) -> np.ndarray:
+class StopPattern:
+    """The lookup keys of one stop pattern (a direction's stop list), built once and shared by its trips.
+
+    Prediction looks up every segment ahead of a bus in the travel-time store and
+    every stop in the route's tables at every fix; the keys are made here once
+    rather than formatted again per call. Get one with :func:`stop_pattern` or a
+    route model's cache.
+    """
+
+    def __init__(self, direction_id: int | None, stop_ids: tuple[str, ...]):
+        self.stop_ids = stop_ids
+        #: "FROM>TO" per segment (:func:`segment_key`)
+        self.segment_keys = tuple(segment_key(a, b) for a, b in zip(stop_ids, stop_ids[1:]))
+        #: "DIR|STOP" per stop: keys of the route's headway and predicted-arrival tables
+        self.stop_keys = tuple(stop_key(direction_id, s) for s in stop_ids)
+        self._segment_at = _indices(self.segment_keys)
+        self._hour = -1
+        self._hour_keys: tuple[str, ...] = ()
+        self._hour_at: dict[str, list[int]] = {}
+
+    def hour_keys(self, hour: int) -> tuple[str, ...]:
+        """ "FROM>TO@H" per segment; the latest hour's are kept (all buses are predicted at about one time)."""
+        if hour != self._hour:
+            self._hour_keys = tuple(f"{key}@{hour}" for key in self.segment_keys)
+            self._hour_at = _indices(self._hour_keys)
+            self._hour = hour
+        return self._hour_keys
+
+    def with_history(self, tt: TravelTimes, hour: int) -> set[int]:
+        """Indices of the segments that have traversals in ``tt``, at ``hour`` or at any hour.
+
+        Set intersections run over the smaller side in C: a route that has learned little
+        costs little, and no segment is looked up one by one to find it has no history.
+        """
+        self.hour_keys(hour)
+        found = {k for key in tt.by_segment.keys() & self._segment_at.keys() for k in self._segment_at[key]}
+        found.update(k for key in tt.by_hour.keys() & self._hour_at.keys() for k in self._hour_at[key])
+        return found
+
+
+def _indices(keys: tuple[str, ...]) -> dict[str, list[int]]:
+    """Key → its positions (a loop route can pass the same segment twice)."""
+    at: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        at.setdefault(key, []).append(i)
+    return at
+
+
+def stop_pattern(trip) -> StopPattern:
+    """A fresh :class:`StopPattern` of a trip's stops (callers that predict often keep one per pattern)."""
+    return StopPattern(trip.direction_id, trip.stop_ids)
+
+
+def segment_times(trip, tt: TravelTimes, now_ts: float, hour: int, params: PredictParams, first: int = 0,
+                  pace: float = 1.0, pattern: StopPattern | None = None) -> np.ndarray:
     """Predicted time of every segment of a trip (``len(stops) - 1`` values, seconds).
 
     Segments before ``first`` keep their scheduled times (they are behind the bus).
-    Updates the carried Kalman filter errors in ``tt.errors``.
+    Updates the carried Kalman filter errors in ``tt.errors``. Each value is what
+    :func:`segment_time` gives for the segment, to the bit; ``pattern`` is the trip's
+    :class:`StopPattern` (made here when not given).
     """
-    n = len(trip.stop_ids)
-    sched = trip.segment_s
-    out = sched.astype(float)
-    for k in range(first, n - 1):
-        key = segment_key(trip.stop_ids[k], trip.stop_ids[k + 1])
-        err = tt.errors.get(key, params.initial_error)
-        out[k], new_err = segment_time(tt, key, hour, float(sched[k]), now_ts, err, params, pace)
-        if new_err != err:
-            tt.errors[key] = new_err
+    pattern = pattern or stop_pattern(trip)
+    keys = pattern.segment_keys
+    out = trip.segment_s.astype(float)
+    if params.method != "topis":
+        for k in range(first, len(keys)):
+            key = keys[k]
+            err = tt.errors.get(key, params.initial_error)
+            out[k], new_err = segment_time(tt, key, hour, float(out[k]), now_ts, err, params, pace)
+            if new_err != err:
+                tt.errors[key] = new_err
+        return out
+    if pace != 1.0:
+        out[first:] *= pace
+    _shrink_to_history(out, first, pattern, hour, tt, params.segment_prior_n)
+    if math.isnan(params.initial_error):
+        # segment_time leaves the error as it is, but a NaN error is unequal to itself and was stored
+        for key in keys[first:]:
+            tt.errors.setdefault(key, params.initial_error)
     return out
+
+
+def _shrink_to_history(seg_s: np.ndarray, first: int, pattern: StopPattern, hour: int, tt: TravelTimes,
+                       prior_n: float) -> None:
+    """:func:`segment_time`'s topis estimate, in place, for the segments from ``first`` with history.
+
+    ``seg_s`` holds the scheduled times already scaled by the route's pace; segments
+    with no traversals keep them, the others move towards their mean as there.
+    """
+    keys, hour_keys = pattern.segment_keys, pattern.hour_keys(hour)
+    for k in pattern.with_history(tt, hour):
+        hist = tt.by_hour.get(hour_keys[k]) or tt.by_segment.get(keys[k])
+        if k >= first and hist:
+            base = float(seg_s[k])
+            w = len(hist) / (len(hist) + prior_n)
+            seg_s[k] = base + w * (sum(hist) / len(hist) - base)
 
 
 def own_pace(trip, seg_s: np.ndarray, recent: list[tuple[float, float]], now_ts: float,
@@ -321,7 +403,7 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
                  recent: list[tuple[float, float]], now_ts: float, tt: TravelTimes, hour: int,
                  params: PredictParams, leader_arrival_ts: dict[int, list[float]] | None = None,
                  scheduled_headway_s: dict[int, float] | None = None,
-                 arrived_ts: float | None = None) -> list[Prediction]:
+                 arrived_ts: float | None = None, pattern: StopPattern | None = None) -> list[Prediction]:
     """Arrival predictions of one bus at every stop of its trip from ``next_index`` on.
 
     Parameters
@@ -348,6 +430,8 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
     arrived_ts
         When the bus reached stop ``next_index - 1``, if it has not left it yet: the
         dwell already spent there is not predicted again.
+    pattern
+        The trip's :class:`StopPattern`, when the caller keeps one (made here when not).
     """
     n = len(trip.stop_ids)
     if next_index >= n:
@@ -355,7 +439,7 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
     topis = params.method == "topis"
     first = 0 if topis and params.own_pace else max(next_index - 1, 0)
     pace = route_pace(tt, now_ts, vehicle_id, params) if topis and params.use_route_pace else 1.0
-    seg = segment_times(trip, tt, now_ts, hour, params, first, pace)
+    seg = segment_times(trip, tt, now_ts, hour, params, first, pace, pattern)
     if topis and params.own_pace:
         rho = own_pace(trip, seg, recent, now_ts, params)
         if rho != 1.0:
@@ -374,14 +458,26 @@ def predict_trip(trip, day_ts: float, vehicle_id: str, dist_m: float, next_index
         eta = np.maximum(eta, leave + cum[js] - cum[0])
     if topis and leader_arrival_ts and scheduled_headway_s:
         eta = _bus_ahead_dwell(trip, eta, next_index, tt, leader_arrival_ts, scheduled_headway_s, params)
-    out = []
-    for j in range(next_index, n):
-        t = float(eta[j - next_index])
-        if t - now_ts > params.max_horizon_s:
-            break
-        out.append(Prediction(vehicle_id, trip.route_id, trip.trip_id, trip.stop_ids[j],
-                              int(trip.stop_sequence[j]), now_ts, float(round(max(t, now_ts)))))
-    return out
+    return _predictions(trip, vehicle_id, next_index, eta, now_ts, params.max_horizon_s)
+
+
+def _predictions(trip, vehicle_id: str, next_index: int, eta: np.ndarray, now_ts: float,
+                 max_horizon_s: float) -> list[Prediction]:
+    """One :class:`Prediction` per stop from ``next_index`` on, up to the first one beyond the horizon.
+
+    Arrivals are no earlier than ``now_ts``, rounded to whole seconds half to even as
+    ``float(round(t))`` does.
+    """
+    beyond = np.flatnonzero(eta - now_ts > max_horizon_s)
+    count = int(beyond[0]) if len(beyond) else len(eta)
+    arrival = np.maximum(eta[:count], now_ts)
+    if math.isfinite(arrival.sum()):  # a NaN or an infinity would make the sum one too
+        rounded = (np.rint(arrival) + 0.0).tolist()  # + 0.0: round() gives 0.0 where rint gives -0.0
+    else:
+        rounded = [float(round(t)) for t in arrival.tolist()]  # round() raises on NaN and infinity, as ever
+    sequence = trip.stop_sequence[next_index:next_index + count].tolist()  # int64 in a feed: ints, as int() gives
+    return list(map(Prediction, repeat(vehicle_id), repeat(trip.route_id), repeat(trip.trip_id),
+                    trip.stop_ids[next_index:], sequence, repeat(now_ts), rounded))
 
 
 def _time_along(trip, cum: np.ndarray, dist_m: float, next_index: int, tt: TravelTimes,
@@ -396,15 +492,16 @@ def _time_along(trip, cum: np.ndarray, dist_m: float, next_index: int, tt: Trave
     i = next_index - 1
     if i < 0:
         return float(np.interp(dist_m, trip.dist_m, cum))
-    seg = cum[i + 1] - cum[i]
+    c0, c1 = cum[i:i + 2].tolist()
+    d0, d1 = trip.dist_m[i:i + 2].tolist()
+    seg = c1 - c0
     dwell = min(tt.dwell_s.get(trip.stop_ids[i], 0.0), 0.8 * seg)
-    d0, d1 = float(trip.dist_m[i]), float(trip.dist_m[i + 1])
     frac = min(max((dist_m - d0) / (d1 - d0), 0.0), 1.0) if d1 > d0 else 1.0
     mark = min(params.depart_m, 0.5 * (d1 - d0))
     spent = dwell * (min(max((dist_m - d0) / mark, 0.0), 1.0) if mark > 0 else 1.0)
     if arrived_ts is not None and dist_m - d0 <= mark:
         spent = max(spent, min(max(now_ts - arrived_ts, 0.0), dwell))
-    return float(cum[i] + (seg - dwell) * frac + spent)
+    return float(c0 + (seg - dwell) * frac + spent)
 
 
 def dwell_change_s(tt: TravelTimes, stop_id: str, headway_s: float, scheduled_headway_s: float,
@@ -450,17 +547,27 @@ def learn_taps(tt: TravelTimes, stop_ids: list[str], ts: list[float], params: Pr
 
 def _bus_ahead_dwell(trip, eta: np.ndarray, first: int, tt: TravelTimes, leader: dict[int, list[float]],
                      sched_headway: dict[int, float], params: PredictParams) -> np.ndarray:
-    """Shift arrivals by the change in dwell that the headway to the bus ahead implies."""
-    lo, hi = params.dwell_headway_bounds
+    """Shift arrivals by the change in dwell that the headway to the bus ahead implies.
+
+    The shift grows stop by stop over the ``bus_ahead_stops`` from ``first`` (each
+    stop's arrival moves by the changes at the stops before it) and carries on
+    beyond. Only stops in ``leader`` can change it.
+    """
+    end = min(len(trip.stop_ids), first + params.bus_ahead_stops)
     shift = 0.0
-    out = eta.copy()
-    for j in range(first, min(len(trip.stop_ids), first + params.bus_ahead_stops)):
-        out[j - first] += shift
+    changes = []  # (first index it applies to, shift from there on)
+    eta_ts = eta[:end - first].tolist()
+    for j in [j for j in sorted(leader) if first <= j < end]:
         sched = sched_headway.get(j)
-        ahead = [t for t in leader.get(j, ()) if t < out[j - first]]
+        arrival = eta_ts[j - first] + shift
+        ahead = [t for t in leader[j] if t < arrival]
         if not ahead or not sched or sched <= 0.0:
             continue
-        headway = out[j - first] - max(ahead)
-        shift += dwell_change_s(tt, trip.stop_ids[j], headway, sched, params)
-    out[min(len(trip.stop_ids), first + params.bus_ahead_stops) - first:] += shift
-    return out
+        shift += dwell_change_s(tt, trip.stop_ids[j], arrival - max(ahead), sched, params)
+        changes.append((j - first + 1, shift))
+    if not changes:
+        return eta + shift
+    shift_s = np.zeros(len(eta))
+    for i, s in changes:
+        shift_s[i:] = s
+    return eta + shift_s
