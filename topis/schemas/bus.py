@@ -9,6 +9,9 @@ route view folds it into ``state.routes``) but shares the vocabulary.
 
 from __future__ import annotations
 
+from itertools import groupby
+from operator import attrgetter
+
 import msgspec
 
 
@@ -126,15 +129,14 @@ class PredictionRound(msgspec.Struct, frozen=True, tag="bus.prediction_round/1",
 def rounds_of(predictions: list[Prediction]) -> list[PredictionRound]:
     """Predictions grouped into rounds: each run of the same vehicle, trip and time made, in order."""
     rounds: list[PredictionRound] = []
-    for p in predictions:
-        last = rounds[-1] if rounds else None
-        if last is None or (p.vehicle_id, p.trip_id, p.made_at_ts) != (last.vehicle_id, last.trip_id, last.made_at_ts):
-            last = PredictionRound(p.vehicle_id, p.route_id, p.trip_id, p.made_at_ts, [], [], [])
-            rounds.append(last)
-        last.stop_ids.append(p.stop_id)
-        last.stop_sequences.append(p.stop_sequence)
-        last.predicted_arrival_ts.append(p.predicted_arrival_ts)
+    for (vehicle_id, trip_id, made_at_ts), run in groupby(predictions, _round_key):
+        run = list(run)
+        rounds.append(PredictionRound(vehicle_id, run[0].route_id, trip_id, made_at_ts, [p.stop_id for p in run],
+                                      [p.stop_sequence for p in run], [p.predicted_arrival_ts for p in run]))
     return rounds
+
+
+_round_key = attrgetter("vehicle_id", "trip_id", "made_at_ts")
 
 
 def predictions_of(rounds: list[PredictionRound]) -> list[Prediction]:
