@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from streams.runtime.app import QuietWorker
-from tests.agent_fixtures import stream_app
+from agent_fixtures import stream_app
 
 
 @pytest.fixture
