@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+import matching_twins as twin
 import numpy as np
 import pytest
 
 from streams.bus import _kernels as k
-import matching_twins as twin
 
 pytestmark = pytest.mark.kernels
 

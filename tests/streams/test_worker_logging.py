@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from agent_fixtures import stream_app
 
 from streams.runtime.app import QuietWorker
-from agent_fixtures import stream_app
 
 
 @pytest.fixture
