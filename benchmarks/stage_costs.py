@@ -18,6 +18,8 @@ import argparse
 import time
 from collections import defaultdict
 
+import msgspec
+
 from benchmarks.stream_throughput import CITY_SEED, simulate
 
 
@@ -159,6 +161,45 @@ def main() -> None:
         print(f"  {name:<{width}}  {s:7.2f} s  {s / total_s:6.1%}")
     print(f"  {'sum':<{width}}  {total_s:7.2f} s  = {args.sim_seconds / total_s:.1f} simulated s per s")
     print(f"\ncompute floor {events / total_s:,.0f} events/s".replace(",", ""))
+    _per_wall_second(live_routes, streams)
+
+
+def _per_wall_second(live_routes: dict, streams) -> None:
+    """What the bus agent's timers cost per wall second at speed 1, when every route changes every second:
+    one ``state.routes`` snapshot per route per ``snapshot_interval_s``, one checkpoint per ``checkpoint_every_s``."""
+    from streams.bus import route_view
+    from streams.bus.headways import HeadwayParams
+    from topis import wire
+
+    params, now = HeadwayParams(), time.time()
+    t0 = time.perf_counter()
+    snapshots = {r: wire.encode(route_view.snapshot(r, live, params, now)) for r, live in live_routes.items()}
+    snapshot_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    checkpoints = {r: wire.encode(live) for r, live in live_routes.items()}
+    checkpoint_s = time.perf_counter() - t0
+    snap_bytes, ckpt_bytes = sum(map(len, snapshots.values())), sum(map(len, checkpoints.values()))
+    fields: dict[str, int] = defaultdict(int)
+    for raw in snapshots.values():
+        for name, value in msgspec.json.decode(raw).items():
+            fields[name] += len(msgspec.json.encode(value))
+    every_s, ckpt_every_s = streams.snapshot_interval_s, streams.checkpoint_every_s
+    snap_zstd, ckpt_zstd = _zstd_ratio(list(snapshots.values())), _zstd_ratio(list(checkpoints.values()))
+    print(f"\nper wall second at speed 1 ({len(live_routes)} routes, all changed):")
+    print(f"  state.routes: {snapshot_s / every_s:.3f} s CPU/s, {snap_bytes / every_s / 1e6:.2f} MB/s "
+          f"({snap_bytes / len(snapshots) / 1e3:.1f} KB per route; "
+          + ", ".join(f"{k} {v / snap_bytes:.0%}" for k, v in sorted(fields.items(), key=lambda kv: -kv[1])) + f"); zstd in 50-message batches: {snap_zstd:.1f}x smaller")
+    print(f"  route checkpoints: {checkpoint_s / ckpt_every_s:.3f} s CPU/s, {ckpt_bytes / ckpt_every_s / 1e6:.2f} MB/s "
+          f"({ckpt_bytes / len(checkpoints) / 1e3:.1f} KB per route every {ckpt_every_s:.0f} s); "
+          f"zstd {ckpt_zstd:.1f}x smaller")
+
+
+def _zstd_ratio(values: list[bytes], batch: int = 50) -> float:
+    """How much smaller zstd makes ``values`` in producer batches of ``batch`` messages (as Kafka compresses)."""
+    import cramjam
+
+    packed = sum(len(cramjam.zstd.compress(b"".join(values[i:i + batch]))) for i in range(0, len(values), batch))
+    return sum(map(len, values)) / packed
 
 
 if __name__ == "__main__":
