@@ -166,32 +166,49 @@ def main() -> None:
 
 def _per_wall_second(live_routes: dict, streams) -> None:
     """What the bus agent's timers cost per wall second at speed 1, when every route changes every second:
-    one ``state.routes`` snapshot per route per ``snapshot_interval_s``, one checkpoint per ``checkpoint_every_s``."""
+    one ``state.routes`` snapshot per route per ``snapshot_interval_s`` (all its Marey points every
+    ``marey_full_every_s``, the last interval's in between), one checkpoint per ``checkpoint_every_s``."""
     from streams.bus import route_view
     from streams.bus.headways import HeadwayParams
     from topis import wire
 
     params, now = HeadwayParams(), time.time()
-    t0 = time.perf_counter()
-    snapshots = {r: wire.encode(route_view.snapshot(r, live, params, now)) for r, live in live_routes.items()}
-    snapshot_s = time.perf_counter() - t0
+    every_s, full_every_s, ckpt_every_s = (streams.snapshot_interval_s, streams.marey_full_every_s,
+                                           streams.checkpoint_every_s)
+
+    def encoded(full: bool) -> tuple[dict[str, bytes], float]:
+        t0 = time.perf_counter()
+        out = {}
+        for r, live in live_routes.items():
+            sent = None if full else {t: pts[-1][0] - every_s for t, pts in live.view.marey.items() if pts}
+            marey, _ = route_view.marey_update(live.view.marey, sent)
+            out[r] = wire.encode(route_view.snapshot(r, live, params, now, marey=marey, marey_full=full))
+        return out, time.perf_counter() - t0
+
+    fulls, full_s = encoded(True)
+    deltas, delta_s = encoded(False)
     t0 = time.perf_counter()
     checkpoints = {r: wire.encode(live) for r, live in live_routes.items()}
     checkpoint_s = time.perf_counter() - t0
-    snap_bytes, ckpt_bytes = sum(map(len, snapshots.values())), sum(map(len, checkpoints.values()))
+    full_bytes, delta_bytes = sum(map(len, fulls.values())), sum(map(len, deltas.values()))
+    ckpt_bytes = sum(map(len, checkpoints.values()))
     fields: dict[str, int] = defaultdict(int)
-    for raw in snapshots.values():
+    for raw in fulls.values():
         for name, value in msgspec.json.decode(raw).items():
             fields[name] += len(msgspec.json.encode(value))
-    every_s, ckpt_every_s = streams.snapshot_interval_s, streams.checkpoint_every_s
-    snap_zstd, ckpt_zstd = _zstd_ratio(list(snapshots.values())), _zstd_ratio(list(checkpoints.values()))
-    print(f"\nper wall second at speed 1 ({len(live_routes)} routes, all changed):")
-    print(f"  state.routes: {snapshot_s / every_s:.3f} s CPU/s, {snap_bytes / every_s / 1e6:.2f} MB/s "
-          f"({snap_bytes / len(snapshots) / 1e3:.1f} KB per route; "
-          + ", ".join(f"{k} {v / snap_bytes:.0%}" for k, v in sorted(fields.items(), key=lambda kv: -kv[1])) + f"); zstd in 50-message batches: {snap_zstd:.1f}x smaller")
+    share = 1.0 / max(1.0, full_every_s / every_s)  # of the snapshots, the full ones
+    cpu_s = (share * full_s + (1 - share) * delta_s) / every_s
+    bytes_s = (share * full_bytes + (1 - share) * delta_bytes) / every_s
+    n = len(live_routes)
+    print(f"\nper wall second at speed 1 ({n} routes, all changed):")
+    print(f"  state.routes: {cpu_s:.3f} s CPU/s, {bytes_s / 1e6:.2f} MB/s before compression "
+          f"({delta_bytes / n / 1e3:.1f} KB per route each {every_s:g} s; with all Marey points, every "
+          f"{full_every_s:g} s, {full_bytes / n / 1e3:.1f} KB: "
+          + ", ".join(f"{k} {v / full_bytes:.0%}" for k, v in sorted(fields.items(), key=lambda kv: -kv[1])[:4])
+          + f"); zstd in 50-message batches: {_zstd_ratio(list(deltas.values())):.1f}x smaller")
     print(f"  route checkpoints: {checkpoint_s / ckpt_every_s:.3f} s CPU/s, {ckpt_bytes / ckpt_every_s / 1e6:.2f} MB/s "
-          f"({ckpt_bytes / len(checkpoints) / 1e3:.1f} KB per route every {ckpt_every_s:.0f} s); "
-          f"zstd {ckpt_zstd:.1f}x smaller")
+          f"({ckpt_bytes / n / 1e3:.1f} KB per route every {ckpt_every_s:.0f} s); "
+          f"zstd {_zstd_ratio(list(checkpoints.values())):.1f}x smaller")
 
 
 def _zstd_ratio(values: list[bytes], batch: int = 50) -> float:

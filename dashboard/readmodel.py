@@ -123,19 +123,37 @@ class _RouteHead(msgspec.Struct):
     alerts: list[dict] = []
     headways: dict = {}
     next_arrivals: dict = {}
+    marey_full: bool = True
+
+
+class _RouteMarey(msgspec.Struct):
+    marey: dict[str, list[list[float]]] = {}
 
 
 _decode_route_head = msgspec.json.Decoder(_RouteHead).decode
+_decode_route_marey = msgspec.json.Decoder(_RouteMarey).decode
 _decode_predictions = msgspec.json.Decoder(list[PredictionRound]).decode
 
 
 def decode_message(topic: str, value: bytes) -> tuple[object, bytes | None]:
-    """A read-model message as JSON values; state.routes skips its Marey points and also returns the raw bytes."""
+    """A read-model message as JSON values; state.routes skips a full set of Marey points and also returns the raw
+    bytes (the few points a message adds to the full set are decoded)."""
     if topic == topics.STATE_ROUTES.name:
-        return msgspec.structs.asdict(_decode_route_head(value)), value
+        head = msgspec.structs.asdict(_decode_route_head(value))
+        if not head["marey_full"]:
+            head["marey"] = _decode_route_marey(value).marey
+        return head, value
     if topic == topics.BUS_PREDICTIONS.name:
         return _decode_predictions(value), None
     return msgspec.json.decode(value), None
+
+
+def _add_marey(into: dict[str, list], points: dict[str, list]) -> None:
+    """Add each trip's new Marey points to ``into`` (in place), skipping those not after its newest."""
+    for trip, new in points.items():
+        held = into.setdefault(trip, [])
+        newest = held[-1][0] if held else float("-inf")
+        held.extend(p for p in new if p[0] > newest)
 
 
 def alert_id(alert: dict) -> str:
@@ -183,7 +201,10 @@ class CityState:
     workers: dict[str, dict] = field(default_factory=dict)  #: worker_id -> its newest state.health report
     received_by_topic: dict[str, float] = field(default_factory=dict)  #: topic -> wall ts of its last message
     received_wall_ts: float | None = None  #: when the last read-model message arrived
-    route_raw: dict[str, bytes] = field(default_factory=dict)  #: route_id -> newest state.routes message, undecoded
+    #: route_id -> its newest state.routes message with a full set of Marey points, undecoded (when fed bytes)
+    route_raw: dict[str, bytes] = field(default_factory=dict)
+    marey_base: dict[str, dict] = field(default_factory=dict)  #: route_id -> the newest full set (when fed JSON)
+    marey_added: dict[str, dict] = field(default_factory=dict)  #: route_id -> Marey points added since that set
     route_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.routes
     vehicle_fleets: dict[str, Fleet] = field(default_factory=dict)  #: route_id -> its buses from state.vehicles
     history: deque = field(default_factory=deque)  #: Frames, oldest first
@@ -201,11 +222,7 @@ class CityState:
                 self.counters[(snap["kind"], snap["key"])] = snap
         elif topic == topics.STATE_ROUTES.name:
             for snap in _as_list(message, "snapshots"):
-                self.routes[snap["route_id"]] = snap
-                if raw is not None:
-                    self.route_raw[snap["route_id"]] = raw
-                else:
-                    self.route_raw.pop(snap["route_id"], None)
+                self._add_route(snap, raw)
                 self.route_fleets[snap["route_id"]] = _fleet_of(snap["route_id"], snap["vehicles"])
                 self._add_alerts(snap.get("alerts") or [])
         elif topic == topics.BUS_EVENTS.name:
@@ -232,13 +249,31 @@ class CityState:
         self.received_by_topic[topic] = wall_ts
         self.received_wall_ts = wall_ts
 
+    def _add_route(self, snap: dict, raw: bytes | None) -> None:
+        route_id, points = snap["route_id"], snap.get("marey")
+        if snap.get("marey_full", True):
+            self.marey_added[route_id] = {}
+            if raw is not None and points is None:
+                self.route_raw[route_id] = raw
+                self.marey_base.pop(route_id, None)
+            else:
+                self.route_raw.pop(route_id, None)
+                self.marey_base[route_id] = points or {}
+        else:
+            _add_marey(self.marey_added.setdefault(route_id, {}), points or {})
+        self.routes[route_id] = {k: v for k, v in snap.items() if k != "marey"}
+
     def route(self, route_id: str) -> dict | None:
-        """The newest state.routes snapshot of a route with its Marey points (decoded now when kept raw)."""
+        """The newest state.routes snapshot of a route with all its Marey points: the newest full set (decoded now
+        when kept raw) and the points added since."""
         snap = self.routes.get(route_id)
+        if snap is None:
+            return None
         raw = self.route_raw.get(route_id)
-        if snap is None or raw is None or "marey" in snap:
-            return snap
-        return {**snap, "marey": msgspec.json.decode(raw).get("marey", {})}
+        base = msgspec.json.decode(raw).get("marey", {}) if raw is not None else self.marey_base.get(route_id, {})
+        marey = {trip: list(points) for trip, points in base.items()}
+        _add_marey(marey, self.marey_added.get(route_id, {}))
+        return {**snap, "marey": marey}
 
     def _add_predictions(self, rounds: list) -> None:
         """Keep each vehicle's newest round (a message carries the rounds of a batch of fixes, oldest first)."""

@@ -21,14 +21,18 @@ log = logging.getLogger(__name__)
 class Publisher:
     """A kafka-python producer sending wire batches; use as a context manager."""
 
-    def __init__(self, bootstrap_servers: list[str], linger_ms: int = 5):
+    def __init__(self, bootstrap_servers: list[str], linger_ms: int = 5, compression_type: str | None = None):
+        """``compression_type``: the producer's; by default the broker settings' (``TOPIS_BROKER_COMPRESSION``)."""
         from kafka import KafkaProducer
+
+        from topis.settings import BrokerSettings
 
         # not idempotent: after the embedded broker is restarted (a fresh process, its producer ids gone)
         # an idempotent producer fails InitProducerId and aborts every batch for good; a plain one retries
         # and reconnects. A retried batch can arrive twice; every sink is idempotent.
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, enable_idempotence=False
+            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, enable_idempotence=False,
+            compression_type=compression_type or BrokerSettings().compression_type,
         )
         self.messages_sent = 0
         self.events_sent = 0

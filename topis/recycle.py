@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from topis import topics
+from topis.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def restore(servers: list[str], snap: Snapshot) -> None:
     finally:
         admin.close()
     producer = KafkaProducer(bootstrap_servers=servers, linger_ms=20, max_request_size=32 << 20, acks=1,
-                             max_block_ms=30_000)
+                             max_block_ms=30_000, compression_type=BrokerSettings().compression_type)
     try:
         partitions = {t: producer.partitions_for(t) or set() for t in snap.partitions}
         skipped = 0

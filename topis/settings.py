@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -94,6 +94,14 @@ class BrokerSettings(_Section):
     fetch_max_wait_ms: int | None = None
     #: the embedded broker is recycled (topis/recycle.py) when its memory passes this; 0 = never
     memory_budget_mb: int = Field(default=2048, ge=0)
+    #: how every topis producer compresses its record batches. The embedded broker keeps batches as sent, so this
+    #: divides its memory (zstd: ~4-5x on topis's JSON, at about no cost to the producer; benchmarks/stage_costs.py)
+    compression: Literal["zstd", "lz4", "gzip", "none"] = "zstd"
+
+    @property
+    def compression_type(self) -> str | None:
+        """The producer's ``compression_type`` (None: uncompressed)."""
+        return None if self.compression == "none" else self.compression
 
     @field_validator("url")
     @classmethod
@@ -168,6 +176,8 @@ class StreamSettings(_Section):
 
     app_id: str = "topis"  #: consumer group and changelog prefix
     snapshot_interval_s: float = Field(default=1.0, gt=0)  #: how often the read model is published
+    #: a route's snapshot carries all its Marey points this often, only the new ones in between, seconds
+    marey_full_every_s: float = Field(default=60.0, gt=0)
     aggregate_interval_s: float = Field(default=60.0, gt=0)  #: how often planner inputs are published
     data_dir: Path = Path(".topis")  #: local state (demo feed, case store, recordings)
     #: GTFS feed of the network to match buses against; empty = the demo city's

@@ -9,6 +9,8 @@ pipeline, then the route's view). Its outputs:
   (:class:`topis.schemas.bus.PredictionRound`, a JSON list per message);
 * ``state.routes`` — the read model of each route for the dashboard, once a
   second (vehicles with status, Marey points, alerts, headways, next arrivals);
+  the Marey points are all of them every ``marey_full_every_s``, only the new
+  ones in between;
 * ``bus.positions`` again, for fixes that came with no route (key "") or a
   route the feed does not know: :func:`streams.bus.route_assignment.place_fixes`
   places each on a route (over the vehicle's recent fixes) and the agent
@@ -71,6 +73,8 @@ class BusAgents:
         self.routes = Checkpointed(app, "bus_state_by_route", n, route_view.LiveRoute,
                                    lambda route_id: route_view.LiveRoute(RouteState(route_id)), every_s=every_s)
         self.changed: set[str] = set()  # routes with new fixes since their last read-model snapshot
+        self.marey_sent: dict[str, dict[str, float]] = {}  # route -> trip -> newest Marey point published
+        self.marey_full_ts: dict[str, float] = {}  # route -> when its last full set of Marey points went out
         self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
         agent(app, self.positions, self.track_routes)
         agent(app, topic(app, topics.CARD_TAPS), self.learn_boardings)
@@ -131,7 +135,12 @@ class BusAgents:
         due, self.changed = [r for r in self.changed if r in live], set()
         unrouted, self.unrouted_changed = [k for k in self.unrouted_changed if k in placing], set()
         for route_id in due:
-            snapshot = route_view.snapshot(route_id, live[route_id], self.params, now)
+            full = now - self.marey_full_ts.get(route_id, float("-inf")) >= self.settings.marey_full_every_s
+            marey, self.marey_sent[route_id] = route_view.marey_update(
+                live[route_id].view.marey, None if full else self.marey_sent.get(route_id))
+            if full:
+                self.marey_full_ts[route_id] = now
+            snapshot = route_view.snapshot(route_id, live[route_id], self.params, now, marey=marey, marey_full=full)
             await publish_bounded(self.state_routes, route_id.encode(), snapshot, self.dead_letters.max_output_bytes)
         for key in unrouted:
             message = route_assignment.unrouted_counter(key, placing[key], self.settings.assignment_forget_s, now)

@@ -35,6 +35,8 @@ from topis.schemas.state import BusStatus, RouteBus, RouteSnapshot
 MAREY_WINDOW_S = 2 * 3600.0
 #: at most one Marey point per trip this often (fixes come every few seconds), seconds.
 MAREY_STEP_S = 30.0
+#: next arrivals published per stop (the pages show at most three).
+NEXT_ARRIVALS_PER_STOP = 3
 #: alerts kept per route for the dashboard.
 MAX_ALERTS = 50
 #: a bus whose last fix is older than this (route clock) has a stale GPS, seconds.
@@ -116,19 +118,43 @@ def _vehicle_row(vid: str, live: LiveRoute, params: HeadwayParams) -> RouteBus:
     )
 
 
-def next_arrivals(route: RouteState, now_ts: float) -> dict[str, list[tuple[str, float]]]:
-    """Stop ("dir|stop") → [(vehicle, predicted arrival ts)] from each bus's latest predictions, soonest first."""
+def next_arrivals(route: RouteState, now_ts: float,
+                  per_stop: int = NEXT_ARRIVALS_PER_STOP) -> dict[str, list[tuple[str, float]]]:
+    """Stop ("dir|stop") → the ``per_stop`` soonest [(vehicle, predicted arrival ts, whole seconds)] from each
+    bus's latest predictions."""
     out: dict[str, list[tuple[str, float]]] = {}
     for vid, by_stop in route.predicted.items():
         for key, ts in by_stop.items():
             if ts >= now_ts:
-                out.setdefault(key, []).append((vid, ts))
-    return {k: sorted(v, key=lambda p: p[1]) for k, v in out.items()}
+                out.setdefault(key, []).append((vid, round(ts)))
+    return {k: sorted(v, key=lambda p: p[1])[:per_stop] for k, v in out.items()}
+
+
+def marey_update(marey: dict[str, list[tuple[float, float]]], sent: dict[str, float] | None
+                 ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, float]]:
+    """The Marey points to publish and, per trip, the time of the newest one published then.
+
+    ``sent`` None: all of ``marey`` (a full set). Otherwise only each trip's
+    points after the newest ``sent`` says went out before (a trip's points come
+    in time order), so that a route's snapshot every second does not repeat two
+    hours of points each time.
+    """
+    if sent is None:
+        points = marey
+    else:
+        points = {trip: new for trip, pts in marey.items()
+                  if (new := [p for p in pts if p[0] > sent.get(trip, float("-inf"))])}
+    newest = {trip: pts[-1][0] for trip, pts in marey.items() if pts}
+    return points, newest
 
 
 def snapshot(route_id: str, live: LiveRoute, params: HeadwayParams, published_ts: float,
-             max_age_s: float = 600.0) -> RouteSnapshot:
-    """Read-model message of one route for ``state.routes``."""
+             max_age_s: float = 600.0, marey: dict | None = None, marey_full: bool = True) -> RouteSnapshot:
+    """Read-model message of one route for ``state.routes``.
+
+    ``marey``: the points to send (:func:`marey_update`), by default all the
+    route's; ``marey_full=False`` says they only add to those sent before.
+    """
     view = live.view
     vehicles = [_vehicle_row(vid, live, params) for vid in sorted(view.last_fix)
                 if view.clock_ts - view.last_fix[vid][0] <= max_age_s]
@@ -137,7 +163,8 @@ def snapshot(route_id: str, live: LiveRoute, params: HeadwayParams, published_ts
         published_ts=published_ts,
         clock_ts=view.clock_ts,
         vehicles=vehicles,
-        marey=dict(view.marey),
+        marey=dict(view.marey if marey is None else marey),
+        marey_full=marey_full,
         alerts=view.alerts[-10:],
         headways=headway_summary(live.pipeline.headways),
         next_arrivals=next_arrivals(live.pipeline, view.clock_ts),

@@ -130,6 +130,7 @@ def faust_config(broker: BrokerSettings, streams: StreamSettings) -> dict:
         # outputs (events, predictions, read models) in a few produce requests, not one per send
         producer_linger=streams.producer_linger_s,
         producer_max_batch_size=512 * 1024,
+        producer_compression_type=broker.compression_type,
         datadir=str(streams.data_dir / "faust"),
     )
 

@@ -207,6 +207,23 @@ def test_state_routes_bytes_keep_marey_raw_until_a_page_asks():
     assert "marey" in rm.state().route("R1")
 
 
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_marey_points_added_between_full_sets_are_shown_with_them(as_bytes):
+    def feed(snap):
+        rm.feed(topics.STATE_ROUTES.name, json.dumps(snap).encode() if as_bytes else snap)
+
+    rm = ReadModel()
+    feed(route_snapshot())
+    feed({**route_snapshot(), "marey_full": False, "marey": {"T2": [[T0, 700.0], [T0 + 30, 760.0]],
+                                                            "T9": [[T0 + 30, 0.0]]}})
+    feed({**route_snapshot(), "marey_full": False, "marey": {"T9": [[T0 + 60, 80.0]]}})
+    marey = rm.state().route("R1")["marey"]
+    assert marey["T2"] == [[T0 - 900, 0.0], [T0 - 300, 500.0], [T0, 700.0], [T0 + 30, 760.0]]  # T0 not twice
+    assert marey["T9"] == [[T0 + 30, 0.0], [T0 + 60, 80.0]]
+    feed({**route_snapshot(), "marey": {"T9": [[T0 + 90, 120.0]]}})  # a full set replaces all before it
+    assert rm.state().route("R1")["marey"] == {"T9": [[T0 + 90, 120.0]]}
+
+
 def test_the_rejected_tile_counts_dead_letters_per_input_topic():
     state = fed(wall_ts=1000.0)  # an old worker's per-key count: 2 on a bus.positions route
     for key, source, letters, reasons in (("bus.positions/0", "bus.positions", 3, {"not_json": 2, "bad_ts": 4}),

@@ -81,6 +81,26 @@ def test_snapshot_is_json_ready_and_next_arrivals_sorted():
     assert as_json["next_arrivals"] == {"0|s2": [["b", 300.0], ["a", 400.0]]}
 
 
+def test_next_arrivals_keep_the_soonest_few_per_stop_in_whole_seconds():
+    route = RouteState("r")
+    route.predicted = {f"v{i}": {"0|s": 1000.0 + 60 * (5 - i) + 0.4} for i in range(5)}
+    got = route_view.next_arrivals(route, now_ts=0.0, per_stop=3)
+    assert got == {"0|s": [("v4", 1060), ("v3", 1120), ("v2", 1180)]}
+
+
+def test_marey_update_sends_all_points_then_only_the_new_ones():
+    live = live_with([("a", "t-a", 0), ("b", "t-b", 0)])
+    route_view.fold(live.view, [], [matched("a", 0, 0), matched("b", 0, 10), matched("a", 60, 300)])
+    full, sent = route_view.marey_update(live.view.marey, None)
+    assert full == {"t-a": [(0, 0), (60, 300)], "t-b": [(0, 10)]} and sent == {"t-a": 60, "t-b": 0}
+    route_view.fold(live.view, [], [matched("a", 120, 600), matched("c", 120, 5)])
+    added, sent = route_view.marey_update(live.view.marey, sent)
+    assert added == {"t-a": [(120, 600)], "t-c": [(120, 5)]} and sent == {"t-a": 120, "t-b": 0, "t-c": 120}
+    assert route_view.marey_update(live.view.marey, sent)[0] == {}  # nothing new: nothing sent
+    snap = route_view.snapshot("r", live, PARAMS, 1.0, marey=added, marey_full=False)
+    assert snap.marey == added and snap.marey_full is False
+
+
 def test_emitted_splits_predictions_into_rounds_and_drops_matched_positions():
     from topis.schemas.bus import Prediction, predictions_of
 

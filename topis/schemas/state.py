@@ -99,3 +99,6 @@ class RouteSnapshot(msgspec.Struct):
     alerts: list[BusAlert]  #: the newest bunching/gapping alerts, oldest first
     headways: dict[str, HeadwaySummary]  #: "dir|stop" → headways seen there
     next_arrivals: dict[str, list[tuple[str, float]]]  #: "dir|stop" → (vehicle, predicted ts), soonest first
+    #: True: ``marey`` is every point of the window; False: only the points after those of the route's previous
+    #: message (a full set comes every ``marey_full_every_s``; a reader adds the others to it)
+    marey_full: bool = True
