@@ -57,7 +57,7 @@ BUS_PREDICTIONS = TopicSpec("bus.predictions", 8, "route_id", list[bus.Predictio
 #: a route's buses with status, Marey points, alerts, headways, next arrivals
 STATE_ROUTES = TopicSpec("state.routes", 8, "route_id", state.RouteSnapshot, HOUR_MS, keep="drop")
 CARD_LOCATED = TopicSpec(
-    "card.located", 8, "card bucket (CRC-32 of card_hash mod 16)", demand.LocatedTapBatch, 24 * HOUR_MS
+    "card.located", 8, "card bucket (CRC-32 of card_hash mod 64)", demand.LocatedTapBatch, 24 * HOUR_MS
 )
 CARD_RIDES = TopicSpec("card.rides", 8, "route_id", demand.RideBatch, 24 * HOUR_MS)
 #: peak load by segment

@@ -177,9 +177,10 @@ class Journey(msgspec.Struct, frozen=True):
 # --- batches between the stages ------------------------------------------------------------
 
 
-#: card buckets of the card stage: two per ``card.located`` partition. Few, so that a batch of taps
-#: makes few messages (with 256, nearly one message per tap: 12,600 a Seoul minute).
-CARD_BUCKETS = 16
+#: card buckets of the card stage. Few, so that a batch of taps makes few messages (with 256, nearly one
+#: message per tap: 12,600 a Seoul minute); not too few, so that a bucket's checkpoint (its cards' open rides)
+#: stays well under one Kafka message at Seoul's peak (with 16: over 1 MB after 10 min).
+CARD_BUCKETS = 64
 
 
 def card_bucket(card_hash: str, n_buckets: int = CARD_BUCKETS) -> str:

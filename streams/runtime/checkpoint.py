@@ -37,7 +37,8 @@ class Checkpointed(Generic[S]):
 
     def __init__(self, app: faust.App, name: str, partitions: int, state_type: type[S],
                  new: Callable[[str], S], every_s: float):
-        self.table = app.Table(name, default=str, partitions=partitions, key_type=str)
+        # raw bytes on the changelog: the default (json) would wrap the JSON in a string, escaping every quote
+        self.table = app.Table(name, default=bytes, partitions=partitions, key_type=str, value_type=bytes)
         self._decode = msgspec.json.Decoder(state_type).decode
         self._new = new
         self._every_s = every_s
@@ -54,8 +55,19 @@ class Checkpointed(Generic[S]):
         """The working state of ``key``: this worker's copy, its checkpoint, or a new one."""
         if key not in self._live:
             saved = self.table[key]
-            self._live[key] = self._decode(saved) if saved else self._new(key)
+            self._live[key] = self._restore(key, saved) if saved else self._new(key)
         return self._live[key]
+
+    def _restore(self, key: str, saved: bytes) -> S:
+        try:
+            return self._decode(saved)
+        except msgspec.DecodeError:
+            pass
+        try:  # a checkpoint written before they were raw: JSON inside a JSON string
+            return self._decode(msgspec.json.decode(saved, type=str))
+        except msgspec.DecodeError as exc:
+            log.warning("%s[%r]: checkpoint unreadable (%s); starting it afresh", self.table.name, key, exc)
+            return self._new(key)
 
     def put(self, key: str, state: S) -> None:
         """Replace the working state of ``key`` (for folds that return a new state)."""
@@ -66,7 +78,7 @@ class Checkpointed(Generic[S]):
         if time.monotonic() - self._saved_at.get(key, 0.0) > self._every_s:
             value = wire.encode(self._live[key])
             if len(value) <= self.max_bytes:
-                self.table[key] = value.decode()
+                self.table[key] = value
             else:
                 log.warning("%s[%r]: checkpoint of %d bytes not written (more than one Kafka message may carry)",
                             self.table.name, key, len(value))

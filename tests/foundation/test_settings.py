@@ -120,3 +120,16 @@ def test_root_settings_use_given_sections_as_they_are(config):
     assert Settings.load().broker.url == "kafka://file:9092"
     with pytest.raises(TypeError, match="brokers"):
         Settings.load(brokers=broker)
+
+
+def test_producers_compress_as_the_broker_settings_say(monkeypatch):
+    from streams.runtime.app import faust_config
+    from topis.settings import StreamSettings
+
+    monkeypatch.delenv("TOPIS_BROKER_COMPRESSION", raising=False)
+    assert BrokerSettings().compression_type == "zstd"
+    assert faust_config(BrokerSettings(url="kafka://h:1"), StreamSettings())["producer_compression_type"] == "zstd"
+    monkeypatch.setenv("TOPIS_BROKER_COMPRESSION", "none")
+    assert BrokerSettings().compression_type is None
+    with pytest.raises(ValidationError, match="compression"):
+        BrokerSettings(compression="brotli")
