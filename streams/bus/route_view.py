@@ -12,6 +12,9 @@ to ``state.routes``.
 
 from __future__ import annotations
 
+import bisect
+from operator import itemgetter
+
 import msgspec
 
 from streams.bus.headways import HeadwayParams, headway_summary
@@ -35,6 +38,8 @@ from topis.schemas.state import BusStatus, RouteBus, RouteSnapshot
 MAREY_WINDOW_S = 2 * 3600.0
 #: at most one Marey point per trip this often (fixes come every few seconds), seconds.
 MAREY_STEP_S = 30.0
+_ts = itemgetter(0)  #: the time of a Marey point
+
 #: next arrivals published per stop (the pages show at most three).
 NEXT_ARRIVALS_PER_STOP = 3
 #: alerts kept per route for the dashboard.
@@ -143,7 +148,7 @@ def marey_update(marey: dict[str, list[tuple[float, float]]], sent: dict[str, fl
         points = marey
     else:
         points = {trip: new for trip, pts in marey.items()
-                  if (new := [p for p in pts if p[0] > sent.get(trip, float("-inf"))])}
+                  if (new := pts[bisect.bisect_right(pts, sent.get(trip, float("-inf")), key=_ts):])}
     newest = {trip: pts[-1][0] for trip, pts in marey.items() if pts}
     return points, newest
 
