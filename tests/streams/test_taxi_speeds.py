@@ -51,21 +51,25 @@ def test_bad_coordinates_are_left_out_and_an_empty_batch_gives_nothing():
     assert taxi_speeds.advance(state, TaxiFixes.empty(), net) == []
 
 
-def test_the_taxi_agent_publishes_closed_bins_keyed_by_cell_and_dead_letters_garbage(tmp_path):
+def _totals(speeds) -> dict[tuple[str, float], tuple[int, float, float]]:
+    """(traversals, metres, seconds) per (link, bin): what the partial bins of any batching add up to."""
+    out: dict[tuple[str, float], tuple[int, float, float]] = {}
+    for s in speeds:
+        n, d, t = out.get((s.link_id, s.bin_start_ts), (0, 0.0, 0.0))
+        out[(s.link_id, s.bin_start_ts)] = (n + s.n_probes, d + s.dist_m, t + s.time_s)
+    return out
+
+
+def _run_taxi_agent(tmp_path, messages, city, roads):
     from agent_fixtures import capture, run_agent, stream_app
 
     from streams.demand.taps import Pattern, RoutePatterns
     from streams.runtime.decode import DeadLetters
     from streams.traffic.agents import TrafficAgents
     from streams.traffic.linkspeeds import road_network
-    from topis import topics, wire
+    from topis import wire
     from topis.schemas.traffic import LinkSpeed
 
-    city, steps = city_and_batches()
-    roads = mapmatch.network_from_city(city)
-    cell = max(steps[0], key=lambda c: len(steps[0][c].arrays().ts))
-    messages = [(cell.encode(), wire.encode(by_cell[cell])) for by_cell in steps if cell in by_cell]
-    messages.insert(3, (cell.encode(), b"not a batch"))
     with stream_app(tmp_path) as (app, streams):
         letters = DeadLetters(app)
         dead = capture(letters.topic)
@@ -73,14 +77,62 @@ def test_the_taxi_agent_publishes_closed_bins_keyed_by_cell_and_dead_letters_gar
                                road_network(None, city), letters, roads)
         sent = capture(agents.speeds)
         run_agent(app, "streams.traffic.agents.measure_taxi_speeds", messages)
+    return sent, [s for _, v in sent for s in wire.decode(v, list[LinkSpeed])], dead
+
+
+def _one_cell(steps):
+    from topis import wire
+
+    cell = max(steps[0], key=lambda c: len(steps[0][c].arrays().ts))
+    return cell, [(cell.encode(), wire.encode(by_cell[cell])) for by_cell in steps if cell in by_cell]
+
+
+def _fold_one_by_one(messages, roads) -> list:
+    from topis import topics, wire
+
     expected, state = [], taxi_speeds.CellState()
     for _, value in messages:
-        if value != b"not a batch":
-            expected += taxi_speeds.advance(state, wire.decode(value, topics.TAXI_POSITIONS.value).arrays(), roads)
+        expected += taxi_speeds.advance(state, wire.decode(value, topics.TAXI_POSITIONS.value).arrays(), roads)
+    return expected
+
+
+def test_the_taxi_agent_publishes_closed_bins_keyed_by_cell_and_dead_letters_garbage(tmp_path):
+    """The agent folds a batch's messages of a cell in one call: the same traversals as one by one, fewer records."""
+    city, steps = city_and_batches()
+    roads = mapmatch.network_from_city(city)
+    cell, messages = _one_cell(steps)
+    expected = _fold_one_by_one(messages, roads)
+    messages.insert(3, (cell.encode(), b"not a batch"))
+    sent, speeds, dead = _run_taxi_agent(tmp_path, messages, city, roads)
     assert expected, "the trace is long enough to close bins"
     assert {k for k, _ in sent} == {f"taxi:{cell}".encode()}
-    assert [s for _, v in sent for s in wire.decode(v, list[LinkSpeed])] == expected
+    got, want = _totals(speeds), _totals(expected)
+    assert got.keys() == want.keys()
+    assert all(got[k][0] == want[k][0] and got[k][1:] == pytest.approx(want[k][1:]) for k in want)
+    assert len(speeds) <= len(expected)  # a bin reopened by a late traversal closes once per batch, not per message
     assert len(dead) == 1 and dead[0][0] == b"taxi.positions"
+
+
+def test_a_fold_that_raises_dead_letters_only_its_message(tmp_path, monkeypatch):
+    """When a batch's fold raises, the cell starts afresh and only the message at fault is dead-lettered."""
+    from topis import topics, wire
+
+    city, steps = city_and_batches()
+    roads = mapmatch.network_from_city(city)
+    cell, messages = _one_cell(steps)
+    marker_ts = float(wire.decode(messages[5][1], topics.TAXI_POSITIONS.value).arrays().ts.max())
+    real = taxi_speeds.advance
+
+    def advance(state, fixes, *args, **kwargs):
+        if marker_ts in fixes.ts:
+            raise RuntimeError("a fault of this message")
+        return real(state, fixes, *args, **kwargs)
+
+    monkeypatch.setattr(taxi_speeds, "advance", advance)
+    sent, speeds, dead = _run_taxi_agent(tmp_path, messages, city, roads)
+    letters = [wire.decode(v, topics.DEAD_LETTERS.value) for _, v in dead]
+    assert [(d.reason, d.offset, d.agent) for d in letters] == [("processing_error", 5, "measure_taxi_speeds")]
+    assert speeds, "the other messages still give link speeds"
 
 
 @pytest.mark.parametrize("seed", [1, 2])
