@@ -45,7 +45,7 @@ from streams.bus.gtfs import Feed
 from streams.bus.headways import HeadwayParams
 from streams.bus.pipeline import RouteState, observe_taps, route_model
 from streams.bus.predictions import PredictParams
-from streams.runtime.app import agent, topic
+from streams.runtime.app import agent, timer, topic
 from streams.runtime.checkpoint import Checkpointed
 from streams.runtime.decode import FAILED, DeadLetters, Received, publish_bounded
 from topis import topics, wire
@@ -78,7 +78,7 @@ class BusAgents:
         self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
         agent(app, self.positions, self.track_routes)
         agent(app, topic(app, topics.CARD_TAPS), self.learn_boardings)
-        app.timer(settings.snapshot_interval_s)(self.publish_routes)
+        timer(app, settings.snapshot_interval_s, self.publish_routes)
 
     async def track_routes(self, stream):
         """Match every fix, emit arrivals, headways, alerts and predictions, per route."""

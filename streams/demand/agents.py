@@ -23,7 +23,7 @@ import faust
 
 from streams.demand import boardings, loads, od
 from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
-from streams.runtime.app import agent, each_current, topic
+from streams.runtime.app import agent, each_current, timer, topic
 from streams.runtime.checkpoint import Checkpointed
 from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
 from topis import topics, wire
@@ -51,7 +51,7 @@ class DemandAgents:
         agent(app, topic(app, topics.CARD_TAPS), self.locate_taps)
         agent(app, self.located, self.link_rides)
         agent(app, self.rides, self.load_routes)
-        app.timer(settings.aggregate_interval_s)(self.publish_planner_inputs)
+        timer(app, settings.aggregate_interval_s, self.publish_planner_inputs)
 
     async def locate_taps(self, stream):
         """Place each route's taps on its patterns and bus runs; pass them on by card bucket.

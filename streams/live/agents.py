@@ -21,7 +21,7 @@ import time
 import faust
 
 from streams.live import state as livestate
-from streams.runtime.app import agent, topic
+from streams.runtime.app import agent, timer, topic
 from streams.runtime.checkpoint import Checkpointed
 from streams.runtime.decode import FAILED, DeadLetters, publish_bounded
 from topis import topics
@@ -46,7 +46,7 @@ class LiveAgents:
         agent(app, topic(app, topics.BUS_POSITIONS), self.track_vehicles)
         agent(app, topic(app, topics.CARD_TAPS), self.count_taps)
         agent(app, topic(app, topics.PLATE_READS), self.count_reads)
-        app.timer(settings.snapshot_interval_s)(self.publish_read_model)
+        timer(app, settings.snapshot_interval_s, self.publish_read_model)
 
     async def track_vehicles(self, stream):
         """Keep the latest position of every vehicle, per route."""

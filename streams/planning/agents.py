@@ -41,7 +41,7 @@ from optimizer.headways import InfeasibleFleet
 from optimizer.live import NoPlan
 from streams.planning import live as planning
 from streams.planning.live import LivePlanner
-from streams.runtime.app import agent, topic
+from streams.runtime.app import agent, timer, topic
 from streams.runtime.decode import DeadLetters, key_text
 from topis import topics, wire
 from topis.schemas.plans import PlanProposal
@@ -62,7 +62,7 @@ class PlanningAgents:
         agent(app, topic(app, topics.DEMAND_OWL), self.keep_owl_input)
         agent(app, topic(app, topics.LINK_SPEEDS), self.keep_route_speeds)
         agent(app, topic(app, topics.PLAN_REQUESTS), self.take_plan_requests)
-        app.timer(settings.replan_check_every_s)(self.replan)
+        timer(app, settings.replan_check_every_s, self.replan)
         app.on_before_shutdown.connect(self.stop_pool)
 
     async def keep_squirrel_inputs(self, stream):

@@ -23,10 +23,12 @@ a batch current in turn, so that an agent taking batches can write its tables.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 
 import faust
+from faust.exceptions import NotReady
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from topis.settings import BrokerSettings, StreamSettings
@@ -154,6 +156,29 @@ def agent(app: faust.App, channel: faust.TopicT, loop: Callable) -> faust.types.
     starts the agent again.
     """
     return app.agent(channel, name=f"{loop.__module__}.{loop.__name__}")(loop)
+
+
+def timer(app: faust.App, every_s: float, tick: Callable) -> Callable:
+    """Run ``tick`` (an ``async def`` of no arguments) on ``app`` every ``every_s`` seconds (:func:`skipping_not_ready`)."""
+    return app.timer(every_s)(skipping_not_ready(tick))
+
+
+def skipping_not_ready(tick: Callable) -> Callable:
+    """``tick``, skipped with a log line when it finds the producer not started.
+
+    That is the worker starting, or stopping for a restart or a broker recycle;
+    Faust would take the ``NotReady`` out of a timer for a crash of the whole
+    worker (seen in a soak: a planner-input tick as a recycle stopped the worker).
+    """
+
+    @functools.wraps(tick)
+    async def guarded() -> None:
+        try:
+            await tick()
+        except NotReady as exc:
+            log.info("%s: skipped a tick: %s", tick.__qualname__, exc)
+
+    return guarded
 
 
 def each_current(stream: faust.StreamT, events: list) -> Iterator:

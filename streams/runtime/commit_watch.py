@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import faust
 
+from streams.runtime.app import timer
+
 log = logging.getLogger(__name__)
 
 
@@ -96,7 +98,7 @@ class CommitWatch:
         self.lags: dict[str, int] = {}  #: the last lag per topic, for the worker's health report
         self.rereads = 0  #: partitions read again since start (0 in normal operation)
         self._reported_s = -report_every_s
-        app.timer(every_s)(self.watch_partitions)
+        timer(app, every_s, self.watch_partitions)
 
     async def watch_partitions(self) -> None:
         """Update the lags, log a worker that is behind, read a stuck partition again."""

@@ -19,7 +19,7 @@ from collections import deque
 
 import faust
 
-from streams.runtime.app import topic
+from streams.runtime.app import timer, topic
 from streams.runtime.commit_watch import CommitWatch
 from topis import topics, wire
 from topis.schemas.health import WorkerHealth
@@ -67,7 +67,7 @@ class HealthReport:
         self.lag = StateLag({s.name for s in topics.ALL})
         app.sensors.add(self.lag)
         self.topic = topic(app, topics.STATE_HEALTH)
-        app.timer(every_s)(self.publish_health)
+        timer(app, every_s, self.publish_health)
 
     def health(self) -> WorkerHealth:
         return WorkerHealth(self.worker_id, time.time(), self.started_ts, dict(self.watch.lags),

@@ -39,3 +39,28 @@ def test_the_wall_says_which_agents_crashed():
     line = components_line((("worker-1", "up", 0.0, 0),), 0, {"track_routes": 2})
     assert line == "all 1 components up · agent track_routes crashed 2×"
     assert components_line((("worker-1", "up", 0.0, 0),), 0, {}) == "all 1 components up"
+
+
+def test_a_timer_tick_without_a_producer_is_skipped_and_other_faults_still_raise(tmp_path, caplog):
+    """A recycle stops the worker while a timer runs: that tick's ``NotReady`` must not crash the worker."""
+    import pytest
+    from faust.exceptions import NotReady
+
+    from streams.runtime.app import skipping_not_ready
+
+    ticks = []
+
+    async def not_ready():
+        ticks.append("not ready")
+        raise NotReady("Producer service not yet started")
+
+    async def broken():
+        raise RuntimeError("a bug in the tick")
+
+    with stream_app(tmp_path) as (app, _):
+        with caplog.at_level(logging.INFO, logger="streams.runtime.app"):
+            run(app, skipping_not_ready(not_ready)())
+        assert ticks == ["not ready"]
+        assert any("skipped a tick" in r.getMessage() for r in caplog.records)
+        with pytest.raises(RuntimeError, match="a bug in the tick"):
+            run(app, skipping_not_ready(broken)())
