@@ -8,8 +8,17 @@ process, one after the other. The warm-up (every bus's first match, each route's
 timetable index, the rule book's indexes) is run but not timed. Prints seconds and events/s per stage and their
 sum: a worker cannot go faster than ``events / sum``; ``stream_throughput``'s
 ``total`` against this floor is what Faust, the broker and the outputs cost.
+Stages are timed in CPU seconds of this process (``time.process_time``), so other
+work on a shared machine slows the run but does not change the figures much.
 
     .venv/bin/python -m benchmarks.stage_costs [--scale 18.5] [--sim-seconds 120] [--warm-up-s 60]
+    .venv/bin/python -m benchmarks.stage_costs --step-s 0.5 --sim-seconds 30   # real time's message sizes
+
+``--step-s`` is the simulated seconds per published step: 5 s (default) gives the
+backlog's large messages that ``stream_throughput`` drains; 0.5 s (the simulator's
+tick at speed 1) the small messages of a real-time run, where per-call costs
+dominate. The taxi stage folds each cell's messages of ``probe_batch_s`` in one
+call, as the taxi agent does with what came within that window.
 """
 
 from __future__ import annotations
@@ -24,9 +33,9 @@ from benchmarks.stream_throughput import CITY_SEED, simulate
 
 
 def _timed(costs: dict, name: str, fn, *args):
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     out = fn(*args)
-    costs[name] += time.perf_counter() - t0
+    costs[name] += time.process_time() - t0
     return out
 
 
@@ -35,6 +44,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=18.5)
     parser.add_argument("--sim-seconds", type=float, default=120.0, help="simulated seconds timed")
     parser.add_argument("--warm-up-s", type=float, default=60.0, help="simulated seconds run first, not timed")
+    parser.add_argument("--step-s", type=float, default=5.0, help="simulated seconds per published step")
     args = parser.parse_args()
 
     from enforcement import engine
@@ -49,11 +59,12 @@ def main() -> None:
     from streams.traffic import linkspeeds, mapmatch, taxi_speeds
     from topis import topics, wire
     from topis.schemas.inputs import PositionBatch, ReadBatch, TapBatch
+    from topis.schemas.probes import TaxiFixes
     from topis.settings import CitySettings, EnforcementSettings, StreamSettings
     from topis.sim.feeder import reads_by_key
 
-    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds)
-    warm_up_steps = int(args.warm_up_s / 5.0)  # simulate() steps 5 s
+    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds, args.step_s)
+    warm_up_steps = int(args.warm_up_s / args.step_s)
     settings = CitySettings(seed=CITY_SEED, scale=args.scale)
     streams = StreamSettings()
     t0 = time.perf_counter()
@@ -67,6 +78,7 @@ def main() -> None:
     section_of = {c.camera_id: c.section_id for c in city.cameras}
 
     # encode as the publisher does, so decoding is measured too
+    taxi_window_steps = max(1, round(StreamSettings().probe_batch_s / args.step_s))
     messages = []
     for step, out in enumerate(outputs):
         if step == warm_up_steps:
@@ -79,6 +91,8 @@ def main() -> None:
             messages.append(("read", key, wire.encode(ReadBatch(reads))))
         for key, batch in out.taxis.items():
             messages.append(("taxi", key, wire.encode(batch)))
+        if (step + 1) % taxi_window_steps == 0:
+            messages.append(("taxi window", "", b""))
     kinds = {"bus": topics.BUS_POSITIONS.value, "tap": topics.CARD_TAPS.value, "read": topics.PLATE_READS.value,
              "taxi": topics.TAXI_POSITIONS.value}
 
@@ -95,6 +109,7 @@ def main() -> None:
     od_counts: dict = {}
     route_loads: dict = {}
     cells: dict = {}
+    taxi_window: dict = {}  # cell -> its fixes since the taxi agent's last batch
     zones: dict = {}
     saved = engine.new_state(rules)
     for kind, key, raw in messages:
@@ -104,6 +119,14 @@ def main() -> None:
             outputs_n.clear()
             sends.clear()
             messages_in.clear()
+            continue
+        if kind == "taxi window":  # the taxi agent's batch: each cell's fixes in one call
+            for cell, parts in taxi_window.items():
+                closed = _timed(costs, "taxi map matching + bins", taxi_speeds.advance,
+                                cells.setdefault(cell, taxi_speeds.CellState()), TaxiFixes.concat(parts), roads)
+                outputs_n["traffic.link_speeds (taxi)"] += len(closed)
+                sends["traffic.link_speeds (taxi)"] += bool(closed)
+            taxi_window.clear()
             continue
         batch = _timed(costs, f"decode {kind}", wire.decode, raw, kinds[kind])
         n = len(batch) if kind == "taxi" else len(batch.events)
@@ -123,10 +146,7 @@ def main() -> None:
             vehicles[key] = _timed(costs, "live vehicles", livestate.track, vehicles.get(key), batch.events,
                                    time.time(), streams.vehicle_timeout_s)
         elif kind == "taxi":
-            closed = _timed(costs, "taxi map matching + bins", taxi_speeds.advance,
-                            cells.setdefault(key, taxi_speeds.CellState()), batch.arrays(), roads)
-            outputs_n["traffic.link_speeds (taxi)"] += len(closed)
-            sends["traffic.link_speeds (taxi)"] += bool(closed)
+            taxi_window.setdefault(key, []).append(batch.arrays())
         elif kind == "tap" and key in models:
             _timed(costs, "taps: boarding rates", observe_taps, live_routes.setdefault(
                 key, route_view.LiveRoute(RouteState(key))).pipeline, batch.events, models[key])
@@ -177,19 +197,19 @@ def _per_wall_second(live_routes: dict, streams) -> None:
                                            streams.checkpoint_every_s)
 
     def encoded(full: bool) -> tuple[dict[str, bytes], float]:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         out = {}
         for r, live in live_routes.items():
             sent = None if full else {t: pts[-1][0] - every_s for t, pts in live.view.marey.items() if pts}
             marey, _ = route_view.marey_update(live.view.marey, sent)
             out[r] = wire.encode(route_view.snapshot(r, live, params, now, marey=marey, marey_full=full))
-        return out, time.perf_counter() - t0
+        return out, time.process_time() - t0
 
     fulls, full_s = encoded(True)
     deltas, delta_s = encoded(False)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     checkpoints = {r: wire.encode(live) for r, live in live_routes.items()}
-    checkpoint_s = time.perf_counter() - t0
+    checkpoint_s = time.process_time() - t0
     full_bytes, delta_bytes = sum(map(len, fulls.values())), sum(map(len, deltas.values()))
     ckpt_bytes = sum(map(len, checkpoints.values()))
     fields: dict[str, int] = defaultdict(int)

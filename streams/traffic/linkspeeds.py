@@ -355,6 +355,10 @@ class LinkSpeedState(msgspec.Struct):
     watermark_ts: float = 0.0
     pairs_used: int = 0
     pairs_dropped: dict[str, int] = msgspec.field(default_factory=dict)  #: reason -> count
+    #: ``floor(watermark / bin_s)`` when the open bins were last looked through for closed ones: until it
+    #: moves on, no bin can close but one that a late pair reopened (``late``)
+    scanned_bin: int = -1
+    late: bool = False  #: since that look, a pair went into a bin that had closed
 
 
 def advance(
@@ -484,6 +488,8 @@ def _near_stop(net: LinkNetwork, x_m: list[float], y_m: list[float], rules: Spee
 
 def _add(state: LinkSpeedState, link: int, mid_ts: float, dist_m: float, time_s: float, vehicle: str, rules: SpeedRules) -> None:
     start = int(math.floor(mid_ts / rules.bin_s) * rules.bin_s)
+    if start + rules.bin_s <= state.watermark_ts:
+        state.late = True
     acc = state.open_bins.setdefault(link, {}).setdefault(start, [0.0, 0.0])
     acc[0] += dist_m
     acc[1] += time_s
@@ -492,7 +498,15 @@ def _add(state: LinkSpeedState, link: int, mid_ts: float, dist_m: float, time_s:
 
 
 def _emit(state: LinkSpeedState, net: LinkNetwork, rules: SpeedRules, watermark_ts: float) -> list[LinkSpeed]:
-    """Pop the bins that end by ``watermark_ts`` (sorted by link, then start) and the links left without bins."""
+    """Pop the bins that end by ``watermark_ts`` (sorted by link, then start) and the links left without bins.
+
+    The open bins are looked through only when the watermark passed a bin's end
+    since the last look, or a late pair went into a closed bin: not on every message.
+    """
+    watermark_bin = math.floor(watermark_ts / rules.bin_s) if math.isfinite(watermark_ts) else state.scanned_bin
+    if watermark_bin == state.scanned_bin and not state.late and math.isfinite(watermark_ts):
+        return []
+    state.scanned_bin, state.late = watermark_bin, False
     closing, emptied = [], []
     for link, bins in state.open_bins.items():
         closing += [(link, start) for start in bins if start + rules.bin_s <= watermark_ts]

@@ -63,6 +63,11 @@ def _roughen(batch: list[BusPosition], rng: random.Random) -> list[BusPosition]:
     return out
 
 
+def _kept(state: ls.LinkSpeedState) -> bytes:
+    """The state as JSON, less when the fast step last looked for closed bins (the twin looks every time)."""
+    return msgspec.json.encode(msgspec.structs.replace(state, scanned_bin=-1, late=False))
+
+
 SHORT_BINS = ls.SpeedRules(bin_s=60.0, lateness_s=30.0, dwell_move_m=25.0, dwell_speed_kph=8.0)
 
 
@@ -81,7 +86,7 @@ def test_advance_matches_twin_on_simulated_batches(city_batches, network, rules)
             _, got = ls.advance(fast.setdefault(route_id, ls.LinkSpeedState()), fixes, net, rules)
             _, want = twin.advance(slow.setdefault(route_id, ls.LinkSpeedState()), fixes, net, rules)
             assert got == want, (step, route_id)
-            assert msgspec.json.encode(fast[route_id]) == msgspec.json.encode(slow[route_id]), (step, route_id)
+            assert _kept(fast[route_id]) == _kept(slow[route_id]), (step, route_id)
             emitted += len(got)
         if step == 60:  # a restart from the checkpoint in the middle
             fast = {k: msgspec.json.decode(msgspec.json.encode(s), type=ls.LinkSpeedState) for k, s in fast.items()}
@@ -90,7 +95,7 @@ def test_advance_matches_twin_on_simulated_batches(city_batches, network, rules)
     assert got == want
     for route_id in slow:
         assert ls.flush(fast[route_id], net, rules) == twin.flush(slow[route_id], net, rules)
-        assert msgspec.json.encode(fast[route_id]) == msgspec.json.encode(slow[route_id])
+        assert _kept(fast[route_id]) == _kept(slow[route_id])
     assert emitted > 100  # the watermark closed bins along the way, not only at the flush
     dropped = {k: sum(s.pairs_dropped.get(k, 0) for s in slow.values()) for k in
                ("unmapped", "time_gap", "not_adjacent", "teleport", "frozen_position", "dwell_at_stop")}
