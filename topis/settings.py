@@ -205,8 +205,8 @@ class StreamSettings(_Section):
     tap_batch_s: float = Field(default=0.5, gt=0)
     #: the taxi agent takes up to this many taxi.positions messages at once, or what came within
     #: probe_batch_s, and map-matches each cell's fixes in one call (per call, not per fix, is the cost)
-    probe_batch_messages: int = Field(default=1000, ge=1)
-    probe_batch_s: float = Field(default=1.0, gt=0)
+    probe_batch_messages: int = Field(default=2000, ge=1)
+    probe_batch_s: float = Field(default=2.0, gt=0)
     #: a worker's producer waits this long to fill a batch per partition (0 = one request per send), seconds
     producer_linger_s: float = Field(default=0.01, ge=0, le=1.0)
     #: a vehicle not heard from for this long (event time) leaves the live positions

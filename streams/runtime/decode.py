@@ -220,6 +220,24 @@ class DeadLetters:
                             counter=f"/{agent}")
             return FAILED
 
+    async def fold_together(self, group: list[Received], agent: str, fold: Callable[[list[Received]], T],
+                            afresh: Callable[[], None]) -> list[T]:
+        """``[fold(group)]``: one key's messages of a batch folded in one call.
+
+        When that raises, the key's state may be half changed: ``afresh()`` starts
+        it again, and ``fold([message])`` runs for each message in turn under
+        :meth:`fold`, so that only the message at fault is dead-lettered. Returns
+        what each successful call returned.
+        """
+        try:
+            return [fold(group)]
+        except Exception:  # noqa: BLE001 - find the message at fault below
+            log.warning("%s: a batch of %d messages of key %r raised; starting the key afresh and folding them one "
+                        "by one", agent, len(group), group[0].key, exc_info=True)
+        afresh()
+        outs = [await self.fold(received, agent, fold, [received]) for received in group]
+        return [out for out in outs if out is not FAILED]
+
     async def send_out(self, channel: faust.TopicT, key: bytes, value: bytes, received: Received, agent: str) -> bool:
         """Send what ``agent`` made of ``received`` on ``channel``; False, after dead-lettering the message, when it
         is larger than the producer may send (the send would raise and crash the agent on every redelivery)."""

@@ -4,23 +4,27 @@
 closed 5-minute bins on ``traffic.link_speeds``; each route's partition
 publishes partial bins that :func:`streams.traffic.linkspeeds.merge` sums.
 Bad ``bus.positions`` messages are dead-lettered and counted by the live agents;
-this agent uses the rows the edge kept, and dead-letters a batch its fold raises on.
+this agent uses the rows the edge kept.
 
 ``measure_taxi_speeds`` (by probe cell) map-matches taxi fixes
 (:mod:`streams.traffic.taxi_speeds`) and publishes their closed bins on the
 same topic with ``source="taxi"``, keyed ``taxi:<cell>``. It needs a road
 graph: the demo city's (a real city's road network is not read yet). It owns
-``taxi.positions``: a bad message is dead-lettered there. It takes messages a
-batch at a time (``probe_batch_messages`` or what came within
-``probe_batch_s``) and folds each cell's fixes in one call: in real time a
-cell's message holds a dozen fixes, and the matcher's cost is per call more than
-per fix. When a batch's fold raises, the cell starts afresh and its messages are
-folded one by one, so that only the one at fault is dead-lettered.
+``taxi.positions``: a bad message is dead-lettered there.
+
+The taxi agent takes messages a batch at a time (``probe_batch_messages``, or
+what came within ``probe_batch_s``) and folds each cell's in one call: in real
+time a cell's message holds a dozen fixes, and the matcher costs more per call
+than per fix. A link's bins close minutes after their end, so the wait costs the
+link speeds nothing. When a batch's fold raises, the cell starts afresh and its
+messages are folded one by one, so that only the one at fault is dead-lettered
+(:meth:`streams.runtime.decode.DeadLetters.fold_together`). The bus agent folds
+message by message: a ``bus.positions`` message counts as done when every agent
+is done with it (:class:`streams.runtime.health.StateLag`), and a bus's place on
+the wall must not wait for a batch.
 """
 
 from __future__ import annotations
-
-import logging
 
 import faust
 
@@ -32,8 +36,6 @@ from streams.traffic import linkspeeds, mapmatch, taxi_speeds
 from topis import topics, wire
 from topis.schemas.probes import TaxiFixes
 from topis.settings import StreamSettings
-
-log = logging.getLogger(__name__)
 
 
 class TrafficAgents:
@@ -87,19 +89,15 @@ class TrafficAgents:
                 await self._fold_cell(cell, group)
 
     async def _fold_cell(self, cell: str, group: list[Received]) -> None:
-        """Fold one cell's messages of a batch in one call (one by one when that raises); send what closed."""
-        state = self.cells.setdefault(cell, taxi_speeds.CellState())
-        try:
-            closed = taxi_speeds.advance(state, TaxiFixes.concat([r.batch.arrays() for r in group]), self.roads)
-        except Exception:  # noqa: BLE001 - the state may be half changed: start the cell afresh, find the culprit
-            log.warning("measure_taxi_speeds: a batch of %d messages of cell %r raised; folding them one by one",
-                        len(group), cell, exc_info=True)
-            state = self.cells[cell] = taxi_speeds.CellState()
-            closed = []
-            for received in group:
-                out = await self.dead_letters.fold(received, "measure_taxi_speeds", taxi_speeds.advance, state,
-                                                   received.batch.arrays(), self.roads)
-                closed += [] if out is FAILED else out
+        def fold(messages: list[Received]) -> list:
+            state = self.cells.setdefault(cell, taxi_speeds.CellState())
+            return taxi_speeds.advance(state, TaxiFixes.concat([r.batch.arrays() for r in messages]), self.roads)
+
+        def afresh() -> None:
+            self.cells[cell] = taxi_speeds.CellState()
+
+        closed = [s for out in await self.dead_letters.fold_together(group, "measure_taxi_speeds", fold, afresh)
+                  for s in out]
         if closed:
             await self.dead_letters.send_out(self.speeds, f"taxi:{cell}".encode(), wire.encode(closed), group[-1],
                                              "measure_taxi_speeds")
