@@ -84,10 +84,25 @@ def fold(view: RouteView, fixes, events: list) -> RouteView:
         elif isinstance(ev, (BunchingAlert, GappingAlert)):
             view.alerts.append(ev)
     del view.alerts[:-MAX_ALERTS]
-    oldest = view.clock_ts - MAREY_WINDOW_S
-    view.marey = {trip: pts for trip, pts in ((t, [p for p in ps if p[0] >= oldest]) for t, ps in view.marey.items())
-                  if pts}
+    _trim_marey(view.marey, view.clock_ts - MAREY_WINDOW_S)
     return view
+
+
+def _trim_marey(marey: dict[str, list], oldest_ts: float) -> None:
+    """Drop the points older than ``oldest_ts`` (in place), and the trips left without any.
+
+    A trip's points are in time order (each is appended ``MAREY_STEP_S`` after the
+    last), so only trips whose first point is too old are cut, by bisection.
+    """
+    for trip in [t for t, pts in marey.items() if not pts or pts[0][0] < oldest_ts]:
+        kept = marey[trip][bisect.bisect_left(marey[trip], oldest_ts, key=_point_ts):]
+        if kept:
+            marey[trip] = kept
+        else:
+            del marey[trip]
+
+
+_point_ts = itemgetter(0)
 
 
 def status_of(vehicle_id: str, view: RouteView, route: RouteState, params: HeadwayParams) -> BusStatus:

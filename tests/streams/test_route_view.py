@@ -49,6 +49,23 @@ def test_marey_points_older_than_the_window_are_dropped():
     assert view.marey == {"t-a": [(round(later), 10)]}
 
 
+def test_the_window_cut_matches_a_full_filter_on_many_trips_and_after_a_checkpoint():
+    """The bisection cut keeps exactly the points a filter of every point keeps (tuples, or lists from JSON)."""
+    import random
+
+    import msgspec
+
+    rng = random.Random(5)
+    marey = {f"t{i}": [(ts, ts // 10) for ts in sorted(rng.sample(range(0, 20_000, 30), rng.randint(0, 40)))]
+             for i in range(60)}
+    for oldest in (-1, 0, 5_000, 12_345, 19_990, 30_000):
+        want = {t: [p for p in pts if p[0] >= oldest] for t, pts in marey.items()}
+        want = {t: pts for t, pts in want.items() if pts}
+        for copy in ({t: list(pts) for t, pts in marey.items()}, msgspec.json.decode(msgspec.json.encode(marey))):
+            route_view._trim_marey(copy, oldest)
+            assert {t: [tuple(p) for p in pts] for t, pts in copy.items()} == want
+
+
 def test_alerts_are_capped_newest_kept():
     view = route_view.RouteView()
     alerts = [BunchingAlert(headway(f"v{i}", 0.2), 0.5, False, None) for i in range(route_view.MAX_ALERTS + 5)]
