@@ -51,6 +51,7 @@ def main() -> None:
     from streams.bus import route_view
     from streams.bus.network import network_feed
     from streams.bus.pipeline import RouteState, observe_taps, route_model
+    from streams.bus.predictions import PredictParams
     from streams.demand import boardings, loads, od
     from streams.demand.taps import RoutePatterns, by_card_bucket, by_route
     from streams.enforcement.inputs import rule_book
@@ -70,7 +71,8 @@ def main() -> None:
     t0 = time.perf_counter()
     feed = network_feed(streams, settings)
     patterns = RoutePatterns.from_feed(feed)
-    models = {r: route_model(feed, r) for r in feed.routes}
+    predict = PredictParams(repredict_every_s=streams.repredict_every_s)  # as the bus agent makes them
+    models = {r: route_model(feed, r, predict=predict) for r in feed.routes}
     bus_net = linkspeeds.road_network(None, lambda: city)
     roads = mapmatch.network_from_city(city)
     rules = rule_book(city, EnforcementSettings())
@@ -186,14 +188,14 @@ def main() -> None:
 
 def _per_wall_second(live_routes: dict, streams) -> None:
     """What the bus agent's timers cost per wall second at speed 1, when every route changes every second:
-    one ``state.routes`` snapshot per route per ``snapshot_interval_s`` (all its Marey points every
+    one ``state.routes`` snapshot per route per ``route_snapshot_interval_s`` (all its Marey points every
     ``marey_full_every_s``, the last interval's in between), one checkpoint per ``checkpoint_every_s``."""
     from streams.bus import route_view
     from streams.bus.headways import HeadwayParams
     from topis import wire
 
     params, now = HeadwayParams(), time.time()
-    every_s, full_every_s, ckpt_every_s = (streams.snapshot_interval_s, streams.marey_full_every_s,
+    every_s, full_every_s, ckpt_every_s = (streams.route_snapshot_interval_s, streams.marey_full_every_s,
                                            streams.checkpoint_every_s)
 
     def encoded(full: bool) -> tuple[dict[str, bytes], float]:

@@ -176,6 +176,9 @@ class StreamSettings(_Section):
 
     app_id: str = "topis"  #: consumer group and changelog prefix
     snapshot_interval_s: float = Field(default=1.0, gt=0)  #: how often the read model is published
+    #: how often each changed route's read model (state.routes: ladder, Marey, headways) is published; the
+    #: routes page refreshes every 2 s, and these snapshots are the worker's and the dashboard's largest stream
+    route_snapshot_interval_s: float = Field(default=2.0, gt=0)
     #: a route's snapshot carries all its Marey points this often, only the new ones in between, seconds
     marey_full_every_s: float = Field(default=60.0, gt=0)
     aggregate_interval_s: float = Field(default=60.0, gt=0)  #: how often planner inputs are published

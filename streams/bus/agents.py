@@ -7,8 +7,8 @@ pipeline, then the route's view). Its outputs:
   gapping alerts with holding advice (JSON list of tagged events per message);
 * ``bus.predictions`` — every arrival prediction made, one round per bus and fix
   (:class:`topis.schemas.bus.PredictionRound`, a JSON list per message);
-* ``state.routes`` — the read model of each route for the dashboard, once a
-  second (vehicles with status, Marey points, alerts, headways, next arrivals);
+* ``state.routes`` — the read model of each route for the dashboard, every
+  ``route_snapshot_interval_s`` (2 s) when it changed (vehicles with status, Marey points, alerts, headways, next arrivals);
   the Marey points are all of them every ``marey_full_every_s``, only the new
   ones in between;
 * ``bus.positions`` again, for fixes that came with no route (key "") or a
@@ -78,7 +78,7 @@ class BusAgents:
         self.unrouted_changed: set[str] = set()  # source keys with fixes since their last counter snapshot
         agent(app, self.positions, self.track_routes)
         agent(app, topic(app, topics.CARD_TAPS), self.learn_boardings)
-        timer(app, settings.snapshot_interval_s, self.publish_routes)
+        timer(app, settings.route_snapshot_interval_s, self.publish_routes)
 
     async def track_routes(self, stream):
         """Match every fix, emit arrivals, headways, alerts and predictions, per route."""
