@@ -324,6 +324,12 @@ def accumulate(od: ODCounts, journeys: Iterable[Journey]) -> ODCounts:
 def merge(a: ODCounts, b: ODCounts) -> ODCounts:
     """Sum of two OD counts (e.g. from two card partitions), as a new object."""
     out = msgspec.json.decode(msgspec.json.encode(a), type=ODCounts)
+    _add_into(out, b)
+    return out
+
+
+def _add_into(out: ODCounts, b: ODCounts) -> None:
+    """Add ``b``'s counts to ``out`` (in place; ``b`` is not changed or shared)."""
     for hour, by_o in b.trips_pax.items():
         for o, by_d in by_o.items():
             tgt = out.trips_pax.setdefault(hour, {}).setdefault(o, {})
@@ -337,7 +343,6 @@ def merge(a: ODCounts, b: ODCounts) -> ODCounts:
         per_hour = out.rides_by_hour.setdefault(hour, [0, 0])
         per_hour[0] += n
         per_hour[1] += k
-    return out
 
 
 def od_matrix(
@@ -425,8 +430,8 @@ def close_rides(cards: Iterable[tuple[CardLinkState, ODCounts]], model: RoutePat
 def night_input(counts: Iterable[ODCounts], now_ts: float) -> OwlInput:
     """The Owl planner's input of all these OD counts (e.g. a worker's card buckets), summed with :func:`merge`."""
     merged = ODCounts()
-    for c in counts:
-        merged = merge(merged, c)
+    for c in counts:  # into one new object: copying the sum for every bucket made this quadratic
+        _add_into(merged, c)
     return owl_input(merged, now_ts)
 
 

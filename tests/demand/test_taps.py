@@ -473,3 +473,6 @@ def test_night_input_sums_the_buckets_counts():
     assert got == od.owl_input(od.accumulate(od.ODCounts(), journeys), 5.0)
     assert got.journeys > 0 and got.generated_at_ts == 5.0
     assert od.night_input([], now_ts=5.0).journeys == 0
+    before = [msgspec.json.encode(h) for h in halves]
+    od.night_input(halves, now_ts=5.0)
+    assert [msgspec.json.encode(h) for h in halves] == before  # the buckets' own counts are not changed
