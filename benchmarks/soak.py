@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"soak: topis up pid {up.pid} in {workdir} for {args.minutes:g} min at x{args.speed:g}"
           f"{' with a CPU hog' if hogger else ''}; log {log_path}", flush=True)
     samples: list[tuple[float, dict[str, int]]] = []
-    reader, servers, sizes = None, None, {}
+    reader, servers, sizes, reported = None, None, {}, False
     t0 = time.monotonic()
     try:
         proc = psutil.Process(up.pid)
@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
                       flush=True)
             time.sleep(args.sample_s)
         if servers and up.poll() is None:
+            # the run's report first: reading the broker's contents can take minutes while it is still fed
+            report(samples, reader, log_path.read_text(errors="replace"), args, False, {})
+            reported = True
             # the broker's contents are since its last (re)start, which the supervisor reports
             status = reader.supervisor if reader else None
             since_s = time.time() - status.components[0].since_ts if status else time.monotonic() - t0
@@ -188,7 +191,10 @@ def main(argv: list[str] | None = None) -> None:
             up.kill()
         if hogger:
             hogger.terminate()
-    report(samples, reader, log_path.read_text(errors="replace"), args, crashed, sizes)
+    if not reported:
+        report(samples, reader, log_path.read_text(errors="replace"), args, crashed, sizes)
+    else:
+        print_sizes(sizes)
 
 
 def report(samples, reader, log_text: str, args, up_died: bool, sizes: dict) -> None:
@@ -213,16 +219,21 @@ def report(samples, reader, log_text: str, args, up_died: bool, sizes: dict) -> 
               + ", ".join(f"{c.name} {c.restarts}" for c in status.components))
     for line in re.findall(r"broker recycled in .*", log_text)[-3:]:
         print("  " + line[:220])
-    if sizes:
-        print("\nbroker contents at the end, per topic (since the broker's last start):")
-        for topic, (n, b, per_min) in sorted(sizes.items(), key=lambda kv: -kv[1][1]):
-            print(f"  {topic:<44}{n:>9,} msgs {b / 1e6:>8.1f} MB {per_min / 1e6:>7.2f} MB/min")
+    print_sizes(sizes)
     if reader is not None and reader.lag_p99_s:
         print("\nstate lag p99 per topic (worst / median of the workers' 5 s reports):")
         for topic in sorted(reader.lag_p99_s):
             values = sorted(reader.lag_p99_s[topic])
             mark = " <- input" if topic in INPUTS else ""
             print(f"  {topic:<22} worst {values[-1]:8.2f} s   median {values[len(values) // 2]:8.2f} s{mark}")
+
+
+def print_sizes(sizes: dict) -> None:
+    """Messages, bytes and MB/min per topic on the broker at the end (from :func:`bytes_per_topic`)."""
+    if sizes:
+        print("\nbroker contents at the end, per topic (since the broker's last start):")
+        for topic, (n, b, per_min) in sorted(sizes.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {topic:<44}{n:>9,} msgs {b / 1e6:>8.1f} MB {per_min / 1e6:>7.2f} MB/min")
 
 
 if __name__ == "__main__":
