@@ -503,10 +503,12 @@ def _emit(state: LinkSpeedState, net: LinkNetwork, rules: SpeedRules, watermark_
     The open bins are looked through only when the watermark passed a bin's end
     since the last look, or a late pair went into a closed bin: not on every message.
     """
-    watermark_bin = math.floor(watermark_ts / rules.bin_s) if math.isfinite(watermark_ts) else state.scanned_bin
-    if watermark_bin == state.scanned_bin and not state.late and math.isfinite(watermark_ts):
-        return []
-    state.scanned_bin, state.late = watermark_bin, False
+    if math.isfinite(watermark_ts):  # a flush (inf) always looks
+        watermark_bin = math.floor(watermark_ts / rules.bin_s)
+        if watermark_bin == state.scanned_bin and not state.late:
+            return []
+        state.scanned_bin = watermark_bin
+    state.late = False
     closing, emptied = [], []
     for link, bins in state.open_bins.items():
         closing += [(link, start) for start in bins if start + rules.bin_s <= watermark_ts]
