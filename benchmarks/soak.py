@@ -69,6 +69,20 @@ def sample_rss(up: psutil.Process) -> dict[str, int]:
     return rss
 
 
+def sample_cpu_s(up: psutil.Process, last_s: dict[int, float]) -> dict[str, float]:
+    """CPU seconds per process name used since the last call (``last_s``: pid -> CPU seconds, updated here)."""
+    used: dict[str, float] = {}
+    for proc in [up, *up.children(recursive=True)]:
+        try:
+            name, times = process_name(proc), proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total_s = times.user + times.system
+        used[name] = used.get(name, 0.0) + total_s - last_s.get(proc.pid, 0.0)
+        last_s[proc.pid] = total_s
+    return used
+
+
 class HealthReader:
     """Reads ``state.health`` from the broker the run uses."""
 
@@ -109,21 +123,42 @@ class HealthReader:
                         self.lag_p99_s.setdefault(topic, []).append(p99)
 
 
-def bytes_per_topic(servers: list[str]) -> dict[str, tuple[int, int]]:
-    """(messages, key + value bytes) per topic on the broker now, read from each partition's start."""
-    from kafka import KafkaConsumer, TopicPartition
+def latest_lag_p99_s(reader: HealthReader | None) -> dict[str, float]:
+    """The worst of the workers' latest state lag p99 per input topic."""
+    lag: dict[str, float] = {}
+    for health in (reader.workers.values() if reader else ()):
+        for topic in INPUTS:
+            if topic in health.state_lag_p99_s:
+                lag[topic] = max(lag.get(topic, 0.0), health.state_lag_p99_s[topic])
+    return lag
 
-    from topis.recycle import read_to_end
+
+def bytes_per_topic(servers: list[str]) -> dict[str, tuple[int, int]]:
+    """(messages, key + value bytes) per topic on the broker now, read from each partition's start.
+
+    Each partition is read up to its end offset as listed when the read starts
+    (the run goes on producing meanwhile, so "until nothing more comes" never ends).
+    """
+    from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False, check_crcs=False,
                              fetch_max_wait_ms=100, max_partition_fetch_bytes=16 << 20)
     sizes: dict[str, list[int]] = {}
     try:
-        start = {TopicPartition(t, p): 0 for t in consumer.topics() for p in consumer.partitions_for_topic(t) or ()}
-        for tp, record in read_to_end(consumer, start):
-            size = sizes.setdefault(tp.topic, [0, 0])
-            size[0] += 1
-            size[1] += len(record.key or b"") + len(record.value or b"")
+        partitions = [TopicPartition(t, p) for t in consumer.topics() for p in consumer.partitions_for_topic(t) or ()]
+        ends = {tp: end for tp, end in consumer.end_offsets(partitions).items() if end > 0}
+        consumer.assign(list(ends))
+        consumer.seek_to_beginning()
+        while ends:
+            for tp, batch in consumer.poll(timeout_ms=300, max_records=50_000).items():
+                size = sizes.setdefault(tp.topic, [0, 0])
+                for record in batch:
+                    if record.offset < ends.get(tp, 0):
+                        size[0] += 1
+                        size[1] += len(record.key or b"") + len(record.value or b"")
+                if tp in ends and consumer.position(tp) >= ends[tp]:
+                    del ends[tp]
+                    consumer.pause(tp)
     finally:
         consumer.close()
     return {t: (n, b) for t, (n, b) in sizes.items()}
@@ -138,12 +173,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-mb", type=int, help="the broker's memory budget (default: the setting's)")
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--settle-min", type=float, default=10.0, help="memory is compared from this minute on")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the run, e.g. TOPIS_STREAMS_PRODUCER_LINGER_S=0.2 (repeatable)")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="topis-soak-"))
     env = {**os.environ, "TOPIS_SIM_SPEED": str(args.speed), "TOPIS_CITY_SCALE": str(args.scale),
            "TOPIS_DASHBOARD_PORT": str(free_port())}
     env.pop("TOPIS_BROKER", None)
+    for setting in args.env:
+        name, _, value = setting.partition("=")
+        if not name.startswith("TOPIS_") or not value:
+            parser.error(f"--env wants TOPIS_NAME=VALUE, got {setting!r}")
+        env[name] = value
     if args.budget_mb is not None:
         env["TOPIS_BROKER_MEMORY_BUDGET_MB"] = str(args.budget_mb)
     hogger = multiprocessing.Process(target=hog, daemon=True) if args.hog else None
@@ -156,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"soak: topis up pid {up.pid} in {workdir} for {args.minutes:g} min at x{args.speed:g}"
           f"{' with a CPU hog' if hogger else ''}; log {log_path}", flush=True)
     samples: list[tuple[float, dict[str, int]]] = []
+    cpu: list[tuple[float, dict[str, float]]] = []  #: (minute, CPU seconds per process since the sample before)
+    cpu_last_s: dict[int, float] = {}
     reader, servers, sizes, reported = None, None, {}, False
     t0 = time.monotonic()
     try:
@@ -169,14 +213,20 @@ def main(argv: list[str] | None = None) -> None:
             if reader is not None:
                 reader.poll()
             samples.append(((time.monotonic() - t0) / 60, sample_rss(proc)))
+            cpu.append((samples[-1][0], sample_cpu_s(proc, cpu_last_s)))
             minute, rss = samples[-1]
-            if len(samples) % max(1, round(60 / args.sample_s)) == 0:
-                print(f"  min {minute:5.1f}  " + "  ".join(f"{n} {b / 1e6:.0f} MB" for n, b in sorted(rss.items())),
+            per_minute = max(1, round(60 / args.sample_s))
+            if len(samples) % per_minute == 0:
+                load = cpu_share(cpu[-per_minute:])
+                lag = latest_lag_p99_s(reader)
+                print(f"  min {minute:5.1f}  " + "  ".join(f"{n} {b / 1e6:.0f} MB {load.get(n, 0):.0%}"
+                                                          for n, b in sorted(rss.items()))
+                      + ("  lag p99 " + " ".join(f"{t.split('.')[0]} {s:.1f}s" for t, s in lag.items()) if lag else ""),
                       flush=True)
             time.sleep(args.sample_s)
         if servers and up.poll() is None:
             # the run's report first: reading the broker's contents can take minutes while it is still fed
-            report(samples, reader, log_path.read_text(errors="replace"), args, False, {})
+            report(samples, cpu, reader, log_path.read_text(errors="replace"), args, False, {})
             reported = True
             # the broker's contents are since its last (re)start, which the supervisor reports
             status = reader.supervisor if reader else None
@@ -192,23 +242,36 @@ def main(argv: list[str] | None = None) -> None:
         if hogger:
             hogger.terminate()
     if not reported:
-        report(samples, reader, log_path.read_text(errors="replace"), args, crashed, sizes)
+        report(samples, cpu, reader, log_path.read_text(errors="replace"), args, crashed, sizes)
     else:
         print_sizes(sizes)
 
 
-def report(samples, reader, log_text: str, args, up_died: bool, sizes: dict) -> None:
+def cpu_share(cpu: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
+    """Mean CPU share (1.0 = one core) per process name over ``cpu``'s samples (the first one only starts the count)."""
+    if len(cpu) < 2:
+        return {}
+    span_s = (cpu[-1][0] - cpu[0][0]) * 60
+    used: dict[str, float] = {}
+    for _, sample in cpu[1:]:
+        for name, seconds in sample.items():
+            used[name] = used.get(name, 0.0) + seconds
+    return {name: seconds / span_s for name, seconds in used.items()}
+
+
+def report(samples, cpu, reader, log_text: str, args, up_died: bool, sizes: dict) -> None:
     settled = [rss for minute, rss in samples if minute >= args.settle_min] or [samples[-1][1]]
     first, last = settled[0], samples[-1][1]
+    load = cpu_share([c for c in cpu if c[0] >= args.settle_min] or cpu)
     print(f"\nsoak {samples[-1][0]:.1f} min at x{args.speed:g}, scale {args.scale:g}, "
           f"{'CPU hog on one core' if args.hog else 'no hog'}")
     print(f"{'process':<12}{'RSS @min ' + format(args.settle_min, 'g'):>14}{'RSS end':>12}{'end/min10':>11}"
-          f"{'max':>10}")
+          f"{'max':>10}{'CPU':>7}")
     for name in sorted(n for n in last if n != "recycle"):
         peak = max(rss.get(name, 0) for _, rss in samples)
         ratio = last[name] / first[name] if first.get(name) else float("nan")
         print(f"{name:<12}{first.get(name, 0) / 1e6:>11.0f} MB{last[name] / 1e6:>9.0f} MB{ratio:>11.2f}"
-              f"{peak / 1e6:>7.0f} MB")
+              f"{peak / 1e6:>7.0f} MB{load.get(name, 0):>7.0%}")
     status = reader.supervisor if reader else None
     exits = len(re.findall(r"exited with code", log_text))
     rereads = len(re.findall(r"reading it again from there", log_text))

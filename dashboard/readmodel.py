@@ -436,9 +436,12 @@ def _without(fleet: Fleet, vehicle_ids: set[str]) -> Fleet:
 class ReadModel:
     """Keeps a :class:`CityState` up to date from Kafka in a daemon thread (or from :meth:`feed`)."""
 
-    def __init__(self, bootstrap_servers: list[str] | None = None, fetch_max_wait_ms: int = 100):
+    def __init__(self, bootstrap_servers: list[str] | None = None, fetch_max_wait_ms: int = 250,
+                 fetch_min_bytes: int = 256 * 1024):
+        """Fetches wait up to ``fetch_max_wait_ms`` for ``fetch_min_bytes``: a few fetches a second at
+        most, each costing the embedded broker per batch its partitions hold (:mod:`topis.broker`)."""
         self._servers = bootstrap_servers or []
-        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_max_wait_ms, self._fetch_min_bytes = fetch_max_wait_ms, fetch_min_bytes
         self._state = CityState()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -491,6 +494,7 @@ class ReadModel:
                     group_id=None,
                     auto_offset_reset="latest",
                     fetch_max_wait_ms=self._fetch_max_wait_ms,
+                    fetch_min_bytes=self._fetch_min_bytes,
                     enable_auto_commit=False,
                 )
                 self._consume(consumer)

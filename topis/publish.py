@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 class Publisher:
     """A kafka-python producer sending wire batches; use as a context manager."""
 
-    def __init__(self, bootstrap_servers: list[str], linger_ms: int = 5, compression_type: str | None = None):
-        """``compression_type``: the producer's; by default the broker settings' (``TOPIS_BROKER_COMPRESSION``)."""
+    def __init__(self, bootstrap_servers: list[str], linger_ms: int = 50, compression_type: str | None = None):
+        """``compression_type``: the producer's; by default the broker settings' (``TOPIS_BROKER_COMPRESSION``).
+
+        Lingers ``linger_ms`` and fills batches of up to 512 kB, so that a
+        simulator step's burst goes out as one batch per partition, not one per
+        16 kB: the embedded broker's fetches cost per batch held (:mod:`topis.broker`).
+        """
         from kafka import KafkaProducer
 
         from topis.settings import BrokerSettings
@@ -31,7 +36,7 @@ class Publisher:
         # an idempotent producer fails InitProducerId and aborts every batch for good; a plain one retries
         # and reconnects. A retried batch can arrive twice; every sink is idempotent.
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, enable_idempotence=False,
+            bootstrap_servers=bootstrap_servers, linger_ms=linger_ms, batch_size=512 * 1024, enable_idempotence=False,
             compression_type=compression_type or BrokerSettings().compression_type,
         )
         self.messages_sent = 0

@@ -210,8 +210,9 @@ class StreamSettings(_Section):
     #: probe_batch_s, and map-matches each cell's fixes in one call (per call, not per fix, is the cost)
     probe_batch_messages: int = Field(default=2000, ge=1)
     probe_batch_s: float = Field(default=2.0, gt=0)
-    #: a worker's producer waits this long to fill a batch per partition (0 = one request per send), seconds
-    producer_linger_s: float = Field(default=0.01, ge=0, le=1.0)
+    #: a worker's producer waits this long to fill a batch per partition (0 = one request per send), seconds;
+    #: the embedded broker's cost per fetch grows with the batches a partition holds (topis.broker), so few large ones
+    producer_linger_s: float = Field(default=0.2, ge=0, le=1.0)
     #: a vehicle not heard from for this long (event time) leaves the live positions
     vehicle_timeout_s: float = Field(default=600.0, gt=0)
     #: snapshots per read-model message (~50 routes of ~20 buses ≈ 150 kB)
