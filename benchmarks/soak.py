@@ -92,7 +92,7 @@ class HealthReader:
         self.heard_s = time.monotonic()
         self.supervisor: SupervisorStatus | None = None
         self.workers: dict[str, WorkerHealth] = {}
-        self.lag_p99_s: dict[str, list[float]] = {}
+        self.lag_p99_s: dict[str, list[tuple[float, float]]] = {}  #: topic -> (monotonic s heard, p99 s)
 
     def _consumer(self):
         from kafka import KafkaConsumer
@@ -120,7 +120,7 @@ class HealthReader:
                 else:
                     self.workers[message.worker_id] = message
                     for topic, p99 in message.state_lag_p99_s.items():
-                        self.lag_p99_s.setdefault(topic, []).append(p99)
+                        self.lag_p99_s.setdefault(topic, []).append((self.heard_s, p99))
 
 
 def latest_lag_p99_s(reader: HealthReader | None) -> dict[str, float]:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(args.sample_s)
         if servers and up.poll() is None:
             # the run's report first: reading the broker's contents can take minutes while it is still fed
-            report(samples, cpu, reader, log_path.read_text(errors="replace"), args, False, {})
+            report(samples, cpu, reader, log_path.read_text(errors="replace"), args, False, {}, t0)
             reported = True
             # the broker's contents are since its last (re)start, which the supervisor reports
             status = reader.supervisor if reader else None
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         if hogger:
             hogger.terminate()
     if not reported:
-        report(samples, cpu, reader, log_path.read_text(errors="replace"), args, crashed, sizes)
+        report(samples, cpu, reader, log_path.read_text(errors="replace"), args, crashed, sizes, t0)
     else:
         print_sizes(sizes)
 
@@ -259,7 +259,7 @@ def cpu_share(cpu: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
     return {name: seconds / span_s for name, seconds in used.items()}
 
 
-def report(samples, cpu, reader, log_text: str, args, up_died: bool, sizes: dict) -> None:
+def report(samples, cpu, reader, log_text: str, args, up_died: bool, sizes: dict, t0: float) -> None:
     settled = [rss for minute, rss in samples if minute >= args.settle_min] or [samples[-1][1]]
     first, last = settled[0], samples[-1][1]
     load = cpu_share([c for c in cpu if c[0] >= args.settle_min] or cpu)
@@ -284,11 +284,15 @@ def report(samples, cpu, reader, log_text: str, args, up_died: bool, sizes: dict
         print("  " + line[:220])
     print_sizes(sizes)
     if reader is not None and reader.lag_p99_s:
-        print("\nstate lag p99 per topic (worst / median of the workers' 5 s reports):")
+        print(f"\nstate lag p99 per topic (worst / median of the workers' 5 s reports; the whole run, "
+              f"and from minute {args.settle_min:g} on):")
+        settled_from_s = t0 + args.settle_min * 60
         for topic in sorted(reader.lag_p99_s):
-            values = sorted(reader.lag_p99_s[topic])
+            values = sorted(p99 for _, p99 in reader.lag_p99_s[topic])
+            later = sorted(p99 for heard_s, p99 in reader.lag_p99_s[topic] if heard_s >= settled_from_s)
             mark = " <- input" if topic in INPUTS else ""
-            print(f"  {topic:<22} worst {values[-1]:8.2f} s   median {values[len(values) // 2]:8.2f} s{mark}")
+            settled = f"   settled worst {later[-1]:7.2f} s median {later[len(later) // 2]:7.2f} s" if later else ""
+            print(f"  {topic:<22} worst {values[-1]:8.2f} s   median {values[len(values) // 2]:8.2f} s{settled}{mark}")
 
 
 def print_sizes(sizes: dict) -> None:
