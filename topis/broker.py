@@ -15,7 +15,7 @@ fetch and a produce cost the same at any size. So every topis producer lingers
 to send few, large batches (``StreamSettings.producer_linger_s``, the
 simulator's :class:`topis.publish.Publisher`), and the wall's read model
 fetches at most a few times a second. On Seoul's load in real time this took
-the broker from 68 % to 18 % of a core at minute 7.
+the broker from 68 % to 18–25 % of a core at minute 7.
 """
 
 from __future__ import annotations
