@@ -57,30 +57,23 @@ def process_name(proc: psutil.Process) -> str:
     return "supervisor" if proc.cmdline()[-1:] == ["up"] else proc.name()
 
 
-def sample_rss(up: psutil.Process) -> dict[str, int]:
-    """RSS per process name (workers summed) of ``up`` and its children."""
+def sample(up: psutil.Process, cpu_last_s: dict[int, float]) -> tuple[dict[str, int], dict[str, float]]:
+    """RSS, and CPU seconds used since the last call, per process name (workers summed) of ``up`` and its children.
+
+    ``cpu_last_s`` (pid -> CPU seconds at the last call) is updated here.
+    """
     rss: dict[str, int] = {}
+    cpu_s: dict[str, float] = {}
     for proc in [up, *up.children(recursive=True)]:
         try:
-            name = process_name(proc)
-            rss[name] = rss.get(name, 0) + proc.memory_info().rss
+            name, memory, times = process_name(proc), proc.memory_info(), proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-    return rss
-
-
-def sample_cpu_s(up: psutil.Process, last_s: dict[int, float]) -> dict[str, float]:
-    """CPU seconds per process name used since the last call (``last_s``: pid -> CPU seconds, updated here)."""
-    used: dict[str, float] = {}
-    for proc in [up, *up.children(recursive=True)]:
-        try:
-            name, times = process_name(proc), proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
+        rss[name] = rss.get(name, 0) + memory.rss
         total_s = times.user + times.system
-        used[name] = used.get(name, 0.0) + total_s - last_s.get(proc.pid, 0.0)
-        last_s[proc.pid] = total_s
-    return used
+        cpu_s[name] = cpu_s.get(name, 0.0) + total_s - cpu_last_s.get(proc.pid, 0.0)
+        cpu_last_s[proc.pid] = total_s
+    return rss, cpu_s
 
 
 class HealthReader:
@@ -212,9 +205,10 @@ def main(argv: list[str] | None = None) -> None:
                     reader = HealthReader(servers)
             if reader is not None:
                 reader.poll()
-            samples.append(((time.monotonic() - t0) / 60, sample_rss(proc)))
-            cpu.append((samples[-1][0], sample_cpu_s(proc, cpu_last_s)))
-            minute, rss = samples[-1]
+            minute = (time.monotonic() - t0) / 60
+            rss, cpu_s = sample(proc, cpu_last_s)
+            samples.append((minute, rss))
+            cpu.append((minute, cpu_s))
             per_minute = max(1, round(60 / args.sample_s))
             if len(samples) % per_minute == 0:
                 load = cpu_share(cpu[-per_minute:])
