@@ -13,7 +13,7 @@ from topis import topics
 FEEDS = ("positions", "taps", "reads", "routes", "link_speeds")
 #: the input topics whose processing lag each feed's state has
 FEED_INPUTS = {"positions": ("bus.positions",), "taps": ("card.taps",), "reads": ("plate.reads",),
-               "routes": ("bus.positions",), "link_speeds": ("bus.positions", "taxi.positions")}
+               "routes": ("bus.positions",), "link_speeds": ("bus.positions>link_speeds", "taxi.positions")}
 #: a worker report older than this (wall seconds) is from a worker that is gone
 WORKER_REPORT_FRESH_S = 30.0
 #: the input topics whose rejected messages the wall counts, and the short name the tile gives each.

@@ -153,9 +153,16 @@ def agent(app: faust.App, channel: faust.TopicT, loop: Callable) -> faust.types.
     The agent is named ``<module>.<method>``, e.g. ``streams.live.agents.track_vehicles``. A
     crash (an exception out of the loop, not out of a fold: those are dead-lettered) is logged
     with its traceback and counted on the app (:meth:`TopisApp._on_agent_error`); Faust then
-    starts the agent again.
+    starts the agent again. The agent's stream carries the name as ``topis_agent``.
     """
-    return app.agent(channel, name=f"{loop.__module__}.{loop.__name__}")(loop)
+    name = f"{loop.__module__}.{loop.__name__}"
+
+    @functools.wraps(loop)
+    async def named(stream: faust.StreamT) -> None:
+        stream.topis_agent = name  # for the sensors: whose event a stream's is (streams.runtime.health.StateLag)
+        await loop(stream)
+
+    return app.agent(channel, name=name)(named)
 
 
 def timer(app: faust.App, every_s: float, tick: Callable) -> Callable:

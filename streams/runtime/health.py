@@ -1,8 +1,8 @@
 """The worker's report on itself: how far behind each feed's state is, on ``state.health``.
 
-:class:`StateLag` is a Faust sensor: when every agent is done with a message,
+:class:`StateLag` is a Faust sensor: when an agent is done with a message,
 it notes how long ago the message was produced (its Kafka timestamp). That is
-the lag of the state the message drives — a fix's position on the wall, a tap
+the lag of the state the agent keeps — a fix's position on the wall, a tap
 in the loads — whatever the event time inside says (the simulator's clock runs
 faster than the wall's). :class:`HealthReport` publishes it every few seconds
 as a :class:`topis.schemas.health.WorkerHealth`, with the commit watch's
@@ -26,7 +26,7 @@ from topis.schemas.health import WorkerHealth
 
 log = logging.getLogger(__name__)
 
-WINDOW = 2048  #: lags kept per topic for the percentiles
+WINDOW = 8192  #: lags kept per state for the percentiles (one per agent and message)
 
 
 def percentile(values, q: float) -> float | None:
@@ -37,8 +37,18 @@ def percentile(values, q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
+#: agents whose lag on their input is that of another state than the input's own: the key it is reported under.
+#: The bus link speeds fold a batch of ``probe_batch_s`` at a time (their bins close minutes later): their wait
+#: is the link speeds' lag, not that of the buses on the wall.
+DERIVED_STATES = {"streams.traffic.agents.measure_link_speeds": "bus.positions>link_speeds"}
+
+
 class StateLag(faust.Sensor):
-    """Produce-to-processed lag of every message, per topic (the last WINDOW of each)."""
+    """Produce-to-processed lag of every message, per state: the input topic's, or a :data:`DERIVED_STATES` key.
+
+    Each agent's stream reports when it is done with an event (for a batch, when
+    the batch is done); a state's lag is the last WINDOW of its agents' lags.
+    """
 
     def __init__(self, watched: set[str], **kwargs):
         super().__init__(**kwargs)
@@ -46,11 +56,15 @@ class StateLag(faust.Sensor):
         self.lags_s: dict[str, deque] = {}
         self.newest_ts: dict[str, float] = {}  #: topic -> Kafka timestamp of the newest message processed
 
-    def on_message_out(self, tp, offset: int, message) -> None:  # noqa: ANN001 - Faust's signature
+    def on_stream_event_out(self, tp, offset: int, stream, event, state=None) -> None:  # noqa: ANN001 - Faust's
+        message = event.message
         if tp.topic not in self.watched or not message.timestamp:
             return
-        self.lags_s.setdefault(tp.topic, deque(maxlen=WINDOW)).append(max(0.0, time.time() - message.timestamp))
-        if message.timestamp > self.newest_ts.get(tp.topic, 0.0):
+        key = DERIVED_STATES.get(getattr(stream, "topis_agent", ""), tp.topic)
+        self.lags_s.setdefault(key, deque(maxlen=WINDOW)).append(max(0.0, time.time() - message.timestamp))
+
+    def on_message_out(self, tp, offset: int, message) -> None:  # noqa: ANN001 - Faust's signature
+        if tp.topic in self.watched and message.timestamp > self.newest_ts.get(tp.topic, 0.0):
             self.newest_ts[tp.topic] = message.timestamp
 
     def p99_s(self) -> dict[str, float]:

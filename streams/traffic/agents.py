@@ -12,19 +12,23 @@ same topic with ``source="taxi"``, keyed ``taxi:<cell>``. It needs a road
 graph: the demo city's (a real city's road network is not read yet). It owns
 ``taxi.positions``: a bad message is dead-lettered there.
 
-The taxi agent takes messages a batch at a time (``probe_batch_messages``, or
-what came within ``probe_batch_s``) and folds each cell's in one call: in real
-time a cell's message holds a dozen fixes, and the matcher costs more per call
-than per fix. A link's bins close minutes after their end, so the wait costs the
-link speeds nothing. When a batch's fold raises, the cell starts afresh and its
-messages are folded one by one, so that only the one at fault is dead-lettered
-(:meth:`streams.runtime.decode.DeadLetters.fold_together`). The bus agent folds
-message by message: a ``bus.positions`` message counts as done when every agent
-is done with it (:class:`streams.runtime.health.StateLag`), and a bus's place on
-the wall must not wait for a batch.
+Both take messages a batch at a time (``probe_batch_messages``, or what came
+within ``probe_batch_s``): in real time a message holds a few fixes, and the
+link mapping and the matcher cost more per call than per fix. The taxi agent
+folds each cell's messages in one call; the bus agent maps every route's fixes
+of the batch onto the links in one call (:func:`streams.traffic.linkspeeds.map_routes`)
+and then folds route by route. A link's bins close minutes after their end, so
+the wait costs the link speeds nothing, and a bus's place on the wall does not
+wait for it: the bus agent's lag is reported as the link speeds' own
+(``bus.positions>link_speeds``, :data:`streams.runtime.health.DERIVED_STATES`).
+When a fold raises, the cell or route starts afresh and its messages are folded
+one by one, so that only the one at fault is dead-lettered
+(:meth:`streams.runtime.decode.DeadLetters.fold_together`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import faust
 
@@ -36,6 +40,8 @@ from streams.traffic import linkspeeds, mapmatch, taxi_speeds
 from topis import topics, wire
 from topis.schemas.probes import TaxiFixes
 from topis.settings import StreamSettings
+
+log = logging.getLogger(__name__)
 
 
 class TrafficAgents:
@@ -61,20 +67,41 @@ class TrafficAgents:
 
     async def measure_link_speeds(self, stream):
         """Space-mean speed of buses per road link per 5 minutes."""
-        async for event in stream.events():
-            received = self.dead_letters.read(topics.BUS_POSITIONS, event)  # what is bad: track_vehicles' to letter
-            route_id = received.key
-            if route_id not in self.known_routes:
-                continue  # the bus agents place these fixes on a route and republish them keyed by it
-            if received.batch is None:
-                continue
-            out = await self.dead_letters.fold(received, "measure_link_speeds", linkspeeds.advance,
-                                               self.probes.get(route_id), received.batch.events, self.net)
-            if out is FAILED:
-                continue
-            self.probes.save_if_due(route_id)
-            if out[1]:
-                await self.dead_letters.send_out(self.speeds, event.key, wire.encode(out[1]), received,
+        async for events in stream.take_events(self.settings.probe_batch_messages, self.settings.probe_batch_s):
+            by_route: dict[str, list[Received]] = {}
+            for event in each_current(stream, events):
+                received = self.dead_letters.read(topics.BUS_POSITIONS, event)  # what is bad: track_vehicles' to letter
+                if received.key in self.known_routes and received.batch is not None:
+                    # an unknown route's fixes: the bus agents place them on a route and republish them keyed by it
+                    by_route.setdefault(received.key, []).append(received)
+            if by_route:
+                await self._fold_routes(by_route)
+
+    async def _fold_routes(self, by_route: dict[str, list[Received]]) -> None:
+        """Every route's messages of a batch, mapped onto the links in one call (:func:`linkspeeds.map_routes`),
+        then folded route by route; a route whose fold raises starts afresh and folds its messages one by one
+        (:meth:`DeadLetters.fold_together`), so that only the message at fault is dead-lettered."""
+        try:
+            mapped = linkspeeds.map_routes(self.net, {route: _fixes(group) for route, group in by_route.items()})
+        except Exception:  # noqa: BLE001 - each route maps its own below
+            log.warning("measure_link_speeds: mapping a batch of %d routes raised; mapping route by route",
+                        len(by_route), exc_info=True)
+            mapped = {}
+        for route, group in by_route.items():
+            def fold(messages: list[Received], route=route, group=group) -> list:
+                state = self.probes.get(route)
+                if messages is group and route in mapped:
+                    return linkspeeds.advance_mapped(state, *mapped[route], self.net)
+                return linkspeeds.advance(state, _fixes(messages), self.net)[1]
+
+            def afresh(route=route) -> None:
+                self.probes.put(route, linkspeeds.LinkSpeedState())
+
+            closed = [s for out in await self.dead_letters.fold_together(group, "measure_link_speeds", fold, afresh)
+                      for s in out]
+            self.probes.save_if_due(route)
+            if closed:
+                await self.dead_letters.send_out(self.speeds, route.encode(), wire.encode(closed), group[-1],
                                                  "measure_link_speeds")
 
     async def measure_taxi_speeds(self, stream):
@@ -101,3 +128,8 @@ class TrafficAgents:
         if closed:
             await self.dead_letters.send_out(self.speeds, f"taxi:{cell}".encode(), wire.encode(closed), group[-1],
                                              "measure_taxi_speeds")
+
+
+def _fixes(messages: list[Received]) -> list:
+    """The fixes of ``bus.positions`` messages, in message order."""
+    return [p for r in messages for p in r.batch.events]

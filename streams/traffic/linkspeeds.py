@@ -366,10 +366,43 @@ def advance(
 ) -> tuple[LinkSpeedState, list[LinkSpeed]]:
     """Fold a batch of fixes into the state; return the bins the watermark closed."""
     fixes = sorted(positions, key=_vehicle_then_ts)
+    return state, advance_mapped(state, fixes, map_positions(net, fixes, rules), net, rules)
+
+
+def advance_routes(
+    states: dict[str, LinkSpeedState], positions_by_route: dict[str, list[BusPosition]], net: LinkNetwork,
+    rules: SpeedRules = SpeedRules(),
+) -> dict[str, list[LinkSpeed]]:
+    """:func:`advance` for several routes at once (each with its own state): the bins each route closed.
+
+    The fixes of every route are mapped onto the links in one vectorised call
+    (:func:`map_positions`), whose cost is mostly per call: a worker's batch of
+    many small messages costs about what one large message does. Each route's
+    result is what :func:`advance` gives for the same fixes.
+    """
+    mapped = map_routes(net, positions_by_route, rules)
+    return {route: advance_mapped(states[route], fixes, rows, net, rules) for route, (fixes, rows) in mapped.items()}
+
+
+def map_routes(net: LinkNetwork, positions_by_route: dict[str, list[BusPosition]], rules: SpeedRules = SpeedRules(),
+               ) -> dict[str, tuple[list[BusPosition], list[_Row]]]:
+    """Each route's fixes sorted as :func:`advance` folds them, and their rows, mapped in one call for all routes."""
+    sorted_by_route = {route: sorted(fixes, key=_vehicle_then_ts) for route, fixes in positions_by_route.items()}
+    rows = map_positions(net, [p for fixes in sorted_by_route.values() for p in fixes], rules)
+    out, start = {}, 0
+    for route, fixes in sorted_by_route.items():
+        out[route] = (fixes, rows[start:start + len(fixes)])
+        start += len(fixes)
+    return out
+
+
+def advance_mapped(state: LinkSpeedState, fixes: list[BusPosition], mapped: list[_Row], net: LinkNetwork,
+                   rules: SpeedRules = SpeedRules()) -> list[LinkSpeed]:
+    """:func:`advance` of fixes already sorted and mapped (:func:`map_routes`): the bins the watermark closed."""
     if fixes:
-        latest_ts = _fold(state, fixes, net, rules)
+        latest_ts = _fold(state, fixes, mapped, net, rules)
         state.watermark_ts = max(state.watermark_ts, latest_ts - rules.lateness_s)
-    return state, _emit(state, net, rules, state.watermark_ts)
+    return _emit(state, net, rules, state.watermark_ts)
 
 
 _vehicle_then_ts = operator.attrgetter("vehicle_id", "ts")
@@ -390,17 +423,24 @@ def link_speeds(positions: Iterable[BusPosition], net: LinkNetwork, rules: Speed
 _Row = tuple[float, float, float, int, float, float]
 
 
-def _fold(state: LinkSpeedState, fixes: list[BusPosition], net: LinkNetwork, rules: SpeedRules) -> float:
-    """Map the fixes (sorted by vehicle, then time), pair each with its vehicle's previous fix, keep the last.
-
-    Returns the latest fix time of the batch.
-    """
+def map_positions(net: LinkNetwork, fixes: Sequence[BusPosition], rules: SpeedRules = SpeedRules()) -> list[_Row]:
+    """Each fix as the pair filter reads it (:data:`_Row`): projected and mapped onto its link (:func:`map_fixes`)."""
+    if not fixes:
+        return []
     cols = np.array([(p.ts, p.lat, p.lon, math.nan if p.heading_deg is None else p.heading_deg,
                       -1.0 if p.speed_kph is None else p.speed_kph) for p in fixes])
     ts, lat, lon, heading, speed = cols.T
     x, y = net.to_xy(lat, lon)
     link, along = map_fixes(net, x, y, rules.max_snap_m, heading)
-    rows: list[_Row] = list(zip(ts.tolist(), x.tolist(), y.tolist(), link.tolist(), along.tolist(), speed.tolist()))
+    return list(zip(ts.tolist(), x.tolist(), y.tolist(), link.tolist(), along.tolist(), speed.tolist()))
+
+
+def _fold(state: LinkSpeedState, fixes: list[BusPosition], rows: list[_Row], net: LinkNetwork, rules: SpeedRules) -> float:
+    """Pair each mapped fix (sorted by vehicle, then time; ``rows`` from :func:`map_positions`) with its
+    vehicle's previous fix, and keep the last.
+
+    Returns the latest fix time of the batch.
+    """
     veh = [p.vehicle_id for p in fixes]
     # previous fix of each fix: the one before it in the batch, or the state's last fix
     pairs: list[tuple[str, _Row, _Row]] = []

@@ -122,3 +122,29 @@ def test_map_fixes_matches_twin_on_noisy_points(city_batches):
         got, want = ls.map_fixes(net, x[:n], y[:n], 30.0), twin.map_fixes(net, x[:n], y[:n], 30.0)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_advance_routes_is_advance_per_route(city_batches):
+    """Several routes' windows folded in one call (one mapping for all) give what each route's own advance gives."""
+    nets, batches = city_batches
+    net = nets["with-stops"]
+    rng = random.Random(11)
+    together: dict[str, ls.LinkSpeedState] = {}
+    alone: dict[str, ls.LinkSpeedState] = {}
+    emitted = 0
+    for start in range(0, len(batches), 4):  # windows of four steps, as the agent takes them
+        window: dict[str, list] = {}
+        for batch in batches[start:start + 4]:
+            for route_id, fixes in batch:
+                window.setdefault(route_id, []).extend(_roughen(fixes, rng))
+        for route_id in window:
+            together.setdefault(route_id, ls.LinkSpeedState())
+        got = ls.advance_routes(together, window, net)
+        assert set(got) == set(window)
+        for route_id, fixes in window.items():
+            _, want = ls.advance(alone.setdefault(route_id, ls.LinkSpeedState()), fixes, net)
+            assert got[route_id] == want, (start, route_id)
+            assert _kept(together[route_id]) == _kept(alone[route_id]), (start, route_id)
+            emitted += len(want)
+    assert emitted > 50
+    assert ls.advance_routes({}, {}, net) == {}
