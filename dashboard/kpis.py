@@ -11,7 +11,7 @@ from topis import topics
 
 #: feeds whose freshness the wall shows, and the read-model topic or counter kind each is judged by.
 FEEDS = ("positions", "taps", "reads", "routes", "link_speeds")
-#: the input topics whose processing lag each feed's state has
+#: the states (input topics, or streams.runtime.health.DERIVED_STATES keys) whose lag each feed has
 FEED_INPUTS = {"positions": ("bus.positions",), "taps": ("card.taps",), "reads": ("plate.reads",),
                "routes": ("bus.positions",), "link_speeds": ("bus.positions>link_speeds", "taxi.positions")}
 #: a worker report older than this (wall seconds) is from a worker that is gone

@@ -35,7 +35,7 @@ import faust
 from streams.demand.taps import RoutePatterns
 from streams.runtime.app import agent, each_current, topic
 from streams.runtime.checkpoint import Checkpointed
-from streams.runtime.decode import FAILED, DeadLetters, Received
+from streams.runtime.decode import DeadLetters, Received
 from streams.traffic import linkspeeds, mapmatch, taxi_speeds
 from topis import topics, wire
 from topis.schemas.probes import TaxiFixes
