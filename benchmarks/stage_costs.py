@@ -18,7 +18,8 @@ work on a shared machine slows the run but does not change the figures much.
 backlog's large messages that ``stream_throughput`` drains; 0.5 s (the simulator's
 tick at speed 1) the small messages of a real-time run, where per-call costs
 dominate. The taxi stage folds each cell's messages of ``probe_batch_s`` in one
-call, as the taxi agent does with what came within that window.
+call, as the taxi agent does with what came within that window, and the bus link-speed stage
+every route's fixes of that window in one call (``linkspeeds.advance_routes``), as its agent does.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def main() -> None:
     route_loads: dict = {}
     cells: dict = {}
     taxi_window: dict = {}  # cell -> its fixes since the taxi agent's last batch
+    bus_window: dict = {}  # route -> its fixes since the bus link agent's last batch
     zones: dict = {}
     saved = engine.new_state(rules)
     for kind, key, raw in messages:
@@ -129,6 +131,14 @@ def main() -> None:
                 outputs_n["traffic.link_speeds (taxi)"] += len(closed)
                 sends["traffic.link_speeds (taxi)"] += bool(closed)
             taxi_window.clear()
+            for route_id in bus_window:
+                link_states.setdefault(route_id, linkspeeds.LinkSpeedState())
+            speeds_by_route = _timed(costs, "bus link speeds", linkspeeds.advance_routes, link_states, bus_window,
+                                     bus_net)
+            for speeds in speeds_by_route.values():
+                outputs_n["traffic.link_speeds (bus)"] += len(speeds)
+                sends["traffic.link_speeds (bus)"] += bool(speeds)
+            bus_window.clear()
             continue
         batch = _timed(costs, f"decode {kind}", wire.decode, raw, kinds[kind])
         n = len(batch) if kind == "taxi" else len(batch.events)
@@ -138,10 +148,8 @@ def main() -> None:
             live = live_routes.setdefault(key, route_view.LiveRoute(RouteState(key)))
             published, predictions = _timed(costs, "bus pipeline (track_routes)", route_view.advance, live,
                                             batch.events, models[key])
-            _, speeds = _timed(costs, "bus link speeds", linkspeeds.advance,
-                               link_states.setdefault(key, linkspeeds.LinkSpeedState()), batch.events, bus_net)
-            for topic, out in (("bus.events", published), ("bus.predictions (rounds)", predictions),
-                               ("traffic.link_speeds (bus)", speeds)):
+            bus_window.setdefault(key, []).extend(batch.events)
+            for topic, out in (("bus.events", published), ("bus.predictions (rounds)", predictions)):
                 outputs_n[topic] += len(out)
                 sends[topic] += bool(out)
             outputs_n["predictions in the rounds"] += sum(len(r.stop_ids) for r in predictions)

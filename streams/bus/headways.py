@@ -58,16 +58,30 @@ class ScheduleIndex:
 
     @staticmethod
     def pattern(trips) -> SchedulePattern:
-        """The arrivals of ``trips`` in order at each stop, in seconds of the service day."""
-        rows: dict[str, list[tuple[float, str]]] = {}
+        """The arrivals of ``trips`` in order at each stop, in seconds of the service day.
+
+        Trips that stop alike (same direction and stops) are stacked into one array and each
+        stop's column taken at once; ties in time are broken by trip id. A trip that calls at
+        a stop twice (a loop) is ranked at its later call there.
+        """
+        alike: dict[tuple, list] = {}
         for trip in trips:
-            for sid, arr in zip(trip.stop_ids, trip.arrival_s):
-                rows.setdefault(stop_key(trip.direction_id, sid), []).append((float(arr), trip.trip_id))
+            alike.setdefault((trip.direction_id, trip.stop_ids), []).append(trip)
+        times: dict[str, list[np.ndarray]] = {}
+        ids: dict[str, list[np.ndarray]] = {}
+        for (direction_id, stop_ids), group in alike.items():
+            arrival_s = np.array([t.arrival_s for t in group], dtype=float).reshape(len(group), len(stop_ids))
+            trip_ids = np.array([t.trip_id for t in group])
+            for j, sid in enumerate(stop_ids):
+                key = stop_key(direction_id, sid)
+                times.setdefault(key, []).append(arrival_s[:, j])
+                ids.setdefault(key, []).append(trip_ids)
         offsets_s, position = {}, {}
-        for key, r in rows.items():
-            r.sort()
-            offsets_s[key] = np.array([t for t, _ in r])
-            position[key] = {tid: i for i, (_, tid) in enumerate(r)}
+        for key, parts in times.items():
+            t, tid = np.concatenate(parts), np.concatenate(ids[key])
+            order = np.lexsort((tid, t))  # by time, then trip id
+            offsets_s[key] = t[order]
+            position[key] = dict(zip(tid[order].tolist(), range(len(order))))
         return SchedulePattern(offsets_s, position)
 
     @classmethod

@@ -121,3 +121,42 @@ def test_without_predictions_the_arrivals_and_headways_are_the_same(tiny_feed):
     assert any(isinstance(e, Prediction) for e in with_predictions)
     assert not any(isinstance(e, Prediction) for e in without)
     assert [e for e in with_predictions if not isinstance(e, Prediction)] == without
+
+
+def _same_pattern(a, b) -> None:
+    assert a.offsets_s.keys() == b.offsets_s.keys()
+    for key in a.offsets_s:
+        assert a.offsets_s[key].tolist() == b.offsets_s[key].tolist(), key
+        assert a.position[key] == b.position[key], key
+
+
+def test_schedule_pattern_is_its_twin_with_ties_and_loops(tiny_feed):
+    import dataclasses
+
+    import numpy as np
+    from headway_twins import pattern as twin
+
+    base = [tiny_feed.trips[t] for t in ("E1", "E2", "E3", "W1")]
+    rng = np.random.default_rng(3)
+    trips = []
+    for i in range(40):  # copies at random (often equal) times, some ids sorting before the original's
+        t = base[i % len(base)]
+        shift = float(rng.choice([0.0, 600.0, 1200.0]))
+        trips.append(dataclasses.replace(t, trip_id=f"{'A' if i % 2 else 'Z'}{i}", arrival_s=t.arrival_s + shift))
+    e1 = base[0]  # a loop: the trip calls at its first stop again at the end
+    loop = dataclasses.replace(e1, trip_id="L1", stop_ids=(*e1.stop_ids, e1.stop_ids[0]),
+                               arrival_s=np.append(e1.arrival_s, e1.arrival_s[-1] + 300.0))
+    trips.append(loop)
+    _same_pattern(ScheduleIndex.pattern(trips), twin(trips))
+
+
+def test_schedule_pattern_is_its_twin_on_the_demo_city(tmp_path):
+    from headway_twins import pattern as twin
+
+    from streams.bus.network import network_feed
+    from topis.settings import CitySettings, StreamSettings
+
+    feed = network_feed(StreamSettings(data_dir=tmp_path), CitySettings(seed=7, scale=1.0))
+    for route_id in list(feed.routes)[:40]:
+        trips = [feed.trips[t] for t in feed.trips_by_route[route_id]]
+        _same_pattern(ScheduleIndex.pattern(trips), twin(trips))
