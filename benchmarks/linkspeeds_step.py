@@ -6,6 +6,15 @@ but not timed (with a warm-up past 420 s the timed part also emits bins). Prints
 fixes/s, the ratio, and whether outputs and states were identical.
 
     .venv/bin/python -m benchmarks.linkspeeds_step [--scale 18.5] [--sim-seconds 60] [--warm-up-s 0]
+
+With ``--window-s`` it compares instead what the agent does now against what it did before:
+every route's fixes of a window (the agent's ``probe_batch_s``, 2 s) in one call
+(``advance_routes``) against one call per message (``advance``), at ``--step-s`` simulated
+seconds per published message (0.5: a real-time run's message sizes). Prints CPU seconds,
+calls, the ratio, and the fix pairs each used (a window sorts a vehicle's fixes, so
+out-of-order ones are no longer dropped).
+
+    .venv/bin/python -m benchmarks.linkspeeds_step --scale 1 --step-s 0.5 --window-s 2 --warm-up-s 240 --sim-seconds 120
 """
 
 from __future__ import annotations
@@ -26,14 +35,20 @@ def main() -> None:
     parser.add_argument("--sim-seconds", type=float, default=60.0)
     parser.add_argument("--warm-up-s", type=float, default=0.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--step-s", type=float, default=5.0, help="simulated seconds per published message")
+    parser.add_argument("--window-s", type=float, default=None,
+                        help="compare per message against batched windows of this many seconds")
     args = parser.parse_args()
+    if args.window_s is not None:
+        compare_windows(args)
+        return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "traffic"))
     import linkspeeds_twin as twin
 
     from streams.traffic import linkspeeds as fast
 
-    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds)
-    warm_steps = int(args.warm_up_s / 5.0)
+    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds, args.step_s)
+    warm_steps = int(args.warm_up_s / args.step_s)
     net = fast.road_network(None, lambda: city)
 
     def run(mod):
@@ -59,6 +74,39 @@ def main() -> None:
         print(f"{name:14s} {s * 1e3 / msgs:.4f} ms/msg  {fixes / s:,.0f} fixes/s  ({msgs} messages, {fixes} fixes)")
     b, a = best["before (twin)"], best["after"]
     print(f"ratio {b[0] / a[0]:.2f}x; identical outputs and states: {b[3:] == a[3:]}")
+
+
+def compare_windows(args) -> None:
+    """One call per message against one call per window of ``args.window_s`` for all routes."""
+    from streams.traffic import linkspeeds
+
+    city, _, outputs, _ = simulate(args.scale, args.warm_up_s + args.sim_seconds, args.step_s)
+    net = linkspeeds.road_network(None, lambda: city)
+    warm_steps, per_window = int(args.warm_up_s / args.step_s), max(1, round(args.window_s / args.step_s))
+
+    def run(group: int):
+        states, spent, calls = {}, 0.0, 0
+        for i in range(0, len(outputs), group):
+            by_route: dict = {}
+            for out in outputs[i:i + group]:
+                for key, fixes in out.positions.items():
+                    by_route.setdefault(key, []).extend(fixes)
+            for key in by_route:
+                states.setdefault(key, linkspeeds.LinkSpeedState())
+            t0 = time.process_time()
+            if group == 1:
+                for key, fixes in by_route.items():
+                    linkspeeds.advance(states[key], fixes, net)
+            else:
+                linkspeeds.advance_routes(states, by_route, net)
+            if i >= warm_steps:
+                spent, calls = spent + time.process_time() - t0, calls + (len(by_route) if group == 1 else 1)
+        return spent, calls, sum(s.pairs_used for s in states.values())
+
+    per_msg, windowed = run(1), run(per_window)
+    print(f"per message      {per_msg[0]:.2f} s CPU in {per_msg[1]:,} calls; {per_msg[2]:,} fix pairs used")
+    print(f"windows of {args.window_s:g} s  {windowed[0]:.2f} s CPU in {windowed[1]:,} calls; {windowed[2]:,} fix pairs used")
+    print(f"ratio {per_msg[0] / windowed[0]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -188,22 +188,37 @@ class Feed:
 
 
 def _read_table(folder: Path, name: str, required: tuple[str, ...], optional: bool = False):
+    table = _iter_table(folder, name, required, optional)
+    if table is None:
+        return None
+    header, rows, path = table
+    return header, list(rows), path
+
+
+def _iter_table(folder: Path, name: str, required: tuple[str, ...], optional: bool = False):
+    """(header, rows, path) of a GTFS table, its rows read as they are iterated (the header is checked at once)."""
     path = folder / name
     if not path.exists():
         if optional:
             return None
         raise GtfsError(f"{path}: missing (a GTFS feed needs {name})")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise GtfsError(f"{path}: empty file") from None
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise GtfsError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = [row for row in reader if row]
-    return header, rows, path
+    fh = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.reader(fh)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        fh.close()
+        raise GtfsError(f"{path}: empty file") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        fh.close()
+        raise GtfsError(f"{path}: missing column(s) {', '.join(missing)}")
+
+    def rows():
+        with fh:
+            yield from (row for row in reader if row)
+
+    return header, rows(), path
 
 
 def _col(header: list[str], name: str) -> int | None:
@@ -376,7 +391,14 @@ def _read_trips(folder: Path, routes: dict[str, Route]) -> dict[str, dict]:
 
 
 def _read_stop_times(folder: Path, stops, trip_rows) -> dict[str, list[tuple]]:
-    header, rows, path = _read_table(
+    """Each trip's stop times as (sequence, stop id, arrival s, departure s, timepoint).
+
+    The file is read row by row and each row kept as one tuple of shared values (the stop's
+    own id string, the parsed times): a city's stop_times.txt has millions of rows, and
+    holding them all as lists of strings took gigabytes at Seoul size, which the process
+    then kept.
+    """
+    header, rows, path = _iter_table(
         folder, "stop_times.txt", ("trip_id", "stop_id", "stop_sequence", "arrival_time", "departure_time"))
     i_t, i_s, i_q = header.index("trip_id"), header.index("stop_id"), header.index("stop_sequence")
     i_a, i_d = header.index("arrival_time"), header.index("departure_time")
@@ -406,9 +428,10 @@ def _read_stop_times(folder: Path, stops, trip_rows) -> dict[str, list[tuple]]:
             raise GtfsError(f"{path}:{n}: {exc}") from exc
         if tid not in trip_rows:
             raise GtfsError(f"{path}:{n}: trip_id {tid!r} is not in trips.txt")
-        if sid not in stops:
+        stop = stops.get(sid)
+        if stop is None:
             raise GtfsError(f"{path}:{n}: stop_id {sid!r} is not in stops.txt")
-        out.setdefault(tid, []).append((seq, sid, arr, dep, tp))
+        out.setdefault(tid, []).append((seq, stop.stop_id, arr, dep, tp))
     return out
 
 
@@ -531,12 +554,14 @@ def stop_distances(shape: Shape, xy: list[tuple[float, float]], slack_m: float =
 def _build_trips(trip_rows, times, stops, shapes, origin: tuple[float, float]) -> dict[str, Trip]:
     trips: dict[str, Trip] = {}
     dist_cache: dict[tuple, np.ndarray] = {}
+    stop_patterns: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for all the trips that stop alike
     for tid, rec in trip_rows.items():
-        st = sorted(times.get(tid, ()))
+        st = sorted(times.pop(tid, ()))
         if len(st) < 2:
             log.warning("trip %s has %d stop times; skipped", tid, len(st))
             continue
         stop_ids = tuple(s[1] for s in st)
+        stop_ids = stop_patterns.setdefault(stop_ids, stop_ids)
         shape_id = rec.get("shape_id", "") or ""
         if shape_id not in shapes:
             if shape_id:

@@ -89,3 +89,11 @@ def test_blank_times_interpolated_on_distance(tmp_path):
     trip = load_feed(folder).trips["E1"]
     np.testing.assert_allclose(trip.arrival_s - trip.arrival_s[0], [0, 100, 200, 300, 400], atol=0.2)
     assert list(trip.timepoint) == [True, False, False, False, True]
+
+
+def test_trips_that_stop_alike_share_their_stops(tiny_feed):
+    # a city has ~135,000 trips on ~800 stop patterns: one tuple per pattern, and stop ids are the stops' own strings
+    e1, e2, e3, w1 = (tiny_feed.trips[t] for t in ("E1", "E2", "E3", "W1"))
+    assert e1.stop_ids is e2.stop_ids is e3.stop_ids
+    assert w1.stop_ids is not e1.stop_ids and w1.stop_ids != e1.stop_ids
+    assert all(sid is tiny_feed.stops[sid].stop_id for sid in e1.stop_ids)
