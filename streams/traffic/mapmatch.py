@@ -93,10 +93,15 @@ class MatchRules(msgspec.Struct, frozen=True):
     reverse_tolerance_m: float = 15.0  #: backward movement along one link read as noise
     lag_fixes: int = 5  #: a fix is decided once this many newer fixes of its vehicle arrived (>= 1)
     idle_s: float = 300.0  #: a vehicle silent this long (against the newest fix) has its window flushed
+    #: a vehicle silent this long, its window flushed, gives up its slot (a taxi that left the cell or
+    #: ended its shift); must be at least ``idle_s`` and ``max_gap_s``, so that forgetting loses nothing
+    forget_s: float = 900.0
 
     def __post_init__(self) -> None:
         if self.lag_fixes < 1 or self.max_candidates < 1:
             raise ValueError("lag_fixes and max_candidates must be >= 1")
+        if self.forget_s < max(self.idle_s, self.max_gap_s):
+            raise ValueError("forget_s must be at least idle_s and max_gap_s")
         if not (self.sigma_m > 0 and self.beta_m > 0 and self.radius_m > 0 and self.heading_sigma_deg > 0):
             raise ValueError("sigma_m, beta_m, radius_m and heading_sigma_deg must be positive")
 
@@ -273,6 +278,26 @@ class MatchState:
             self.st = grown
         return np.array([self.slot_of[v] for v in uniq.tolist()], dtype=np.int64)[inverse]
 
+    def forget_idle(self, older_than_ts: float, min_share: float = 0.125) -> int:
+        """Free the slots of vehicles with nothing pending and no fix since ``older_than_ts``.
+
+        Their chains are over (the gap is longer than ``max_gap_s``), so a vehicle that comes
+        back starts afresh exactly as if it had kept its slot. The columns are compacted only
+        when at least ``min_share`` of the slots are free, so the work stays linear in the
+        fixes; the state holds at most about that share more than the vehicles now active.
+        Returns how many vehicles were forgotten.
+        """
+        n = len(self.vehicle_of)
+        gone = (self.st[0][:n] == 0) & (self.st[15][:n] < older_than_ts)
+        n_gone = int(gone.sum())
+        if n_gone == 0 or n_gone < min_share * n:
+            return 0
+        keep = np.flatnonzero(~gone)
+        self.st = tuple(np.ascontiguousarray(col[keep]) for col in self.st)
+        self.vehicle_of = [self.vehicle_of[i] for i in keep.tolist()]
+        self.slot_of = {v: i for i, v in enumerate(self.vehicle_of)}
+        return n_gone
+
 
 class MatchSnapshot(msgspec.Struct, frozen=True):
     """A :class:`MatchState` as a JSON-safe record (for a checkpoint table): columns as raw bytes."""
@@ -386,7 +411,10 @@ def advance(state: MatchState, net: MatchNetwork, vehicle_id, ts_s, x_m, y_m, he
         last_ts = state.st[15]
         idle = np.flatnonzero((state.st[0] > 0) & (last_ts < ts.max() - rules.idle_s))
         k.flush(idle, net.net, state.st, out, count, rules.reverse_tolerance_m)
-    return _results(state, net, out, count)
+    results = _results(state, net, out, count)  # before forgetting: the outputs name vehicles by slot
+    if n:
+        state.forget_idle(ts.max() - rules.forget_s)
+    return results
 
 
 def flush(state: MatchState, net: MatchNetwork, rules: MatchRules = MatchRules()) -> tuple[MatchedFixes, Traversals]:

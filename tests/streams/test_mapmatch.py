@@ -126,6 +126,50 @@ def test_incremental_matching_equals_whole_trace(grid):
     assert sorted(whole_trav.entry_ts_s.tolist()) == sorted(inc_trav.entry_ts_s.tolist())
 
 
+def _fold(state, net, vehicle_id, ts_s, x_m, y_m, rules, n_batches=60):
+    order = np.argsort(ts_s, kind="stable")
+    parts, slots = [], []
+    for s in np.array_split(order, n_batches):
+        parts.append(mm.advance(state, net, vehicle_id[s], ts_s[s], x_m[s], y_m[s], rules=rules))
+        slots.append(len(state.st[0]))
+    fixes, trav = mm.concat_fixes([p[0] for p in parts]), mm.concat_traversals([p[1] for p in parts])
+    return fixes, trav, slots
+
+
+def test_vehicles_gone_quiet_give_up_their_slots_and_come_back_as_if_kept(grid):
+    """A taxi that left the cell frees its slot; nothing it decided or will decide changes."""
+    rng = np.random.default_rng(5)
+    speeds = rng.uniform(20, 50, len(grid.link_ids))
+    start = 1_800_000_000.0
+    before = drive(grid, speeds, 6, 900, seed=2, start_ts=start)
+    others = drive(grid, speeds, 3, 3600, seed=3, start_ts=start)
+    back = drive(grid, speeds, 6, 600, seed=4, start_ts=start + 2400)  # the same ids T0000.. again
+    others_ids = np.array([f"W{v}" for v in others.vehicle_id], dtype=object)
+    cols = [np.concatenate(c) for c in zip((before.vehicle_id, before.ts_s, before.x_m, before.y_m),
+                                           (others_ids, others.ts_s, others.x_m, others.y_m),
+                                           (back.vehicle_id, back.ts_s, back.x_m, back.y_m))]
+    kept, forgetting = mm.new_state(), mm.new_state()
+    keep_all = mm.MatchRules(forget_s=1e12)
+    fixes_kept, trav_kept, slots_kept = _fold(kept, grid, *cols, rules=keep_all)
+    fixes_forgot, trav_forgot, slots_forgot = _fold(forgetting, grid, *cols, rules=mm.MatchRules())
+    assert min(slots_kept[10:]) >= 9  # never fewer slots than vehicles seen
+    assert min(slots_forgot[10:]) == 3  # while the six were away, only the three others held slots
+    assert len(forgetting.vehicle_of) == len(kept.vehicle_of) == 9  # and the six came back
+    rest_kept, rest_forgot = mm.flush(kept, grid, keep_all), mm.flush(forgetting, grid)
+    fixes_kept, fixes_forgot = mm.concat_fixes([fixes_kept, rest_kept[0]]), mm.concat_fixes([fixes_forgot, rest_forgot[0]])
+    by_seq = lambda f: sorted(zip(f.seq.tolist(), f.vehicle_id.tolist(), f.link.tolist(), f.status.tolist()))
+    assert by_seq(fixes_forgot) == by_seq(fixes_kept) and len(fixes_kept.seq) == len(cols[1])
+    by_entry = lambda t: sorted(zip(t.vehicle_id.tolist(), t.link.tolist(), t.entry_ts_s.tolist(), t.exit_ts_s.tolist()))
+    trav_kept = mm.concat_traversals([trav_kept, rest_kept[1]])
+    trav_forgot = mm.concat_traversals([trav_forgot, rest_forgot[1]])
+    assert by_entry(trav_forgot) == by_entry(trav_kept) and len(trav_kept.link) > 0
+
+
+def test_forgetting_before_a_chain_can_end_is_refused():
+    with pytest.raises(ValueError, match="forget_s"):
+        mm.MatchRules(forget_s=100.0)
+
+
 def test_heading_picks_the_direction_of_a_lone_fix(grid):
     fixes, _ = mm.match_trace(grid, ["v", "w"], [0.0, 0.0], [100.0, 100.0], [2.0, 2.0], [270.0, 90.0])
     assert fixes.link_id.tolist() == ["1,0>0,0", "0,0>1,0"]
