@@ -165,6 +165,35 @@ def test_vehicles_gone_quiet_give_up_their_slots_and_come_back_as_if_kept(grid):
     assert by_entry(trav_forgot) == by_entry(trav_kept) and len(trav_kept.link) > 0
 
 
+def test_forgetting_changes_nothing_for_a_backlog_uploaded_far_behind_the_cell(grid):
+    """A taxi sending fixes 40 min old, batch after batch: forgetting changes none of its traversals.
+
+    (The idle flush already decides its window every batch, since it is ``idle_s`` behind the
+    cell; so it has nothing pending, and forgetting it between batches loses nothing more.)
+    """
+    rng = np.random.default_rng(6)
+    speeds = rng.uniform(20, 50, len(grid.link_ids))
+    start = 1_800_000_000.0
+    live = drive(grid, speeds, 2, 1200, seed=7, start_ts=start + 2400)
+    late = drive(grid, speeds, 1, 1200, seed=8, start_ts=start)
+    late_ids = np.array([f"L{v}" for v in late.vehicle_id], dtype=object)
+    n_batches = 30
+    cols = [[], [], [], []]
+    for part_live, part_late in zip(np.array_split(np.arange(len(live.ts_s)), n_batches),
+                                    np.array_split(np.argsort(late.ts_s, kind="stable"), n_batches)):
+        for c, a, b in zip(cols, (live.vehicle_id, live.ts_s, live.x_m, live.y_m),
+                           (late_ids, late.ts_s, late.x_m, late.y_m)):
+            c.append(np.concatenate([a[part_live], b[part_late]]))
+    outs = []
+    for rules in (mm.MatchRules(forget_s=1e12), mm.MatchRules()):
+        state = mm.new_state(rules)
+        parts = [mm.advance(state, grid, *(c[i] for c in cols), rules=rules) for i in range(n_batches)]
+        parts.append(mm.flush(state, grid, rules))
+        trav = mm.concat_traversals([p[1] for p in parts])
+        outs.append(sorted(zip(trav.vehicle_id.tolist(), trav.link.tolist(), trav.entry_ts_s.tolist())))
+    assert outs[1] == outs[0] and any(v.startswith("L") for v, _, _ in outs[0])
+
+
 def test_forgetting_before_a_chain_can_end_is_refused():
     with pytest.raises(ValueError, match="forget_s"):
         mm.MatchRules(forget_s=100.0)
