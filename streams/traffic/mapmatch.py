@@ -283,8 +283,9 @@ class MatchState:
 
         Their chains are over (the gap is longer than ``max_gap_s``), so a vehicle that comes
         back starts afresh exactly as if it had kept its slot. The columns are compacted only
-        when at least ``min_share`` of the slots are free, so the work stays linear in the
-        fixes; the state holds at most about that share more than the vehicles now active.
+        when at least ``min_share`` of the slots are free, so copying stays rare; the state
+        then holds slots for at most that share more vehicles than are active (its capacity
+        can still be up to twice that, as :meth:`slots` doubles it when it grows).
         Returns how many vehicles were forgotten.
         """
         n = len(self.vehicle_of)
